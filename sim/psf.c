@@ -533,13 +533,22 @@ double sso_sim_psf_add(const sso_sim_psf *p, float *img, int w, int h, double xc
             n_i = max_n;
         const float *r0 = p->g + (size_t)iv * (size_t)stride + (size_t)iu, *r1 = r0 + stride;
         float *row = img + (size_t)j * (size_t)w + (size_t)i_lo;
-        for (int k = 0; k < n_i; k++) {
-            int o = k * p->os;
-            float e = w00 * r0[o] + w10 * r0[o + 1] + w01 * r1[o] + w11 * r1[o + 1];
-            double m = flux_e * e;
-            row[k] += (float)m;
-            if (bg_var_e2 > 0.0f)
-                snr2 += m * m / (bg_var_e2 + m);
+        /* Single precision per pixel (the image is float); the SNR^2 sum in double per row. */
+        const float fl = (float)flux_e, bg = bg_var_e2;
+        if (bg > 0.0f) {
+            float row_snr2 = 0.0f;
+            for (int k = 0; k < n_i; k++) {
+                int o = k * p->os;
+                float m = fl * (w00 * r0[o] + w10 * r0[o + 1] + w01 * r1[o] + w11 * r1[o + 1]);
+                row[k] += m;
+                row_snr2 += m * m / (bg + m);
+            }
+            snr2 += row_snr2;
+        } else {
+            for (int k = 0; k < n_i; k++) {
+                int o = k * p->os;
+                row[k] += fl * (w00 * r0[o] + w10 * r0[o + 1] + w01 * r1[o] + w11 * r1[o + 1]);
+            }
         }
     }
     return snr2;

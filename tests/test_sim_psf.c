@@ -269,6 +269,23 @@ static void test_trail(void **state)
     mt = image_moments(img, w, h, 1.0, 0.0);
     assert_true(fabs(mt.sum - flux) < 1e-3 * flux);
 
+    /* Axis-aligned trails (one coordinate constant) and a trail that leaves the image. */
+    const double seg[][4] = {{150.25, 60.0, 150.25, 200.0}, {60.0, 130.6, 240.0, 130.6}};
+    for (int k = 0; k < 2; k++) {
+        memset(img, 0, (size_t)w * h * sizeof(float));
+        sso_sim_psf_add_trail(g_psf, img, w, h, seg[k][0], seg[k][1], seg[k][2], seg[k][3], flux,
+                              T_HALF, 0.0f);
+        mt = image_moments(img, w, h, 1.0, 0.0);
+        assert_true(fabs(mt.sum - flux) < 1e-3 * flux);
+        assert_true(fabs(mt.xc - 0.5 * (seg[k][0] + seg[k][2])) < 0.01);
+        assert_true(fabs(mt.yc - 0.5 * (seg[k][1] + seg[k][3])) < 0.01);
+    }
+    memset(img, 0, (size_t)w * h * sizeof(float));
+    sso_sim_psf_add_trail(g_psf, img, w, h, -100.0, 20.0, 400.0, 250.0, flux, 8, 100.0f);
+    mt = image_moments(img, w, h, 1.0, 0.0);
+    /* ~ the part of the segment inside the image: x from 0 to 300 of -100..400 */
+    assert_true(mt.sum > 0.5 * flux && mt.sum < 0.65 * flux);
+
     /* A zero-length trail is a point source, SNR^2 included. */
     memset(img, 0, (size_t)w * h * sizeof(float));
     memset(pt, 0, (size_t)w * h * sizeof(float));
