@@ -5,7 +5,9 @@
  * throughput and a flat-in-frequency source), convolved with the pixel response, tabulated on a
  * grid `oversample` times finer than the 0.1" pixel, out to half_size_px native pixels so that the
  * diffraction spikes of bright stars are there. Normalised so that its sum over all native-pixel
- * offsets is 1 (the flux of a source lands in the image; what falls beyond half_size_px is lost).
+ * offsets is 1 at every sub-pixel phase: the ~0.3% of the flux that the wings carry beyond
+ * half_size_px is spread over the stamp, so a source added with radius_px = half_size_px puts its
+ * whole flux in the image (less what falls off the image edge).
  *
  * Coordinates: 0-based pixel indices, pixel i's centre at i (the FITS 1-based position minus 1).
  * ePSF(dx, dy) is the fraction of a source's flux falling in a pixel whose centre is (dx, dy) from
@@ -25,7 +27,13 @@ void sso_sim_psf_free(sso_sim_psf *p);
 
 double sso_sim_psf_fwhm_px(const sso_sim_psf *p);      /* measured FWHM of the ePSF [px] */
 int sso_sim_psf_half_size_px(const sso_sim_psf *p);
-double sso_sim_psf_encircled(const sso_sim_psf *p, double r_px); /* flux fraction within r_px */
+/* Fraction of the flux within radius r_px of the source of the pixel-convolved light (the ePSF
+ * read as a surface density): what a circular aperture of radius r_px collects on average over
+ * sub-pixel phases. 0 at r = 0, 1 beyond the stamp's corners, non-decreasing. */
+double sso_sim_psf_encircled(const sso_sim_psf *p, double r_px);
+/* Fraction of the optical + pixel + jitter PSF's flux that fell inside the stamp before the stamp
+ * was renormalised to 1 (a diagnostic: 1 minus it is what the wings beyond half_size_px carry). */
+double sso_sim_psf_stamp_flux(const sso_sim_psf *p);
 
 /* ePSF at offset (dx, dy) [px], interpolated on the fine grid; 0 beyond the stamp. */
 float sso_sim_psf_eval(const sso_sim_psf *p, double dx_px, double dy_px);
@@ -46,5 +54,10 @@ double sso_sim_psf_add_trail(const sso_sim_psf *p, float *img, int w, int h, dou
 /* The ePSF at integer offsets -half_px..half_px in both axes, (2*half_px+1)^2 floats, row-major,
  * renormalised to sum 1: the kernel for convolving extended sources (galaxies) by FFT. */
 sso_status sso_sim_psf_kernel(const sso_sim_psf *p, int half_px, float *out);
+
+/* The FFTW planner is not thread-safe: every fftwf_plan_* and fftwf_destroy_plan call in the
+ * simulator goes between these (sso_sim_psf_create does). fftwf_execute needs no lock. */
+void sso_sim_fftw_plan_lock(void);
+void sso_sim_fftw_plan_unlock(void);
 
 #endif
