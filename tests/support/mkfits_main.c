@@ -34,24 +34,15 @@ static int usage(void)
     return 1;
 }
 
-static int write_member(const sso_fg_config *base, int e, const sso_fg_config *tweak,
+/* Writes member e of base's quartet, after `breaker` (if any) changed its config. */
+static int write_member(const sso_fg_config *base, int e, void (*breaker)(sso_fg_config *),
                         const char *dir, char *path, size_t n)
 {
     sso_fg_config m;
     char name[256], err[512];
     sso_fg_quartet_member(base, e, &m);
-    if (tweak) {
-        /* a tweak replaces the member's config but keeps its identity unless it sets its own */
-        sso_fg_config t = *tweak;
-        if (!t.dither)
-            t.dither = m.dither;
-        t.expnum = m.expnum;
-        if (t.mjd_start == base->mjd_start)
-            t.mjd_start = m.mjd_start;
-        t.ra_deg = m.ra_deg;
-        t.dec_deg = m.dec_deg;
-        m = t;
-    }
+    if (breaker)
+        breaker(&m);
     sso_fg_file_name(&m, name, sizeof name);
     snprintf(path, n, "%s/%s", dir, name);
     if (sso_fg_write(&m, path, err, sizeof err)) {
@@ -60,6 +51,26 @@ static int write_member(const sso_fg_config *base, int e, const sso_fg_config *t
     }
     return 0;
 }
+
+static void drop_rms(sso_fg_config *c) { snprintf(c->drop_ext, sizeof c->drop_ext, "1-2.RMS"); }
+static void int_sci(sso_fg_config *c) { snprintf(c->bitpix_ext, sizeof c->bitpix_ext, "1-1.SCI"); }
+static void wide_flg(sso_fg_config *c) { snprintf(c->wider_ext, sizeof c->wider_ext, "1-2.FLG"); }
+static void no_wcs(sso_fg_config *c) { snprintf(c->no_wcs_ext, sizeof c->no_wcs_ext, "1-1.SCI"); }
+static void no_time(sso_fg_config *c) { c->write_mjd_obs = c->write_date_obs = 0; }
+static void other_obs(sso_fg_config *c) { snprintf(c->obs_id, sizeof c->obs_id, "002682"); }
+static void dither1(sso_fg_config *c) { c->dither = 1; }
+static void all_nan(sso_fg_config *c) { snprintf(c->nan_ext, sizeof c->nan_ext, "1-1.SCI"); }
+
+/* case -> (member to break, how) */
+static const struct {
+    const char *name;
+    int member;
+    void (*breaker)(sso_fg_config *);
+} g_breakers[] = {
+    {"missing-ext", 2, drop_rms}, {"bitpix", 0, int_sci},   {"size", 1, wide_flg},
+    {"nowcs", 3, no_wcs},         {"notime", 2, no_time},   {"obsid", 3, other_obs},
+    {"dupdither", 3, dither1},    {"allnan", 1, all_nan},
+};
 
 /* Flips one byte in the middle of the data of HDU 2 (the first extension). */
 static int flip_data_byte(const char *path)
@@ -114,7 +125,7 @@ int main(int argc, char **argv)
     if (!strcmp(cs, "seeds"))
         return seeds(dir);
 
-    sso_fg_config base, t;
+    sso_fg_config base;
     sso_fg_defaults(&base);
     char paths[5][4096];
     int n = 4, bad = -1, rc = 0;
@@ -131,36 +142,13 @@ int main(int argc, char **argv)
         blame_dir = dir;
     }
     for (int e = 0; e < n && !rc; e++) {
-        const sso_fg_config *tw = NULL;
-        t = base;
-        if (!strcmp(cs, "missing-ext") && e == 2) {
-            snprintf(t.drop_ext, sizeof t.drop_ext, "1-2.RMS");
-            tw = &t;
-        } else if (!strcmp(cs, "bitpix") && e == 0) {
-            snprintf(t.bitpix_ext, sizeof t.bitpix_ext, "1-1.SCI");
-            tw = &t;
-        } else if (!strcmp(cs, "size") && e == 1) {
-            snprintf(t.wider_ext, sizeof t.wider_ext, "1-2.FLG");
-            tw = &t;
-        } else if (!strcmp(cs, "nowcs") && e == 3) {
-            snprintf(t.no_wcs_ext, sizeof t.no_wcs_ext, "1-1.SCI");
-            tw = &t;
-        } else if (!strcmp(cs, "notime") && e == 2) {
-            t.write_mjd_obs = t.write_date_obs = 0;
-            tw = &t;
-        } else if (!strcmp(cs, "obsid") && e == 3) {
-            snprintf(t.obs_id, sizeof t.obs_id, "002682");
-            tw = &t;
-        } else if (!strcmp(cs, "dupdither") && e == 3) {
-            t.dither = 1;
-            tw = &t;
-        } else if (!strcmp(cs, "allnan") && e == 1) {
-            snprintf(t.nan_ext, sizeof t.nan_ext, "1-1.SCI");
-            tw = &t;
-        }
-        if (tw)
-            bad = e;
-        rc = write_member(&base, e, tw, dir, paths[e], sizeof paths[e]);
+        void (*breaker)(sso_fg_config *) = NULL;
+        for (size_t k = 0; k < sizeof g_breakers / sizeof g_breakers[0]; k++)
+            if (!strcmp(cs, g_breakers[k].name) && g_breakers[k].member == e) {
+                breaker = g_breakers[k].breaker;
+                bad = e;
+            }
+        rc = write_member(&base, e, breaker, dir, paths[e], sizeof paths[e]);
     }
     if (rc)
         return 1;
