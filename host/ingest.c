@@ -80,6 +80,7 @@ typedef struct det_ref {
     char ext[EXT_N][80];     /* extension names as written, for messages ("PRIMARY" for HDU 1) */
     int datatype[EXT_N];     /* cfitsio type the plane is read with: TFLOAT, TINT or TUINT */
     int rms_is_weight;       /* generic input: the RMS plane is a WEIGHT (1 / rms^2) plane */
+    int compressed;          /* any of the planes is tile-compressed */
     int width, height;
     double gain_e_per_adu;   /* 1 when absent */
     double magzerop;         /* NaN when absent */
@@ -126,6 +127,7 @@ typedef struct hdu_info {
     int naxis;
     long naxes[9];
     int equivtype;           /* fits_get_img_equivtype */
+    int compressed;          /* fits_is_compressed_image */
 } hdu_info;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -370,6 +372,119 @@ static const char *hdu_label(const hdu_info *h, int hdu, char buf[80])
     return buf;
 }
 
+/* Keywords cfitsio reads as integers while it parses a header (fits_movabs_hdu, and for
+ * ZIMAGE = T its compression set-up): a quoted string there is malformed. */
+static int is_structural_int_key(const char *key)
+{
+    static const char *const exact[] = {"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "THEAP", "TFIELDS",
+                                        "ZBITPIX", "ZNAXIS", "ZDITHER0", "ZBLANK", "ZPCOUNT",
+                                        "ZGCOUNT", "ZTHEAP"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (!strcmp(key, exact[i]))
+            return 1;
+    static const char *const prefix[] = {"NAXIS", "ZNAXIS", "ZTILE", "ZVAL"};
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
+        const size_t n = strlen(prefix[i]);
+        if (!strncmp(key, prefix[i], n) && isdigit((unsigned char)key[n]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Guard against cfitsio 4.2 (and wcslib 7.12) crashing on malformed header cards, all found by
+ * tests/fuzz: a string value without its closing quote overflows a buffer when cfitsio converts it
+ * to a number (ffc2j, caught as an abort by _FORTIFY_SOURCE) or when wcspih copies it; and when
+ * fits_movabs_hdu parses an HDU with ZIMAGE = T it divides by ZTILEn without checking it (SIGFPE
+ * for ZTILE2 = 0). So before cfitsio sees the header of HDU k, which starts at byte off, its raw
+ * cards are looked at here: string values must be terminated, the integer keywords of the
+ * structure must not be strings, and the tile-compression sizes cfitsio divides by or loops over
+ * (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE / BYTEPIX parameters) must be positive. Nothing else is
+ * interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
+ * left to cfitsio, which reports that cleanly. SSO_ERR_BAD_HEADER names the card. */
+static sso_status precheck_header(const sso_exposure *x, long long off, int k)
+{
+    char block[2880], where[32];
+    int zimage = 0, blocksize_slot = 0, bytepix_slot = 0;
+    char bad[16] = "";
+    long long badv = 0;
+    if (k == 1)
+        snprintf(where, sizeof where, "PRIMARY");
+    else
+        snprintf(where, sizeof where, "HDU %d", k);
+    for (long long b = off; b < x->file_size && b - off < 2880LL * 1000; b += 2880) {
+        if (peek(x, b, block, sizeof block) != sizeof block)
+            return SSO_OK;
+        for (int c = 0; c < 36; c++) {
+            const char *card = block + 80 * c;
+            if (!memcmp(card, "END     ", 8)) {
+                if (zimage && bad[0])
+                    return sso_fail(SSO_ERR_BAD_HEADER,
+                                    "file %s, extension %s: tile-compression keyword %s = %lld "
+                                    "must be a positive integer",
+                                    x->path, where, bad, badv);
+                return SSO_OK;
+            }
+            if (card[8] != '=' || card[9] != ' ')
+                continue;
+            char key[9];
+            memcpy(key, card, 8);
+            key[8] = '\0';
+            for (int i = 7; i >= 0 && key[i] == ' '; i--)
+                key[i] = '\0';
+            int i = 10;
+            while (i < 80 && card[i] == ' ')
+                i++;
+            if (i < 80 && card[i] == '\'') {
+                int closed = 0;
+                for (int j = i + 1; j < 80 && !closed; j++) {
+                    if (card[j] == '\'' && j + 1 < 80 && card[j + 1] == '\'')
+                        j++; /* '' is a quote inside the string */
+                    else if (card[j] == '\'')
+                        closed = 1;
+                }
+                if (!closed || is_structural_int_key(key))
+                    return sso_fail(SSO_ERR_BAD_HEADER,
+                                    "file %s, extension %s: keyword %s: %s", x->path, where, key,
+                                    closed ? "a string where an integer belongs"
+                                           : "string value without its closing quote");
+            }
+            char val[72];
+            memcpy(val, card + 10, 70);
+            val[70] = '\0';
+            const char *v = val;
+            while (*v == ' ')
+                v++;
+            if (!strcmp(key, "ZIMAGE")) {
+                zimage = *v == 'T';
+                continue;
+            }
+            if (!strncmp(key, "ZNAME", 5) && isdigit((unsigned char)key[5])) {
+                const int slot = atoi(key + 5);
+                if (strstr(v, "'BLOCKSIZE"))
+                    blocksize_slot = slot;
+                else if (strstr(v, "'BYTEPIX"))
+                    bytepix_slot = slot;
+                continue;
+            }
+            const int is_dim = !strcmp(key, "ZNAXIS") ||
+                               (!strncmp(key, "ZNAXIS", 6) && isdigit((unsigned char)key[6])) ||
+                               (!strncmp(key, "ZTILE", 5) && isdigit((unsigned char)key[5]));
+            const int is_val = !strncmp(key, "ZVAL", 4) && isdigit((unsigned char)key[4]) &&
+                               (atoi(key + 4) == blocksize_slot || atoi(key + 4) == bytepix_slot);
+            if ((is_dim || is_val) && !bad[0]) {
+                char *end = NULL;
+                const long long n = strtoll(v, &end, 10);
+                const int ok = end != v && (*end == ' ' || *end == '/' || *end == '\0') && n >= 1;
+                if (!ok) {
+                    snprintf(bad, sizeof bad, "%s", key);
+                    badv = n;
+                }
+            }
+        }
+    }
+    return SSO_OK;
+}
+
 static sso_status scan(sso_exposure *x, fitsfile *f)
 {
     sso_status st = SSO_OK;
@@ -381,6 +496,8 @@ static sso_status scan(sso_exposure *x, fitsfile *f)
     /* 1-2: every HDU, its name, type and size; truncation */
     for (int k = 1;; k++) {
         int fst = 0, type = 0;
+        if (k > 1 && (st = precheck_header(x, last_end, k)))
+            goto exit;
         if (fits_movabs_hdu(f, k, &type, &fst)) {
             if (fst == END_OF_FILE)
                 break;
@@ -434,6 +551,7 @@ static sso_status scan(sso_exposure *x, fitsfile *f)
             fst = 0;
             fits_get_img_param(f, 9, &bitpix, &hi->naxis, hi->naxes, &fst);
             fits_get_img_equivtype(f, &hi->equivtype, &fst);
+            hi->compressed = fits_is_compressed_image(f, &fst);
             if (fst) {
                 st = sso_fail(SSO_ERR_BAD_HEADER,
                               "file %s, extension %s: image parameters unreadable (cfitsio %d: %s)",
@@ -566,6 +684,7 @@ static sso_status scan(sso_exposure *x, fitsfile *f)
                 continue;
             const hdu_info *hi = &h[dr->hdu[kind] - 1];
             const char *ext = dr->ext[kind];
+            dr->compressed |= hi->compressed;
             if (!hi->is_image) {
                 st = sso_fail(SSO_ERR_BITPIX, "file %s, extension %s: a table, not an image",
                               x->path, ext);
@@ -764,6 +883,8 @@ static sso_status open_common(sso_exposure *x, sso_exposure **out)
                       x->path, (long long)x->file_size);
         goto fail;
     }
+    if ((st = precheck_header(x, 0, 1)))
+        goto fail;
     fitsfile *f = NULL;
     int fst = open_handle(x, &f);
     if (fst) {
@@ -905,6 +1026,11 @@ const sso_wcs *sso_exposure_detector_wcs(const sso_exposure *x, int d)
     return (x && d >= 0 && d < x->n_det) ? x->det[d].wcs : NULL;
 }
 
+int sso_exposure_detector_compressed(const sso_exposure *x, int d)
+{
+    return (x && d >= 0 && d < x->n_det) ? x->det[d].compressed : 0;
+}
+
 void sso_exposure_detector_size(const sso_exposure *x, int d, int *width, int *height)
 {
     const int ok = x && d >= 0 && d < x->n_det;
@@ -925,6 +1051,57 @@ void sso_detector_free(sso_detector *det)
     free(det->flg);
     sso_wcs_free(det->wcs);
     free(det);
+}
+
+/* Tile descriptors of a compressed HDU (the current one) must point inside its heap: cfitsio
+ * trusts them and allocates whatever length one claims before finding that the bytes are not
+ * there (4 GB for a damaged descriptor, found by tests/fuzz). Checked through cfitsio's table
+ * interface, which still works on a compressed image HDU, in chunks of rows. */
+static sso_status check_tile_descriptors(const sso_exposure *x, fitsfile *f, const char *ext)
+{
+    static const char *const cols[] = {"COMPRESSED_DATA", "GZIP_COMPRESSED_DATA",
+                                       "UNCOMPRESSED_DATA"};
+    enum { CHUNK = 4096 };
+    char t[FLEN_STATUS];
+    int fst = 0;
+    long long heap = 0, nrows = 0;
+    if (fits_read_key(f, TLONGLONG, "PCOUNT", &heap, NULL, &fst) ||
+        fits_get_num_rowsll(f, &nrows, &fst) || heap < 0 || nrows < 0)
+        return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tile table unreadable (cfitsio %d: %s)",
+                        x->path, ext, fst, fits_text(fst, t));
+    LONGLONG rep[CHUNK], off[CHUNK];
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+        int col = 0, typecode = 0;
+        LONGLONG repeat = 0, width = 0;
+        fst = 0;
+        if (fits_get_colnum(f, CASEINSEN, (char *)cols[c], &col, &fst)) {
+            fits_clear_errmsg(); /* the column is optional */
+            continue;
+        }
+        /* a variable-length array column (negative type code) holds descriptors; anything else
+         * there would send cfitsio's descriptor reader through a NULL pointer */
+        if (fits_get_coltypell(f, col, &typecode, &repeat, &width, &fst) || typecode >= 0 ||
+            width < 1)
+            return sso_fail(SSO_ERR_CORRUPT,
+                            "file %s, extension %s: column %s is not a variable-length array",
+                            x->path, ext, cols[c]);
+        for (long long r0 = 1; r0 <= nrows; r0 += CHUNK) {
+            const long long m = nrows - r0 + 1 < CHUNK ? nrows - r0 + 1 : CHUNK;
+            if (fits_read_descriptsll(f, col, r0, m, rep, off, &fst))
+                return sso_fail(SSO_ERR_CORRUPT,
+                                "file %s, extension %s: tile descriptors unreadable (cfitsio %d: %s)",
+                                x->path, ext, fst, fits_text(fst, t));
+            for (long long i = 0; i < m; i++)
+                if (rep[i] < 0 || off[i] < 0 || rep[i] > heap || off[i] > heap ||
+                    off[i] + rep[i] * width > heap)
+                    return sso_fail(SSO_ERR_CORRUPT,
+                                    "file %s, extension %s: tile %lld claims %lld bytes at heap "
+                                    "offset %lld, beyond the %lld-byte heap",
+                                    x->path, ext, r0 + i, (long long)(rep[i] * width),
+                                    (long long)off[i], heap);
+        }
+    }
+    return SSO_OK;
 }
 
 /* Reads one plane of n pixels into buf (float or 32-bit integer). */
@@ -948,6 +1125,12 @@ static sso_status read_plane(const sso_exposure *x, fitsfile *f, const det_ref *
             return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: %s does not match", x->path,
                             ext, ds < 0 ? "DATASUM" : "CHECKSUM");
     }
+    if (fits_is_compressed_image(f, &fst)) {
+        sso_status st = check_tile_descriptors(x, f, ext);
+        if (st)
+            return st;
+    }
+    fst = 0;
     if (dr->datatype[kind] == TFLOAT) {
         float nan_value = NAN; /* undefined pixels (BLANK, ZBLANK) come back as NaN */
         fits_read_pix(f, TFLOAT, fpix, (LONGLONG)n, &nan_value, buf, &anynul, &fst);

@@ -37,6 +37,8 @@ int sso_exposure_n_detectors(const sso_exposure *x);
 const char *sso_exposure_detector_name(const sso_exposure *x, int d);
 const sso_wcs *sso_exposure_detector_wcs(const sso_exposure *x, int d);
 void sso_exposure_detector_size(const sso_exposure *x, int d, int *width, int *height);
+/* Whether any plane of detector d is tile-compressed. */
+int sso_exposure_detector_compressed(const sso_exposure *x, int d);
 
 /* Reads the pixels of detector d (safe to call from several threads at once, see ingest.c). */
 sso_status sso_exposure_read_detector(const sso_exposure *x, int d, sso_detector **out);

@@ -90,6 +90,45 @@ static int has_prior_sip(const struct wcsprm *w)
     return 0;
 }
 
+/* Blanks cards whose string value has no closing quote ("CTYPE2  = 'DEC--TAN" to the end of the
+ * card). wcslib 7.12's wcspih copies such a value past the end of its 72-byte field (found by
+ * tests/fuzz; a buffer overflow, caught as an abort by _FORTIFY_SOURCE): the card could not mean
+ * anything anyway, so it is treated as absent, and a WCS that needed it is then rejected by the
+ * usual checks. Also turns NUL and other control bytes into blanks: the header is a C string of
+ * nkeys * 80 printable characters from here on. Returns the number of cards blanked. */
+static int sanitize_cards(char *h, int nkeys)
+{
+    int blanked = 0;
+    for (int k = 0; k < nkeys; k++) {
+        char *c = h + (size_t)k * 80;
+        for (int i = 0; i < 80; i++)
+            if ((unsigned char)c[i] < 0x20 || (unsigned char)c[i] > 0x7e)
+                c[i] = ' ';
+        if (c[8] != '=' || c[9] != ' ')
+            continue;
+        int i = 10;
+        while (i < 80 && c[i] == ' ')
+            i++;
+        if (i >= 80 || c[i] != '\'')
+            continue;
+        int closed = 0;
+        for (i++; i < 80 && !closed; i++) {
+            if (c[i] == '\'') {
+                if (i + 1 < 80 && c[i + 1] == '\'')
+                    i++; /* '' is a quote inside the string */
+                else
+                    closed = 1;
+            }
+        }
+        if (!closed) {
+            memset(c, ' ', 80);
+            memcpy(c, "COMMENT unterminated string", 27);
+            blanked++;
+        }
+    }
+    return blanked;
+}
+
 sso_status sso_wcs_from_header(const char *header, int nkeys, const char *what, sso_wcs **out)
 {
     sso_status st = SSO_OK;
@@ -114,6 +153,7 @@ sso_status sso_wcs_from_header(const char *header, int nkeys, const char *what, 
     pthread_mutex_init(&w->lock, NULL);
     memcpy(copy, header, (size_t)nkeys * 80);
     copy[(size_t)nkeys * 80] = '\0';
+    sanitize_cards(copy, nkeys);
 
     int nreject = 0;
     int rc = wcspih(copy, nkeys, WCSHDR_all, 0, &nreject, &w->nwcs, &w->all);

@@ -414,6 +414,73 @@ static void test_checksum(void **state)
     expect_open(&qf, 4, SSO_OPEN_VERIFY_CHECKSUM, SSO_ERR_CORRUPT, 0, "PRIMARY");
 }
 
+/* Replaces the n-th card (0-based) that starts with `key` in the raw file by `card`. */
+static void patch_card(const char *path, const char *key, int nth, const char *card)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    const long n = ftell(fp);
+    char *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    fseek(fp, 0, SEEK_SET);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    long at = -1;
+    for (long i = 0; i + 80 <= n && at < 0; i += 80)
+        if (!strncmp(buf + i, key, strlen(key)) && nth-- == 0)
+            at = i;
+    assert_true(at >= 0);
+    char c[81];
+    snprintf(c, sizeof c, "%-80.80s", card);
+    fseek(fp, at, SEEK_SET);
+    fwrite(c, 1, 80, fp);
+    fclose(fp);
+    free(buf);
+}
+
+/* Headers that crash cfitsio 4.2 or wcslib 7.12 (found by tests/fuzz) are refused before the
+ * libraries parse them. */
+static void test_hostile_headers(void **state)
+{
+    (void)state;
+    quartet_files qf;
+    sso_fg_config c = defaults();
+    c.compress = 1;
+    /* ZTILE2 = 0: cfitsio divides by it */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "ZTILE2  =", 0, "ZTILE2  =                    0 / size of tiles");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
+    assert_non_null(strstr(sso_last_error(), "ZTILE2"));
+    /* a string value without its closing quote in an integer keyword (cfitsio's ffc2j) */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[2], "ZBITPIX =", 1, "ZBITPIX =            'BLOCKSIZE/ data type of original image");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
+    assert_non_null(strstr(sso_last_error(), "closing quote"));
+    /* ... and in the primary header, which cfitsio parses on opening */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[0], "OBS_ID  =", 0, "OBS_ID  = '002681");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 0, "PRIMARY");
+    /* in a WCS card (wcspih overflows on it) */
+    c.compress = 0;
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[3], "CTYPE2  =", 0, "CTYPE2  = 'DEC--TTPU");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 3, "HDU 2");
+    /* a compressed-data column that is not a variable-length array: refused before decoding */
+    c.compress = 1;
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "TFORM1  =", 1, "TFORM1  = '8B      '");
+    sso_quartet *q = NULL;
+    const char *p[4] = {qf.paths[0], qf.paths[1], qf.paths[2], qf.paths[3]};
+    sso_status st = sso_quartet_open(p, 4, 0, &q);
+    if (st == SSO_OK) {
+        expect_read(&qf, 0, SSO_ERR_CORRUPT, 1, "1-1.RMS");
+        sso_quartet_free(q);
+    } else {
+        /* cfitsio may already refuse the table at open; either way no crash, and named */
+        expect_detail(qf.paths[1], NULL);
+    }
+}
+
 static void test_generic_errors(void **state)
 {
     (void)state;
@@ -440,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_observation_errors), cmocka_unit_test(test_exposure_count),
         cmocka_unit_test(test_all_nan),            cmocka_unit_test(test_corrupt_tile),
         cmocka_unit_test(test_checksum),           cmocka_unit_test(test_generic_errors),
+        cmocka_unit_test(test_hostile_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

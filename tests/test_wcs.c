@@ -274,6 +274,25 @@ static void test_bad_wcs(void **state)
     expect_wcs_error(&h, "RA---XYZ");
 }
 
+/* A string value without its closing quote, as a damaged file can hold: wcslib 7.12's wcspih
+ * overflows a buffer on it (found by the fuzzer), so sso_wcs drops such cards before parsing. */
+static void test_unterminated_string(void **state)
+{
+    (void)state;
+    hdr h;
+    base_header(&h, "RA---TPV", "DEC--TAN", 10.0, 10.0, 1e-4);
+    /* the CTYPE2 card with its closing quote replaced by blanks to the end of the card */
+    char c2[81];
+    snprintf(c2, sizeof c2, "%-80.80s", "CTYPE2  = 'DEC--TTPU");
+    memcpy(h.buf + 80 * 6, c2, 80);
+    expect_wcs_error(&h, "bad.fits");
+    /* an unterminated value in a card wcslib does not need is harmless */
+    base_header(&h, "RA---TAN", "DEC--TAN", 10.0, 10.0, 1e-4);
+    card(&h, "OBJECT  = 'M31");
+    sso_wcs *w = make(&h);
+    sso_wcs_free(w);
+}
+
 /* A pixel far outside the projection's domain gives NaN, not an error. */
 static void test_out_of_domain(void **state)
 {
@@ -296,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_tan_hand_computed), cmocka_unit_test(test_tan_round_trip),
         cmocka_unit_test(test_sip_term),          cmocka_unit_test(test_tpv_term),
         cmocka_unit_test(test_bad_wcs),           cmocka_unit_test(test_out_of_domain),
+        cmocka_unit_test(test_unterminated_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
