@@ -398,7 +398,9 @@ static int is_structural_int_key(const char *key)
  * for ZTILE2 = 0). So before cfitsio sees the header of HDU k, which starts at byte off, its raw
  * cards are looked at here: string values must be terminated, the integer keywords of the
  * structure must not be strings, and the tile-compression sizes cfitsio divides by or loops over
- * (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE / BYTEPIX parameters) must be positive. Nothing else is
+ * (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE / BYTEPIX parameters) must be positive; and every byte
+ * must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE of 0xFF
+ * bytes past its buffer). Nothing else is
  * interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
  * left to cfitsio, which reports that cleanly. SSO_ERR_BAD_HEADER names the card. */
 static sso_status precheck_header(const sso_exposure *x, long long off, int k)
@@ -416,6 +418,13 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
             return SSO_OK;
         for (int c = 0; c < 36; c++) {
             const char *card = block + 80 * c;
+            for (int i = 0; i < 80; i++)
+                if (card[i] < 0x20 || card[i] > 0x7e) /* FITS headers are printable ASCII */
+                    return sso_fail(SSO_ERR_BAD_HEADER,
+                                    "file %s, extension %s: byte 0x%02x in header card %d "
+                                    "(%.8s) is not printable ASCII",
+                                    x->path, where, (unsigned char)card[i],
+                                    (int)((b - off) / 80) + c + 1, card);
             if (!memcmp(card, "END     ", 8)) {
                 if (zimage && bad[0])
                     return sso_fail(SSO_ERR_BAD_HEADER,
@@ -424,14 +433,15 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                     x->path, where, bad, badv);
                 return SSO_OK;
             }
-            if (card[8] != '=' || card[9] != ' ')
+            /* cfitsio takes "=" in column 9 as a value even without the blank after it */
+            if (card[8] != '=')
                 continue;
             char key[9];
             memcpy(key, card, 8);
             key[8] = '\0';
             for (int i = 7; i >= 0 && key[i] == ' '; i--)
                 key[i] = '\0';
-            int i = 10;
+            int i = 9;
             while (i < 80 && card[i] == ' ')
                 i++;
             if (i < 80 && card[i] == '\'') {
@@ -449,8 +459,8 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                            : "string value without its closing quote");
             }
             char val[72];
-            memcpy(val, card + 10, 70);
-            val[70] = '\0';
+            memcpy(val, card + 9, 71);
+            val[71] = '\0';
             const char *v = val;
             while (*v == ' ')
                 v++;
@@ -1070,14 +1080,19 @@ static sso_status check_tile_descriptors(const sso_exposure *x, fitsfile *f, con
         return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tile table unreadable (cfitsio %d: %s)",
                         x->path, ext, fst, fits_text(fst, t));
     LONGLONG rep[CHUNK], off[CHUNK];
+    int have_alt = 0; /* a GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA column for empty tiles */
     for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
         int col = 0, typecode = 0;
         LONGLONG repeat = 0, width = 0;
         fst = 0;
         if (fits_get_colnum(f, CASEINSEN, (char *)cols[c], &col, &fst)) {
             fits_clear_errmsg(); /* the column is optional */
+            if (c == 0)
+                return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: no COMPRESSED_DATA column",
+                                x->path, ext);
             continue;
         }
+        have_alt |= c > 0;
         /* a variable-length array column (negative type code) holds descriptors; anything else
          * there would send cfitsio's descriptor reader through a NULL pointer */
         if (fits_get_coltypell(f, col, &typecode, &repeat, &width, &fst) || typecode >= 0 ||
@@ -1101,7 +1116,168 @@ static sso_status check_tile_descriptors(const sso_exposure *x, fitsfile *f, con
                                     (long long)off[i], heap);
         }
     }
+    if (!have_alt) {
+        /* cfitsio reads an empty COMPRESSED_DATA tile from the other columns without checking
+         * that they exist (a NULL dereference in ffgdesll) */
+        int col = 0;
+        fst = 0;
+        fits_get_colnum(f, CASEINSEN, (char *)cols[0], &col, &fst);
+        for (long long r0 = 1; r0 <= nrows && !fst; r0 += CHUNK) {
+            const long long m = nrows - r0 + 1 < CHUNK ? nrows - r0 + 1 : CHUNK;
+            if (fits_read_descriptsll(f, col, r0, m, rep, off, &fst))
+                break;
+            for (long long i = 0; i < m; i++)
+                if (rep[i] == 0)
+                    return sso_fail(SSO_ERR_CORRUPT,
+                                    "file %s, extension %s: tile %lld has no compressed bytes",
+                                    x->path, ext, r0 + i);
+        }
+    }
     return SSO_OK;
+}
+
+/* Rice decoders of cfitsio (fitsio2.h, exported by libcfitsio; declared here rather than pulling
+ * in cfitsio's internal header). Return 0 when the tile decodes within its clen bytes. */
+int fits_rdecomp(unsigned char *c, int clen, unsigned int array[], int nx, int nblock);
+int fits_rdecomp_short(unsigned char *c, int clen, unsigned short array[], int nx, int nblock);
+int fits_rdecomp_byte(unsigned char *c, int clen, unsigned char array[], int nx, int nblock);
+
+/* Reads an integer keyword of the current HDU; def when absent. */
+static long long key_ll(fitsfile *f, const char *key, long long def)
+{
+    int fst = 0;
+    long long v = def;
+    if (fits_read_key(f, TLONGLONG, key, &v, NULL, &fst))
+        v = def;
+    return v;
+}
+
+/* Rice tiles are decoded once by us, into scratch, before cfitsio decodes them for real. cfitsio
+ * 4.2's fits_rdecomp checks for the end of its input only once per block, and its count of
+ * leading zero bits walks over zero bytes without any bound: corrupt tile bytes make it read past
+ * the tile's buffer (a crash under ASan, found by tests/fuzz and by the corrupt-tile test;
+ * silently wrong pixels otherwise). The dry run gives fits_rdecomp a copy of the tile followed by
+ * enough 0xFF bytes to stop every over-read (a zero-bit run ends at the first 0xFF; a block reads
+ * at most 8 bytes per pixel), so a bad tile fails cfitsio's own end-of-input check instead; and a
+ * tile that passes is read by the real decode exactly as here, within its bytes. This costs one
+ * extra Rice decode per tile. Other compression types (GZIP via zlib, HCOMPRESS, PLIO) are
+ * decoded unchecked. */
+static sso_status check_rice_tiles(const sso_exposure *x, fitsfile *f, const char *ext)
+{
+    char cmp[FLEN_VALUE] = "", t[FLEN_STATUS];
+    int fst = 0;
+    if (fits_read_key(f, TSTRING, "ZCMPTYPE", cmp, NULL, &fst) ||
+        (strcmp(cmp, "RICE_1") && strcmp(cmp, "RICE_ONE")))
+        return SSO_OK;
+    long long blocksize = 32, bytepix = 4;
+    for (int i = 1; i < 100; i++) {
+        char key[16], name[FLEN_VALUE];
+        snprintf(key, sizeof key, "ZNAME%d", i);
+        fst = 0;
+        if (fits_read_key(f, TSTRING, key, name, NULL, &fst))
+            break;
+        snprintf(key, sizeof key, "ZVAL%d", i);
+        if (!strcmp(name, "BLOCKSIZE"))
+            blocksize = key_ll(f, key, 32);
+        else if (!strcmp(name, "BYTEPIX"))
+            bytepix = key_ll(f, key, 4);
+    }
+    const long long znaxis = key_ll(f, "ZNAXIS", 0);
+    long long dim[9], tile[9], ntile[9], tiles = 1, tile_px = 1;
+    if (znaxis < 1 || znaxis > 9 || blocksize < 1 || blocksize > 1 << 16 ||
+        (bytepix != 1 && bytepix != 2 && bytepix != 4))
+        return sso_fail(SSO_ERR_CORRUPT,
+                        "file %s, extension %s: Rice parameters unusable (ZNAXIS %lld, BLOCKSIZE "
+                        "%lld, BYTEPIX %lld)",
+                        x->path, ext, znaxis, blocksize, bytepix);
+    for (int a = 0; a < znaxis; a++) {
+        char key[16];
+        snprintf(key, sizeof key, "ZNAXIS%d", a + 1);
+        dim[a] = key_ll(f, key, 0);
+        snprintf(key, sizeof key, "ZTILE%d", a + 1);
+        tile[a] = key_ll(f, key, a == 0 ? dim[0] : 1);
+        if (dim[a] < 1 || tile[a] < 1 || tile[a] > (1LL << 30))
+            return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tiling unusable", x->path, ext);
+        if (tile[a] > dim[a])
+            tile[a] = dim[a];
+        ntile[a] = (dim[a] + tile[a] - 1) / tile[a];
+        tiles *= ntile[a];
+        tile_px *= tile[a];
+        if (tile_px > x->max_pixels)
+            return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tiles too large", x->path, ext);
+    }
+    int col = 0;
+    fst = 0;
+    if (fits_get_colnum(f, CASEINSEN, "COMPRESSED_DATA", &col, &fst))
+        return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: no COMPRESSED_DATA column",
+                        x->path, ext);
+    const long long nrows = key_ll(f, "NAXIS2", -1);
+    if (nrows != tiles)
+        return sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: %lld tile rows for %lld tiles",
+                        x->path, ext, nrows, tiles);
+    const size_t pad = (size_t)(8 * blocksize + 64);
+    unsigned char *cbuf = NULL;
+    void *out = malloc((size_t)tile_px * (size_t)bytepix);
+    size_t ccap = 0;
+    sso_status st = SSO_OK;
+    if (!out)
+        return sso_fail(SSO_ERR_NOMEM, "file %s, extension %s: out of memory", x->path, ext);
+    for (long long r = 1; r <= nrows && !st; r++) {
+        LONGLONG len = 0, off = 0;
+        fst = 0;
+        if (fits_read_descriptll(f, col, r, &len, &off, &fst)) {
+            st = sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tile %lld descriptor (cfitsio %d: %s)",
+                          x->path, ext, r, fst, fits_text(fst, t));
+            break;
+        }
+        if (len == 0)
+            continue; /* stored another way (GZIP_COMPRESSED_DATA / UNCOMPRESSED_DATA) */
+        if (len > INT32_MAX - (LONGLONG)pad) {
+            st = sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tile %lld too long", x->path, ext, r);
+            break;
+        }
+        if ((size_t)len + pad > ccap) {
+            free(cbuf);
+            ccap = (size_t)len + pad;
+            cbuf = malloc(ccap);
+            if (!cbuf) {
+                st = sso_fail(SSO_ERR_NOMEM, "file %s, extension %s: out of memory", x->path, ext);
+                break;
+            }
+        }
+        int anynul = 0;
+        if (fits_read_col(f, TBYTE, col, r, 1, len, NULL, cbuf, &anynul, &fst)) {
+            char detail[400];
+            st = sso_fail(SSO_ERR_CORRUPT, "file %s, extension %s: tile %lld unreadable (cfitsio %d: %s)",
+                          x->path, ext, r, fst, fits_text_stack(fst, detail, sizeof detail));
+            break;
+        }
+        memset(cbuf + len, 0xFF, pad);
+        /* pixels in tile r (row-major tile index r-1; edge tiles are smaller) */
+        long long rem = r - 1, px = 1;
+        for (int a = 0; a < znaxis; a++) {
+            const long long ti = rem % ntile[a];
+            rem /= ntile[a];
+            const long long left = dim[a] - ti * tile[a];
+            px *= left < tile[a] ? left : tile[a];
+        }
+        int bad;
+        if (bytepix == 4)
+            bad = fits_rdecomp(cbuf, (int)len, out, (int)px, (int)blocksize);
+        else if (bytepix == 2)
+            bad = fits_rdecomp_short(cbuf, (int)len, out, (int)px, (int)blocksize);
+        else
+            bad = fits_rdecomp_byte(cbuf, (int)len, out, (int)px, (int)blocksize);
+        if (bad) {
+            char detail[400];
+            st = sso_fail(SSO_ERR_CORRUPT,
+                          "file %s, extension %s: compressed tile %lld of %lld does not decode (%s)",
+                          x->path, ext, r, nrows, fits_text_stack(DATA_DECOMPRESSION_ERR, detail, sizeof detail));
+        }
+    }
+    free(cbuf);
+    free(out);
+    return st;
 }
 
 /* Reads one plane of n pixels into buf (float or 32-bit integer). */
@@ -1127,6 +1303,8 @@ static sso_status read_plane(const sso_exposure *x, fitsfile *f, const det_ref *
     }
     if (fits_is_compressed_image(f, &fst)) {
         sso_status st = check_tile_descriptors(x, f, ext);
+        if (!st)
+            st = check_rice_tiles(x, f, ext);
         if (st)
             return st;
     }

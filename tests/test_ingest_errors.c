@@ -357,6 +357,14 @@ static void test_corrupt_tile(void **state)
     make(&qf, &c, "corrupt", -1, NULL);
     assert_int_equal(sso_fg_damage_heap(qf.paths[2], "1-2.RMS", 0, err, sizeof err), 0);
     expect_read(&qf, 0, SSO_ERR_CORRUPT, 2, "1-2.RMS");
+    /* zeros are a valid Rice stream (every block "all equal to the first pixel"): only the
+     * checksum tells, when the file has one and verification is asked for */
+    c.checksum = 1;
+    make(&qf, &c, "corrupt", -1, NULL);
+    assert_int_equal(sso_fg_damage_heap(qf.paths[1], "1-1.FLG", 2, err, sizeof err), 0);
+    expect_read(&qf, SSO_OPEN_VERIFY_CHECKSUM, SSO_ERR_CORRUPT, 1, "1-1.FLG");
+    assert_non_null(strstr(sso_last_error(), "DATASUM"));
+    c.checksum = 0;
     /* a tile descriptor pointing outside the heap */
     make(&qf, &c, "corrupt", -1, NULL);
     assert_int_equal(sso_fg_damage_heap(qf.paths[0], "1-1.SCI", 1, err, sizeof err), 0);
@@ -460,6 +468,15 @@ static void test_hostile_headers(void **state)
     make(&qf, &c, "hostile", -1, NULL);
     patch_card(qf.paths[0], "OBS_ID  =", 0, "OBS_ID  = '002681");
     expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 0, "PRIMARY");
+    /* "=" in column 9 without the blank after it still makes a value for cfitsio */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "ZBLANK  =", 0, "ZBLANK  ='BLOCKSIZE-2147483647 / null value");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
+    /* bytes that are not printable ASCII (cfitsio's table parser overflows on them) */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[2], "TTYPE1  =", 2, "TTYPE1  = \xff\xff\xff\xff");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 4");
+    assert_non_null(strstr(sso_last_error(), "printable"));
     /* in a WCS card (wcspih overflows on it) */
     c.compress = 0;
     make(&qf, &c, "hostile", -1, NULL);

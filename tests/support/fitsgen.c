@@ -117,12 +117,30 @@ void sso_fg_file_name(const sso_fg_config *c, char *out, size_t n)
              c->dither, stamp);
 }
 
+/* A uniform deviate in [0, 1) from (d, x, y) by integer hashing (splitmix64's finaliser). */
+static double hash01(int d, int x, int y, int k)
+{
+    uint64_t z = ((uint64_t)(uint32_t)d << 48) ^ ((uint64_t)(uint32_t)x << 24) ^ (uint64_t)(uint32_t)y ^
+                 ((uint64_t)k << 60);
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
 float sso_fg_sci_adu(const sso_fg_config *c, int d, int x, int y)
 {
     if (y == 2 && x >= 2 && x < 2 + c->n_nan_pixels)
         return NAN;
-    return 100.0f + 10.0f * (float)d + 0.01f * (float)x + 0.02f * (float)y +
-           0.5f * (float)((x * 7 + y * 13) % 17 - 8);
+    float v = 100.0f + 10.0f * (float)d + 0.01f * (float)x + 0.02f * (float)y +
+              0.5f * (float)((x * 7 + y * 13) % 17 - 8);
+    if (c->noise_adu > 0.0) {
+        /* Box-Muller from two hashed uniforms */
+        const double u1 = hash01(d, x, y, 1) + 1e-300, u2 = hash01(d, x, y, 2);
+        v += (float)(c->noise_adu * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+    return v;
 }
 
 float sso_fg_rms_adu(const sso_fg_config *c, int d, int x, int y)
@@ -285,7 +303,8 @@ static void write_image(fitsfile *f, const sso_fg_config *c, int d, int kind, co
     if (c->compress && !primary) {
         fits_set_compression_type(f, RICE_1, st);
         if (bitpix < 0)
-            fits_set_quantize_level(f, -(float)SSO_FG_QSTEP_ADU, st);
+            fits_set_quantize_level(f, c->quantize_level > 0 ? c->quantize_level
+                                                             : -(float)SSO_FG_QSTEP_ADU, st);
     }
     long naxes[2] = {w, h};
     fits_create_img(f, bitpix, 2, naxes, st);
@@ -505,11 +524,18 @@ int sso_fg_damage_heap(const char *path, const char *extname, int mode, char *er
     }
     const long long heap = (long long)data0 + theap;
     int rc = 0;
-    if (mode == 0) {
+    if (mode == 2) {
+        /* the heap becomes zeros: a valid Rice stream of constant blocks (wrong values that
+         * decode without error; only DATASUM tells) */
+        if (fseeko(fp, (off_t)heap, SEEK_SET) != 0)
+            rc = -1;
+        for (long long i = 0; i < pcount && !rc; i++)
+            if (fputc(0, fp) == EOF)
+                rc = -1;
+    } else if (mode == 0) {
         /* the heap: every tile's compressed bytes become 0xFF. For Rice that reads as "high
          * entropy, raw 32-bit values" and the decoder runs out of compressed bytes, which
-         * cfitsio reports. (Zeros would decode silently into wrong values: Rice has no
-         * checksum; only DATASUM catches that.) */
+         * cfitsio reports (after reading up to a block beyond the tile: see host/ingest.c). */
         if (fseeko(fp, (off_t)heap, SEEK_SET) != 0)
             rc = -1;
         for (long long i = 0; i < pcount && !rc; i++)

@@ -50,8 +50,11 @@ typedef struct sso_fg_config {
     double ra_deg, dec_deg;   /* CRVAL of every detector (CRPIX differs) [150.1, 2.2] */
     double gain_e_per_adu;    /* GAIN [3.48] */
     double magzerop;          /* MAGZEROP [24.566] */
+    double noise_adu;         /* rms of deterministic pseudo-random noise added to SCI [0] */
     /* writing */
     int compress;             /* RICE_1 tile compression of every image extension [0] */
+    float quantize_level;     /* cfitsio quantize level for compressed floats; 0: the absolute
+                               * step SSO_FG_QSTEP_ADU (exact tests) [0] */
     int checksum;             /* write CHECKSUM/DATASUM in every HDU [0] */
     unsigned shuffle_seed;    /* 0: extensions in det order SCI, RMS, FLG; else shuffled [0] */
     int sci_bitpix, rms_bitpix, flg_bitpix; /* [-32, -32, 32] */
@@ -96,11 +99,11 @@ void sso_fg_file_name(const sso_fg_config *c, char *out, size_t n);
 
 /* Damages the compressed data of tile-compressed extension extname in an existing file: mode 0
  * overwrites the whole heap (every tile's compressed bytes) with 0xFF; mode 1 makes the first
- * tile's descriptor point far outside the heap. Returns 0 or non-zero with a message in err. */
+ * tile's descriptor point far outside the heap; mode 2 overwrites the heap with zeros. Returns 0 or non-zero with a message in err. */
 int sso_fg_damage_heap(const char *path, const char *extname, int mode, char *err, size_t nerr);
 
 /* The pixel values written for detector d at FITS pixel (x, y) (1-based), before compression.
- * sci is NaN at the n_nan_pixels positions. */
+ * sci is NaN at the n_nan_pixels positions, and includes the noise when noise_adu > 0. */
 float sso_fg_sci_adu(const sso_fg_config *c, int d, int x, int y);
 float sso_fg_rms_adu(const sso_fg_config *c, int d, int x, int y);
 int32_t sso_fg_flg(const sso_fg_config *c, int d, int x, int y);
