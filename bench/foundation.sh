@@ -46,12 +46,13 @@ for preset in $PRESETS; do
     t2=$(date +%s.%N)
     "$SSO" info "$out" > "$out.info.txt"
     t3=$(date +%s.%N)
-    ndet=$(grep -c '^  det ' "$out.info.txt" || true)
-    # pixel data actually decoded: SCI+RMS+FLG, 4 bytes each, of every detector read
-    px=$(awk '/^  det /{ split($3, s, "x"); n += s[1]*s[2] } END { print n+0 }' "$out.info.txt")
-    data_mb=$(awk -v p="$px" 'BEGIN { printf "%.0f", p * 12 / 1e6 }')
+    # the summary line of sso info: "ingest: N detectors, X MB of pixel data read in T s: R MB/s (...)"
+    line=$(grep '^ingest:' "$out.info.txt")
+    ndet=$(echo "$line" | awk '{print $2}')
+    data_mb=$(echo "$line" | awk '{print $4}')
     sim_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
     ing_s=$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.2f", b - a }')
+    # whole-command rate (process start, open and validate, read, prep, statistics)
     rate=$(awk -v d="$data_mb" -v s="$ing_s" 'BEGIN { printf "%.0f", (s > 0 ? d / s : 0) }')
     echo "| $preset | $comp | $sim_s | $files_mb | $data_mb | $ing_s | $rate | $ndet |" >> "$base.md"
     json="$json{\"preset\":\"$preset\",\"compress\":\"$comp\",\"sim_s\":$sim_s,\"files_mb\":$files_mb,\"pixel_mb\":$data_mb,\"ingest_s\":$ing_s,\"ingest_mb_s\":$rate,\"detectors\":$ndet},"

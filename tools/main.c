@@ -15,6 +15,7 @@ static const struct {
 } g_cmds[] = {
     {"sim", sso_cmd_sim, "write a simulated Euclid VIS quartet (4 exposure files + truth.csv)"},
     {"info", sso_cmd_info, "ingest a quartet and print what was read, detector by detector"},
+    {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
 };
 
 static void usage(FILE *f)
