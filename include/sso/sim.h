@@ -9,6 +9,7 @@
 #ifndef SSO_SIM_H
 #define SSO_SIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "sso/status.h"
 
@@ -58,6 +59,13 @@ typedef struct sso_sim_config {
 sso_status sso_sim_config_preset(sso_sim_config *cfg, sso_sim_preset preset);
 /* Parses a preset name ("demo", "ccd", "field"). */
 sso_status sso_sim_preset_from_name(const char *name, sso_sim_preset *out);
+/* Sets cfg->ccds from a list "3-3,3-4" or a central block "2x2", "4x4", "6x6" (= "all"). */
+sso_status sso_sim_config_set_ccds(sso_sim_config *cfg, const char *spec);
+
+/* The path of the exposure file of dither 1..4 that sso_sim_run(cfg, out_dir) writes:
+ * "<out_dir>/EUC_VIS_SWL-DET-<obsid:06d>-0<dither>-1-0000000__<UTC start>.fits". */
+sso_status sso_sim_exposure_path(const sso_sim_config *cfg, const char *out_dir, int dither,
+                                 char *buf, size_t n);
 
 /* Writes the 4 exposure files and truth.csv into out_dir (created if missing). Writes to temporary
  * names and renames when complete, so a reader never sees half a file. */
