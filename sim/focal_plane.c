@@ -9,19 +9,21 @@
  *     DET -> CCD id is 0,1,2 = 1-1,1-2,1-3; 3..5 = 2-1..2-3; ... 15..17 = 6-1..6-3;
  *     18,19,20 = 1-6,1-5,1-4; ... 33,34,35 = 6-6,6-5,6-4 (GalSim-Euclid-Like instrument_params).
  *
- * Geometry. The tabulated CD maps the GalSim frame's pixel x onto North and y onto West; this
- * project's frame has x along u (West at PA 0) and y along v (North), so that NAXIS1 = 4096 and
- * NAXIS2 = 4132 as in the real files. The two differ by a 90-degree turn of the sky axes,
- * Q = [[0, -1], [1, 0]] (Q * CD_table ~ diag(-s, s)). For a focal-plane position angle PA the
- * whole focal plane, distortion included, turns rigidly on the sky about the pointing:
+ * Geometry. The tabulated CD maps the GalSim frame's pixel x (the 4132-px axis, along v) onto
+ * North and its pixel y (the 4096-px axis, along -u) onto East. This project's frame has x along
+ * +u (West at PA 0) and y along +v (North), so that NAXIS1 = 4096 and NAXIS2 = 4132 as in the real
+ * files: the same detector with its pixel axes renamed, p_galsim = P p, P = [[0, 1], [-1, 0]], so
+ * CD_table P = [[-CD1_2, CD1_1], [-CD2_2, CD2_1]] (the u scale stays CD1_2's, the v scale CD2_1's,
+ * and the TPV polynomial, which acts on sky coordinates, is unchanged). For a focal-plane position
+ * angle PA the whole focal plane, distortion included, turns rigidly on the sky about the pointing:
  *   - the CCD centre (u, v) turns by PA in the pointing's tangent plane (as GalSim-Euclid-Like
  *     does), xi = -u', eta = v', and CRVAL is its gnomonic deprojection;
  *   - at CRVAL, the focal plane's +v axis has position angle theta (PA plus the meridian
  *     convergence between the pointing and the CCD): the bearing at CRVAL of the great circle
  *     that the tangent-plane line through the CCD centre along +v maps onto (exact: gnomonic
  *     projection maps great circles to lines);
- *   - with M = R(theta) Q, R(theta) = [[cos, sin], [-sin, cos]] (North -> PA theta):
- *     CD = M CD_table, and the TPV polynomial f (w -> w + g(w), w = (xi, eta) [deg]) becomes
+ *   - with M = R(theta) = [[cos, sin], [-sin, cos]] (North -> PA theta):
+ *     CD = M CD_table P, and the TPV polynomial f (w -> w + g(w), w = (xi, eta) [deg]) becomes
  *     f'(w) = M f(M^-1 w), computed exactly by polynomial algebra (f is a cubic).
  * GalSim-Euclid-Like rotates only CD and keeps the PVs fixed on the sky; turning the polynomial too
  * keeps the distortion attached to the detector, so a dither or a different PA moves the sky, not
@@ -452,16 +454,18 @@ sso_status sso_fp_ccd_wcs(const sso_fp_ccd *ccd, double ra0_deg, double dec0_deg
     sso_sky_deproject(ra0_deg, dec0_deg, xi + step * s, eta + step * c, &ra_p, &dec_p);
     double theta = sso_sky_bearing(out->crval_deg[0], out->crval_deg[1], ra_p, dec_p) * SSO_DEG2RAD;
     double ct = cos(theta), st = sin(theta);
-    /* M = R(theta) Q, R = [[ct, st], [-st, ct]], Q = [[0, -1], [1, 0]]. */
-    double m00 = st, m01 = -ct, m10 = ct, m11 = st;
+    /* M = R(theta) = [[ct, st], [-st, ct]]. */
+    double m00 = ct, m01 = st, m10 = -st, m11 = ct;
     double det_m = m00 * m11 - m01 * m10; /* = 1 */
     double i00 = m11 / det_m, i01 = -m01 / det_m, i10 = -m10 / det_m, i11 = m00 / det_m;
 
+    /* B = CD_table P: this project's pixel axes. */
     const double *t = ccd->cd;
-    out->cd[0][0] = m00 * t[0] + m01 * t[2];
-    out->cd[0][1] = m00 * t[1] + m01 * t[3];
-    out->cd[1][0] = m10 * t[0] + m11 * t[2];
-    out->cd[1][1] = m10 * t[1] + m11 * t[3];
+    double b00 = -t[1], b01 = t[0], b10 = -t[3], b11 = t[2];
+    out->cd[0][0] = m00 * b00 + m01 * b10;
+    out->cd[0][1] = m00 * b01 + m01 * b11;
+    out->cd[1][0] = m10 * b00 + m11 * b10;
+    out->cd[1][1] = m10 * b01 + m11 * b11;
     out->crpix[0] = 0.5 * (w + 1);
     out->crpix[1] = 0.5 * (h + 1);
     if (type == SSO_SIM_TAN)

@@ -6,8 +6,8 @@
  * builds the WCS of one CCD in one exposure:
  *   CRVAL  the CCD centre (uc, vc), rotated by the PA, gnomonically deprojected about the pointing;
  *   CRPIX  the detector centre ((W+1)/2, (H+1)/2), W x H the (possibly shrunk) detector size;
- *   CD     the tabulated CD matrix, turned into this project's pixel frame and rotated rigidly with
- *          the focal plane (see focal_plane.c);
+ *   CD     the tabulated CD matrix, with its pixel axes renamed to this project's frame and
+ *          rotated rigidly with the focal plane (see focal_plane.c);
  *   TPV    PV1_0..10, PV2_0..10: the tabulated polynomial, rotated with the focal plane exactly;
  *   SIP    A_p_q, B_p_q of order 3: the exact equivalent of that TPV polynomial (it is a cubic in
  *          pixel offsets), plus AP_p_q, BP_p_q of order 4 fitted by least squares as the inverse;

@@ -198,15 +198,6 @@ static int grow(void **buf, size_t *cap, size_t n, size_t sz)
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
-int sso_sim_render_radius(const sso_sim_scene *scene, double flux_e)
-{
-    int half = scene->psf_half_px;
-    int r = 3;
-    while (r < half && flux_e * scene->psf_reach[r] >= 0.5)
-        r++;
-    return r;
-}
-
 static double flux_of(const sso_sim_scene *s, double mag)
 {
     return pow(10.0, -0.4 * (mag - s->zp_e)) * s->exptime_s;
@@ -426,7 +417,7 @@ static sso_status render_static(const sso_sim_scene *s, sso_sim_job *j, sso_sim_
             if (!s->stars)
                 continue;
             j->stats.stars_on += on;
-            int r = sso_sim_render_radius(s, flux);
+            int r = s->psf_half_px;
             if (x0 < -r - 1 || x0 > w + r || y0 < -r - 1 || y0 > h + r)
                 continue;
             sso_sim_psf_add(s->psf, model, w, h, x0, y0, flux, r, 0.0f);
@@ -437,7 +428,7 @@ static sso_status render_static(const sso_sim_scene *s, sso_sim_job *j, sso_sim_
         j->stats.galaxies_on += on;
         double re_px = src->re_arcsec / pix_arcsec;
         if (re_px < 0.5 || !s->conv) {
-            int r = sso_sim_render_radius(s, flux);
+            int r = s->psf_half_px;
             if (x0 < -r - 1 || x0 > w + r || y0 < -r - 1 || y0 > h + r)
                 continue;
             sso_sim_psf_add(s->psf, model, w, h, x0, y0, flux, r, 0.0f);
@@ -480,7 +471,7 @@ static sso_status render_movers(const sso_sim_scene *s, sso_sim_job *j, float *m
         if (!isfinite(x[0]) || !isfinite(y[0]) || !isfinite(x[1]) || !isfinite(y[1]))
             continue;
         double flux = flux_of(s, m->mag);
-        int r = sso_sim_render_radius(s, flux);
+        int r = s->psf_half_px;
         if (fmax(x[0], x[1]) - 1.0 + r < 0 || fmin(x[0], x[1]) - 1.0 - r > j->w - 1 ||
             fmax(y[0], y[1]) - 1.0 + r < 0 || fmin(y[0], y[1]) - 1.0 - r > j->h - 1)
             continue;

@@ -13,8 +13,8 @@
  *   2. galaxies: Sersic profiles integrated over each pixel (sub-sampled near the centre) into a
  *      padded layer, convolved with the ePSF kernel by FFT in overlapping tiles (FFTW); galaxies
  *      with r_e < 0.5 px are added as point sources;
- *   3. stars: the ePSF at each position, out to the radius where the PSF (spikes included) falls
- *      below 0.5 e- (bright stars use the whole stamp);
+ *   3. stars: the ePSF at each position over the whole stamp (64 px: the wings carry ~3% of the
+ *      flux beyond 12 px, so a shorter cut would make sources fainter than their magnitude);
  *   4. movers: the ePSF trailed between the positions at exposure start and end (sky -> pixel
  *      through this detector's WCS); the squared optimal SNR per mover is returned in snr2[];
  *   5. defects fixed to the CCD (same in every exposure): hot pixels (dark 0.02-20 e-/s, 95%
@@ -66,8 +66,7 @@ void sso_sim_conv_free(sso_sim_conv *c);
 typedef struct sso_sim_scene {
     const sso_sim_psf *psf;
     const sso_sim_conv *conv;
-    const float *psf_reach;   /* [r] = largest ePSF value at distance >= r px (r = 0..half) */
-    int psf_half_px;
+    int psf_half_px;          /* stamp radius: every point source and trail is rendered to it */
     const sso_sim_catalog *cat;
     const sso_sim_mover *movers;
     int n_movers;
@@ -116,9 +115,5 @@ void sso_sim_workspace_free(sso_sim_workspace *ws);
 
 /* Renders one job. Thread-safe for distinct jobs and workspaces. */
 sso_status sso_sim_render(const sso_sim_scene *scene, sso_sim_job *job, sso_sim_workspace *ws);
-
-/* The radius [px] out to which a source of flux_e is rendered: where the ePSF reach falls below
- * 0.5 e-, at least 3 px, at most the stamp. */
-int sso_sim_render_radius(const sso_sim_scene *scene, double flux_e);
 
 #endif

@@ -275,7 +275,6 @@ typedef struct sim_run {
     sso_sim_mover *movers;
     sso_sim_psf *psf;
     sso_sim_conv *conv;
-    float *reach;
     sso_sim_scene scene;
     double sky_factor[SIM_NEXP];
     double magzerop;
@@ -452,33 +451,6 @@ static sso_status setup_movers(sim_run *r)
         if (!isfinite(m->ra_ref_deg))
             return sso_fail(SSO_ERR_INTERNAL, "sim: mover start off the sky");
     }
-    return SSO_OK;
-}
-
-/* psf_reach[r] = the largest ePSF value at integer offsets at distance >= r. */
-static sso_status setup_psf_reach(sim_run *r)
-{
-    int half = sso_sim_psf_half_size_px(r->psf);
-    r->reach = calloc((size_t)half + 2, sizeof *r->reach);
-    if (!r->reach)
-        return sso_fail(SSO_ERR_NOMEM, "sim: PSF reach table");
-    for (int dy = -half; dy <= half; dy++)
-        for (int dx = -half; dx <= half; dx++) {
-            int d = (int)floor(sqrt((double)dx * dx + (double)dy * dy));
-            if (d > half)
-                d = half;
-            float v = sso_sim_psf_eval(r->psf, dx, dy);
-            if (v > r->reach[d])
-                r->reach[d] = v;
-        }
-    for (int d = half - 1; d >= 0; d--)
-        if (r->reach[d + 1] > r->reach[d])
-            r->reach[d] = r->reach[d + 1];
-    /* A source rendered to radius r covers distances < r + 1: reach[r] should bound what is cut,
-     * i.e. values at distance >= r + 1. Shift by one. */
-    for (int d = 0; d < half; d++)
-        r->reach[d] = r->reach[d + 1];
-    r->reach[half] = 0.0f;
     return SSO_OK;
 }
 
@@ -927,7 +899,6 @@ static void run_free(sim_run *r)
     free(r->movers);
     sso_sim_conv_free(r->conv);
     sso_sim_psf_free(r->psf);
-    free(r->reach);
 }
 
 sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
@@ -979,9 +950,6 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     rc = sso_sim_psf_create(SIM_PSF_OVERSAMPLE, SIM_PSF_HALF_PX, &r->psf);
     if (rc)
         goto exit;
-    rc = setup_psf_reach(r);
-    if (rc)
-        goto exit;
     if (cfg->galaxies) {
         rc = sso_sim_conv_create(r->psf, SIM_KERNEL_HALF_PX, SIM_FFT_TILE, &r->conv);
         if (rc)
@@ -995,7 +963,6 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     sso_sim_scene *s = &r->scene;
     s->psf = r->psf;
     s->conv = r->conv;
-    s->psf_reach = r->reach;
     s->psf_half_px = sso_sim_psf_half_size_px(r->psf);
     s->cat = r->cat;
     s->movers = r->movers;
