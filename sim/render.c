@@ -754,7 +754,7 @@ sso_status sso_sim_render(const sso_sim_scene *s, sso_sim_job *j, sso_sim_worksp
         }
     }
     /* statistics: median of a subsample of unflagged pixels */
-    size_t stride = 7, ns = 0, cap = npx / stride + 1;
+    size_t stride = (npx / 200000) | 1, ns = 0, cap = npx / stride + 1; /* <= ~200k samples */
     float *sub = malloc(cap * sizeof *sub);
     if (!sub)
         return sso_fail(SSO_ERR_NOMEM, "render: statistics");

@@ -121,7 +121,7 @@ sso_status sso_sim_config_set_ccds(sso_sim_config *cfg, const char *spec)
         int lo = (6 - k) / 2 + 1;
         for (int r = lo; r < lo + k; r++)
             for (int c = lo; c < lo + k; c++)
-                snprintf(cfg->ccds[n++], sizeof cfg->ccds[0], "%d-%d", r, c);
+                snprintf(cfg->ccds[n++], sizeof cfg->ccds[0], "%c-%c", '0' + r, '0' + c);
         cfg->n_ccds = n;
         return SSO_OK;
     }
@@ -290,7 +290,7 @@ typedef struct sim_run {
     int n_threads;
     /* output */
     char paths[SIM_NEXP][4096];
-    char tmp_path[4096];
+    char tmp_path[4096 + 8];
     int written[SIM_NEXP];
 } sim_run;
 
@@ -573,9 +573,9 @@ static void write_primary(sim_run *r, fitsfile *f, int e, int *st)
     fits_update_key_dbl(f, "DEC", r->point_dec[e], -15, "[deg] pointing of the focal-plane centre", st);
     fits_update_key_dbl(f, "PA", pa, -15, "[deg] position angle of the focal plane, E of N", st);
     fits_update_key(f, TSTRING, "DATE-OBS", iso, "UTC start of the exposure", st);
-    fits_update_key_dbl(f, "MJD-OBS", r->mjd_start[e], -15, "[d] MJD (UTC) start of the exposure", st);
+    fits_update_key_dbl(f, "MJD-OBS", r->mjd_start[e], -17, "[d] MJD (UTC) start of the exposure", st);
     fits_update_key(f, TSTRING, "DATE-END", iso_end, "UTC end of the exposure", st);
-    fits_update_key_dbl(f, "MJD-END", mjd_end, -15, "[d] MJD (UTC) end of the exposure", st);
+    fits_update_key_dbl(f, "MJD-END", mjd_end, -17, "[d] MJD (UTC) end of the exposure", st);
     fits_update_key_dbl(f, "EXPTIME", exptime, -15, "[s] exposure time", st);
     fits_update_key(f, TSTRING, "TIMESYS", "UTC", NULL, st);
     fits_update_key(f, TINT, "NDET", &ndet, "number of detectors (SCI/RMS/FLG triplets)", st);
@@ -634,7 +634,7 @@ static sso_status write_plane(sim_run *r, fitsfile *f, const sim_item *it, int q
     fits_update_key_dbl(f, "MAGZEROP", r->magzerop, -15, "[AB mag] zero point for 1 ADU/s", &st);
     fits_update_key_dbl(f, "EXPTIME", exptime, -15, "[s] exposure time", &st);
     fits_update_key(f, TSTRING, "DATE-OBS", iso, "UTC start of the exposure", &st);
-    fits_update_key_dbl(f, "MJD-OBS", r->mjd_start[e], -15, "[d] MJD (UTC) start", &st);
+    fits_update_key_dbl(f, "MJD-OBS", r->mjd_start[e], -17, "[d] MJD (UTC) start", &st);
     if (plane == 0)
         fits_update_key(f, TSTRING, "BUNIT", "ADU", "calibrated, sky not subtracted", &st);
     else if (plane == 1)

@@ -2,9 +2,19 @@
  *
  * Writes one observation (4 dithered long VIS exposures) in the real Euclid file layout, and a
  * truth table (truth.csv) of every injected mover per epoch. Deterministic for a seed: the same
- * config gives byte-identical pixel data. See sim/sim.c for the model (PSF from the aperture,
- * stars and galaxies with realistic counts, saturation and bleed, cosmic rays, hot pixels, bad
- * columns, trailed movers).
+ * config gives byte-identical files, whatever the thread count. The model (sim/sim.c and
+ * sim/render.c): the real focal plane and per-CCD TPV distortion (sim/focal_plane.c), the ePSF
+ * from the real aperture (sim/psf.c), stars and galaxies with realistic counts (sim/catalog.c),
+ * sky, dark, Poisson and read noise, saturation and bleed, cosmic rays, hot/cold pixels, bad
+ * columns, and trailed movers in great-circle motion.
+ *
+ * truth.csv: header `id,class,epoch,mjd,ra,dec,mag,rate,pa,trail_px,snr,det,x,y`; one row per
+ * mover per epoch 1..4: class slow (< 10"/h) or fast, mjd and ra/dec [deg] at mid-exposure,
+ * mag AB, rate ["/h], pa [deg E of N, the initial bearing of the great circle at the mover's
+ * reference epoch], trail_px the trail length in pixels on the detector holding the mid-exposure
+ * position (else 1.572 px per "/h), snr the optimal matched-filter SNR of that epoch summed over
+ * every detector the trail touches (0 if none), det that detector ("3-4" or "3-4.F") or empty, and
+ * x, y its 1-based FITS pixel position there (empty with det).
  */
 #ifndef SSO_SIM_H
 #define SSO_SIM_H
