@@ -36,7 +36,8 @@ enum {
 #define COLD_PER_PX 2e-5
 #define BADCOL_PER_CCD 1.5
 #define GAL_MAX_STAMP_R 150
-#define SOURCE_MARGIN_PX 160     /* sources this far off the CCD may still touch it */
+#define SOURCE_MARGIN_PX 180     /* sources this far off the CCD may still touch it (galaxy
+                                   stamp 150 px + kernel 24 px; the star stamp is 64 px) */
 
 void sso_sim_mover_at(const sso_sim_mover *m, double mjd, double *ra_deg, double *dec_deg)
 {

@@ -292,6 +292,7 @@ typedef struct sim_run {
     char paths[SIM_NEXP][4096];
     char tmp_path[4096 + 8];
     int written[SIM_NEXP];
+    double write_s, wait_s;             /* main thread: time writing, time waiting for renders */
 } sim_run;
 
 static double now_s(void)
@@ -730,9 +731,12 @@ static sso_status write_exposure(sim_run *r, int e, const char *out_dir)
     int first = e * r->n_ccd;
     for (int c0 = 0; c0 < r->n_ccd; c0 += SIM_CHUNK_CCDS) {
         int nc = r->n_ccd - c0 < SIM_CHUNK_CCDS ? r->n_ccd - c0 : SIM_CHUNK_CCDS;
+        double tw = now_s();
         rc = wait_items(r, first + c0, first + c0 + nc);
+        r->wait_s += now_s() - tw;
         if (rc)
             goto exit;
+        tw = now_s();
         /* The chunk's extensions (CCD-in-chunk, quadrant, plane), shuffled. */
         int n_ext = nc * r->nq * 3;
         int ext[SIM_CHUNK_CCDS * 4 * 3];
@@ -752,6 +756,7 @@ static sso_status write_exposure(sim_run *r, int e, const char *out_dir)
             if (rc)
                 goto exit;
         }
+        r->write_s += now_s() - tw;
         for (int ci = 0; ci < nc; ci++) {
             sim_item *it = &r->items[first + c0 + ci];
             const sso_sim_render_stats *s = &it->job.stats;
@@ -904,8 +909,7 @@ static void run_free(sim_run *r)
 sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
 {
     sso_status rc = SSO_OK;
-    sim_run run, *r = &run;
-    memset(r, 0, sizeof *r);
+    sim_run *r = NULL; /* ~170 kB: on the heap, not on a caller's (maybe small) thread stack */
     pthread_t *threads = NULL;
     worker_arg *args = NULL;
     int n_started = 0, sync_init = 0;
@@ -916,6 +920,9 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     rc = check_config(cfg);
     if (rc)
         return rc;
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return sso_fail(SSO_ERR_NOMEM, "sim: run state");
     r->cfg = cfg;
     r->n_ccd = cfg->n_ccds;
     for (int k = 0; k < r->n_ccd; k++)
@@ -925,8 +932,10 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     r->nq = cfg->quadrants ? 4 : 1;
     r->magzerop = SIM_ZP_E - 2.5 * log10(SIM_GAIN);
     rc = make_dir(out_dir);
-    if (rc)
+    if (rc) {
+        free(r);
         return rc;
+    }
 
     rc = setup_geometry(r);
     if (rc)
@@ -1041,7 +1050,9 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     if (nt > r->n_items)
         nt = r->n_items;
     r->n_threads = nt;
-    r->ahead = nt + SIM_CHUNK_CCDS;
+    /* Workers may run this many jobs past the last one written: the writer is one thread and
+     * a chunk is written only once complete. Memory: ahead x (W x H x 12 bytes). */
+    r->ahead = nt + 2 * SIM_CHUNK_CCDS;
     r->ws = calloc((size_t)nt, sizeof *r->ws);
     threads = calloc((size_t)nt, sizeof *threads);
     args = calloc((size_t)nt, sizeof *args);
@@ -1086,7 +1097,8 @@ sso_status sso_sim_run(const sso_sim_config *cfg, const char *out_dir)
     rc = write_truth(r, out_dir);
     if (rc)
         goto exit;
-    vlog(r, "done in %.1f s", now_s() - t_start);
+    vlog(r, "done in %.1f s (the writer spent %.1f s writing and %.1f s waiting for renders)",
+         now_s() - t_start, r->write_s, r->wait_s);
 
 exit:
     for (int t = 0; t < n_started; t++)
@@ -1105,5 +1117,6 @@ exit:
     free(threads);
     free(args);
     run_free(r);
+    free(r);
     return rc;
 }

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "host/status_internal.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -67,12 +66,14 @@ static void usage(FILE *f)
 "  --help               this text\n");
 }
 
+/* A usage error: the same form as sso_cli_error() prints, exit code of SSO_ERR_ARG (2). */
 static int usage_error(const char *fmt, const char *arg)
 {
-    sso_fail(SSO_ERR_ARG, fmt, arg);
-    int code = sso_cli_error("sim", SSO_ERR_ARG);
-    fprintf(stderr, "(sso sim --help lists the options)\n");
-    return code;
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    fprintf(stderr, "sso sim: %s: %s\n(sso sim --help lists the options)\n",
+            sso_strerror(SSO_ERR_ARG), msg);
+    return sso_status_exit_code(SSO_ERR_ARG);
 }
 
 static int parse_double(const char *s, double *out)
