@@ -2,13 +2,24 @@
  *
  * Writes one observation (4 dithered long VIS exposures) in the real Euclid file layout, and a
  * truth table (truth.csv) of every injected mover per epoch. Deterministic for a seed: the same
- * config gives byte-identical pixel data. See sim/sim.c for the model (PSF from the aperture,
- * stars and galaxies with realistic counts, saturation and bleed, cosmic rays, hot pixels, bad
- * columns, trailed movers).
+ * config gives byte-identical files, whatever the thread count. The model (sim/sim.c and
+ * sim/render.c): the real focal plane and per-CCD TPV distortion (sim/focal_plane.c), the ePSF
+ * from the real aperture (sim/psf.c), stars and galaxies with realistic counts (sim/catalog.c),
+ * sky, dark, Poisson and read noise, saturation and bleed, cosmic rays, hot/cold pixels, bad
+ * columns, and trailed movers in great-circle motion.
+ *
+ * truth.csv: header `id,class,epoch,mjd,ra,dec,mag,rate,pa,trail_px,snr,det,x,y`; one row per
+ * mover per epoch 1..4: class slow (< 10"/h) or fast, mjd and ra/dec [deg] at mid-exposure,
+ * mag AB, rate ["/h], pa [deg E of N, the initial bearing of the great circle at the mover's
+ * reference epoch], trail_px the trail length in pixels on the detector holding the mid-exposure
+ * position (else 1.572 px per "/h), snr the optimal matched-filter SNR of that epoch summed over
+ * every detector the trail touches (0 if none), det that detector ("3-4" or "3-4.F") or empty, and
+ * x, y its 1-based FITS pixel position there (empty with det).
  */
 #ifndef SSO_SIM_H
 #define SSO_SIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "sso/status.h"
 
@@ -58,6 +69,13 @@ typedef struct sso_sim_config {
 sso_status sso_sim_config_preset(sso_sim_config *cfg, sso_sim_preset preset);
 /* Parses a preset name ("demo", "ccd", "field"). */
 sso_status sso_sim_preset_from_name(const char *name, sso_sim_preset *out);
+/* Sets cfg->ccds from a list "3-3,3-4" or a central block "2x2", "4x4", "6x6" (= "all"). */
+sso_status sso_sim_config_set_ccds(sso_sim_config *cfg, const char *spec);
+
+/* The path of the exposure file of dither 1..4 that sso_sim_run(cfg, out_dir) writes:
+ * "<out_dir>/EUC_VIS_SWL-DET-<obsid:06d>-0<dither>-1-0000000__<UTC start>.fits". */
+sso_status sso_sim_exposure_path(const sso_sim_config *cfg, const char *out_dir, int dither,
+                                 char *buf, size_t n);
 
 /* Writes the 4 exposure files and truth.csv into out_dir (created if missing). Writes to temporary
  * names and renames when complete, so a reader never sees half a file. */
