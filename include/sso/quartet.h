@@ -11,6 +11,9 @@
  * with one detector's memory. Detector names are Euclid's: CCD-level "3-4" or quadrant-level
  * "3-4.F"; extensions "<det>.SCI", "<det>.RMS", "<det>.FLG" in any order, plain or tile-compressed.
  *
+ * Threads: sso_detector_read() may be called from several threads at once on one quartet (each
+ * read uses a cfitsio handle of its own); everything else is read-only after open.
+ *
  * Generic input: a file whose primary HDU (or first image extension) is a single image with a
  * celestial WCS, a time and EXPTIME is one exposure with one detector named "0"; its RMS and FLG
  * may be absent (then rms is NULL and flg all zero) or given as extensions named RMS/WEIGHT and
