@@ -22,7 +22,7 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cores=$(nproc)
 mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 gpu=$(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 || echo none)
-base="bench/results/foundation-$host-$day"
+base="bench/results/foundation-$(echo $PRESETS | tr " " "-")-$host-$day"
 json="["
 {
   echo "# Foundation benchmark: simulation and ingest"
