@@ -6,6 +6,9 @@
  *   quartet.h  ingest: 4 exposures of one observation, read detector by detector (cfitsio)
  *   flags.h    Euclid VIS FLG bits
  *   prep.h     pixel preparation (electrons, variance, mask) on CPU or GPU
+ *   patch.h    sky patches on one tangent plane per field
+ *   resample.h a detector resampled onto a patch (Lanczos-3, variance, mask)
+ *   difference.h static sky removal: each epoch minus the median of the others
  *   sim.h      the Euclid VIS quartet simulator
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
@@ -17,6 +20,9 @@
 #include "sso/quartet.h"
 #include "sso/flags.h"
 #include "sso/prep.h"
+#include "sso/patch.h"
+#include "sso/resample.h"
+#include "sso/difference.h"
 #include "sso/sim.h"
 
 #ifdef __cplusplus

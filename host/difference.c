@@ -1,0 +1,119 @@
+/* host/difference.c: static sky removal on one patch, CPU reference (contract in
+ * include/sso/difference.h).
+ *
+ * Per epoch, two passes over the patch:
+ *   1. every pixel through sso_diff_pixel() (host/difference_math.h); dmask holds the code;
+ *   2. the bright codes are grown by bright_grow_px (a separable max filter: rows into a scratch
+ *      plane, then columns), and every code but OK becomes 1 with diff 0, var +inf.
+ * Data layout: planes row-major, w columns by h rows, one per epoch; scratch: one w*h byte plane.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "host/difference_math.h"
+#include "host/status_internal.h"
+#include "sso/difference.h"
+
+void sso_difference_config_default(sso_difference_config *c)
+{
+    if (!c)
+        return;
+    c->min_template_epochs = 1;
+    c->bright_k = SSO_DIFF_BRIGHT_K;
+    c->bright_grow_px = SSO_DIFF_BRIGHT_GROW_PX;
+}
+
+/* Grows code SSO_DIFF_BRIGHT in dm by r px (Chebyshev distance) over pixels whose code is OK. */
+static void grow_bright(uint8_t *dm, uint8_t *tmp, int w, int h, int r, int64_t *n_bright)
+{
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = dm + (size_t)y * w;
+        uint8_t *out = tmp + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            uint8_t b = 0;
+            for (int dx = -r; dx <= r && !b; dx++) {
+                int xx = x + dx;
+                b = xx >= 0 && xx < w && row[xx] == SSO_DIFF_BRIGHT;
+            }
+            out[x] = b;
+        }
+    }
+    int64_t n = 0;
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            uint8_t *c = dm + (size_t)y * w + x;
+            if (*c == SSO_DIFF_BRIGHT) {
+                n++;
+                continue;
+            }
+            if (*c != SSO_DIFF_OK)
+                continue;
+            uint8_t b = 0;
+            for (int dy = -r; dy <= r && !b; dy++) {
+                int yy = y + dy;
+                b = yy >= 0 && yy < h && tmp[(size_t)yy * w + x];
+            }
+            if (b) {
+                *c = SSO_DIFF_BRIGHT;
+                n++;
+            }
+        }
+    }
+    *n_bright += n;
+}
+
+sso_status sso_difference_patch(int w, int h, const float *const img_e[SSO_DIFF_EPOCHS],
+                                const float *const var_e2[SSO_DIFF_EPOCHS],
+                                const uint8_t *const mask[SSO_DIFF_EPOCHS],
+                                const sso_difference_config *cfg,
+                                float *const diff_e[SSO_DIFF_EPOCHS],
+                                float *const dvar_e2[SSO_DIFF_EPOCHS],
+                                uint8_t *const dmask[SSO_DIFF_EPOCHS], sso_difference_stats *stats)
+{
+    sso_difference_config c;
+    sso_difference_config_default(&c);
+    if (cfg)
+        c = *cfg;
+    if (w < 1 || h < 1 || !img_e || !var_e2 || !mask || !diff_e || !dvar_e2 || !dmask)
+        return sso_fail(SSO_ERR_ARG, "difference: %d x %d patch or NULL planes", w, h);
+    for (int e = 0; e < SSO_DIFF_EPOCHS; e++)
+        if (!img_e[e] || !var_e2[e] || !mask[e] || !diff_e[e] || !dvar_e2[e] || !dmask[e])
+            return sso_fail(SSO_ERR_ARG, "difference: NULL plane for epoch %d", e);
+    if (c.min_template_epochs < 1 || c.min_template_epochs > 3 || c.bright_grow_px < 0 ||
+        c.bright_grow_px > 64 || isnan(c.bright_k))
+        return sso_fail(SSO_ERR_ARG, "difference: min template epochs %d (1..3), grow %d px "
+                        "(0..64), bright k %g", c.min_template_epochs, c.bright_grow_px,
+                        (double)c.bright_k);
+    const size_t n = (size_t)w * h;
+    uint8_t *tmp = NULL;
+    if (c.bright_k > 0.0f && c.bright_grow_px > 0 && !(tmp = malloc(n)))
+        return sso_fail(SSO_ERR_NOMEM, "difference: scratch plane of %zu px", n);
+    sso_difference_stats s = {0, 0};
+    for (int e = 0; e < SSO_DIFF_EPOCHS; e++) {
+        float *d = diff_e[e], *dv = dvar_e2[e];
+        uint8_t *dm = dmask[e];
+        for (size_t i = 0; i < n; i++) {
+            const float im[4] = {img_e[0][i], img_e[1][i], img_e[2][i], img_e[3][i]};
+            const float va[4] = {var_e2[0][i], var_e2[1][i], var_e2[2][i], var_e2[3][i]};
+            const uint8_t ma[4] = {mask[0][i], mask[1][i], mask[2][i], mask[3][i]};
+            dm[i] = (uint8_t)sso_diff_pixel(e, im, va, ma, c.min_template_epochs, c.bright_k,
+                                            &d[i], &dv[i]);
+        }
+        if (tmp)
+            grow_bright(dm, tmp, w, h, c.bright_grow_px, &s.n_bright);
+        for (size_t i = 0; i < n; i++) {
+            if (dm[i] == SSO_DIFF_OK)
+                continue;
+            s.n_no_template += dm[i] == SSO_DIFF_NO_TEMPLATE;
+            if (!tmp)
+                s.n_bright += dm[i] == SSO_DIFF_BRIGHT;
+            dm[i] = 1;
+            d[i] = 0.0f;
+            dv[i] = INFINITY;
+        }
+    }
+    free(tmp);
+    if (stats)
+        *stats = s;
+    return SSO_OK;
+}

@@ -1,0 +1,82 @@
+/* host/difference_math.h: per-pixel static-sky removal, shared by host/difference.c and the CUDA
+ * twin to come (kernels/difference.cu). The contract is in include/sso/difference.h.
+ *
+ * sso_median3()        the median of 3 floats (no branches on data beyond min/max);
+ * sso_diff_template()  the template value and its variance from the n (0..3) other epochs that are
+ *                      not masked;
+ * sso_diff_pixel()     one epoch's difference, its variance and a mask code.
+ * Mask codes: SSO_DIFF_OK, SSO_DIFF_MASKED (own pixel masked), SSO_DIFF_NO_TEMPLATE, SSO_DIFF_BRIGHT
+ * (the bright-template rule; the caller grows these and then turns every code but OK into 1).
+ */
+#ifndef SSO_DIFFERENCE_MATH_H
+#define SSO_DIFFERENCE_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "host/sso_hd.h"
+
+#define SSO_DIFF_OK 0
+#define SSO_DIFF_MASKED 1
+#define SSO_DIFF_NO_TEMPLATE 2
+#define SSO_DIFF_BRIGHT 3
+
+/* pi / 2 / 3: the large-n median variance factor pi / (2 n) at n = 3. */
+#define SSO_DIFF_MEDIAN3_VAR_FACTOR 0.5235987755982988f
+
+SSO_HD static inline float sso_median3(float a, float b, float c)
+{
+    return fmaxf(fminf(a, b), fminf(fmaxf(a, b), c));
+}
+
+/* Template and its variance from n values v[0..n-1] with variances var[0..n-1]. Returns 0 if
+ * n == 0 (no template), 1 otherwise. */
+SSO_HD static inline int sso_diff_template(const float *v, const float *var, int n, float *t,
+                                           float *vt)
+{
+    if (n == 3) {
+        *t = sso_median3(v[0], v[1], v[2]);
+        *vt = SSO_DIFF_MEDIAN3_VAR_FACTOR * (var[0] + var[1] + var[2]) * (1.0f / 3.0f);
+    } else if (n == 2) {
+        *t = 0.5f * (v[0] + v[1]);
+        *vt = 0.25f * (var[0] + var[1]);
+    } else if (n == 1) {
+        *t = v[0];
+        *vt = var[0];
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Epoch e (0..3) of one pixel whose 4 epochs are img[], var[], mask[]. Writes the difference *d and
+ * its variance *dv (0 and +inf unless the code is SSO_DIFF_OK or SSO_DIFF_BRIGHT) and returns the
+ * mask code. min_n: fewest other epochs for a template; bright_k <= 0 switches the rule off. */
+SSO_HD static inline int sso_diff_pixel(int e, const float img[4], const float var[4],
+                                        const uint8_t mask[4], int min_n, float bright_k,
+                                        float *d, float *dv)
+{
+    *d = 0.0f;
+    *dv = INFINITY;
+    if (mask[e])
+        return SSO_DIFF_MASKED;
+    float v[3], vv[3];
+    int n = 0;
+    for (int k = 0; k < 4; k++) {
+        if (k == e || mask[k])
+            continue;
+        v[n] = img[k];
+        vv[n] = var[k];
+        n++;
+    }
+    float t, vt;
+    if (n < min_n || !sso_diff_template(v, vv, n, &t, &vt))
+        return SSO_DIFF_NO_TEMPLATE;
+    *d = img[e] - t;
+    *dv = var[e] + vt;
+    if (bright_k > 0.0f && fabsf(t) > bright_k * sqrtf(*dv))
+        return SSO_DIFF_BRIGHT;
+    return SSO_DIFF_OK;
+}
+
+#endif
