@@ -7,7 +7,8 @@
  *                         the Jacobian determinant of that interpolated map (detector px^2 per
  *                         patch px^2), the flux factor between the two pixel areas;
  *   sso_lanczos3_weights() the 6 Lanczos-3 weights of a fractional offset, normalised to sum 1
- *                         (so a constant image stays constant); 3 trig calls instead of 12, using
+ *                         (so a constant image stays constant) and with a zero first moment (so
+ *                         a source is not shifted); 3 trig calls instead of 12, using
  *                         sin(pi (t - k)) = (-1)^k sin(pi t) and the angle-difference formula;
  *   sso_resample_pixel()  the 6 x 6 weighted sum of image, variance and mask of one output pixel.
  * The contract (what is masked, how variance propagates) is in include/sso/resample.h.
@@ -80,8 +81,17 @@ SSO_HD static inline void sso_lanczos3_weights(float f, float w[SSO_LANCZOS_TAPS
         sum += w[k];
     }
     const float inv = 1.0f / sum;
-    for (int k = 0; k < SSO_LANCZOS_TAPS; k++)
+    float m1 = 0.0f; /* first moment: sum w_k t_k with the tap offset t_k = k - 2 - f */
+    for (int k = 0; k < SSO_LANCZOS_TAPS; k++) {
         w[k] *= inv;
+        m1 += w[k] * ((float)(k - 2) - f);
+    }
+    /* Normalised Lanczos-3 does not reproduce a linear ramp: m1 reaches 0.02 px (f ~ 0.2, 0.8),
+     * which shifts every resampled source by that much. Moving m1 of weight from the tap beyond
+     * the point to the tap before it (offsets 1 - f and -f) zeroes the first moment and keeps
+     * the sum: the kernel then interpolates linear functions exactly. */
+    w[2] += m1;
+    w[3] -= m1;
 }
 
 /* One output pixel at 1-based detector position (xd, yd) with Jacobian jac, from a det_w x det_h
