@@ -7,6 +7,7 @@
  *   flags.h    Euclid VIS FLG bits
  *   prep.h     pixel preparation (electrons, variance, mask) on CPU or GPU
  *   sim.h      the Euclid VIS quartet simulator
+ *   alert.h    an alert (one detected object) and its JSON; store.h, publish.h, subscribe.h
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
 #ifndef SSO_SSO_H
@@ -18,6 +19,7 @@
 #include "sso/flags.h"
 #include "sso/prep.h"
 #include "sso/sim.h"
+#include "sso/alert.h"
 
 #ifdef __cplusplus
 extern "C" {
