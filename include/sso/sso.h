@@ -20,6 +20,7 @@
 #include "sso/prep.h"
 #include "sso/sim.h"
 #include "sso/alert.h"
+#include "sso/store.h"
 
 #ifdef __cplusplus
 extern "C" {
