@@ -21,6 +21,8 @@
 #include "sso/sim.h"
 #include "sso/alert.h"
 #include "sso/store.h"
+#include "sso/publish.h"
+#include "sso/subscribe.h"
 
 #ifdef __cplusplus
 extern "C" {
