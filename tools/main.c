@@ -16,6 +16,7 @@ static const struct {
     {"sim", sso_cmd_sim, "write a simulated Euclid VIS quartet (4 exposure files + truth.csv)"},
     {"info", sso_cmd_info, "ingest a quartet and print what was read, detector by detector"},
     {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
+    {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
 };
 
