@@ -16,6 +16,8 @@ static const struct {
     {"sim", sso_cmd_sim, "write a simulated Euclid VIS quartet (4 exposure files + truth.csv)"},
     {"info", sso_cmd_info, "ingest a quartet and print what was read, detector by detector"},
     {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
+    {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
+    {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
 };
 
 static void usage(FILE *f)
@@ -27,7 +29,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++)
-        fprintf(f, "  %-6s %s\n", g_cmds[i].name, g_cmds[i].summary);
+        fprintf(f, "  %-11s %s\n", g_cmds[i].name, g_cmds[i].summary);
     fprintf(f,
             "\n"
             "`sso <command> --help` explains each command.\n"

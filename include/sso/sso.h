@@ -10,6 +10,7 @@
  *   resample.h a detector resampled onto a patch (Lanczos-3, variance, mask)
  *   difference.h static sky removal: each epoch minus the median of the others
  *   sim.h      the Euclid VIS quartet simulator
+ *   alert.h    an alert (one detected object) and its JSON; store.h, publish.h, subscribe.h
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
 #ifndef SSO_SSO_H
@@ -24,6 +25,10 @@
 #include "sso/resample.h"
 #include "sso/difference.h"
 #include "sso/sim.h"
+#include "sso/alert.h"
+#include "sso/store.h"
+#include "sso/publish.h"
+#include "sso/subscribe.h"
 
 #ifdef __cplusplus
 extern "C" {

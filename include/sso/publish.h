@@ -1,0 +1,99 @@
+/* sso/publish.h: publishing alerts on ZeroMQ, the replay service, and the replay request grammar.
+ *
+ * sso_publisher owns the store writer and one background thread that owns every socket:
+ *   PUB    (default tcp://127.0.0.1:5556): multipart [topic, JSON]; topics sso.v1.slow,
+ *          sso.v1.fast (alerts), sso.v1.quartet (one summary per stored quartet), sso.v1.hb
+ *          (heartbeat: boot_id and last seq, every heartbeat_s).
+ *   ROUTER (default tcp://127.0.0.1:5557): the replay service (grammar below), answered from its
+ *          own read-only store connection.
+ *   PULL   (inproc): messages from sso_publisher_put_quartet.
+ * sso_publisher_put_quartet stores first (one SQLite transaction), then hands the issued alerts to
+ * the thread with ZMQ_DONTWAIT and marks them published: detection never waits for a subscriber.
+ * A message the PUB drops at its high-water mark (a slow subscriber) stays in the store and is
+ * recoverable by replay; subscribers see the gap from seq or the heartbeat. On create, alerts that
+ * were stored but never published (a crash between the two) are published first.
+ *
+ * Replay requests (one frame from a DEALER, or REQ-style with an empty delimiter), printable ASCII,
+ * at most SSO_REPLAY_MAX_REQUEST bytes:
+ *   since-seq N [limit L]     alerts with seq > N
+ *   since-time T [limit L]    alerts issued at or after T (RFC 3339, e.g. 2025-01-01T00:00:00Z)
+ * L is 1..SSO_REPLAY_MAX_LIMIT (default SSO_REPLAY_DEFAULT_LIMIT). Replies: one [topic, JSON] per
+ * alert by seq, then ["sso.v1.replay.end", {"kind":"replay_end","count":n,"last_seq":s,"more":b}]
+ * (more: the limit was reached, ask again since last_seq); or for a bad request only
+ * ["sso.v1.replay.error", {"kind":"replay_error","error":"..."}].
+ */
+#ifndef SSO_PUBLISH_H
+#define SSO_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sso/alert.h"
+#include "sso/status.h"
+#include "sso/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSO_PUB_DEFAULT_ENDPOINT "tcp://127.0.0.1:5556"
+#define SSO_REPLAY_DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
+#define SSO_REPLAY_MAX_REQUEST 256
+#define SSO_REPLAY_DEFAULT_LIMIT 1000
+#define SSO_REPLAY_MAX_LIMIT 5000
+
+typedef struct sso_publisher sso_publisher;
+
+typedef struct sso_publisher_opts {
+    const char *store_path;      /* required: the SQLite store */
+    const char *pub_endpoint;    /* [SSO_PUB_DEFAULT_ENDPOINT]; "tcp://127.0.0.1:*" = any port */
+    const char *replay_endpoint; /* [SSO_REPLAY_DEFAULT_ENDPOINT]; NULL or "" = no replay service */
+    int sndhwm;                  /* PUB send high-water mark per subscriber, messages [10000] */
+    double heartbeat_s;          /* heartbeat interval [2] */
+} sso_publisher_opts;
+
+void sso_publisher_opts_default(sso_publisher_opts *o);
+
+/* Opens the store, binds the sockets (errors such as an endpoint in use are returned here),
+ * starts the thread and publishes stored-but-unpublished alerts. */
+sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out);
+/* Stops the thread (pending PUB messages get up to 1 s to leave), closes everything. NULL-safe. */
+void sso_publisher_free(sso_publisher *p);
+
+/* The endpoints as bound (a '*' port resolved), for tests and logs. */
+sso_status sso_publisher_endpoints(const sso_publisher *p, char *pub, size_t npub, char *replay,
+                                   size_t nreplay);
+
+typedef struct sso_publish_stats {
+    uint64_t sent;    /* alerts handed to the PUB socket */
+    uint64_t dropped; /* alerts the thread could not hand over (queue full): replay has them */
+    uint64_t heartbeats;
+    uint64_t replay_requests;
+    uint64_t replay_errors;
+} sso_publish_stats;
+void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s);
+
+/* Stores the alerts of one observation (one transaction), publishes those that are new or revised
+ * (seq, boot_id, time, revision are filled in), then one sso.v1.quartet summary. Never blocks on
+ * subscribers. res may be NULL. */
+sso_status sso_publisher_put_quartet(sso_publisher *p, const char *obs_id, sso_alert *alerts,
+                                     size_t n, sso_store_put_result *res);
+
+/* ---- replay request grammar (alerts/replay.c), exposed for tests and fuzzing ---- */
+typedef enum sso_replay_kind { SSO_REPLAY_SINCE_SEQ = 1, SSO_REPLAY_SINCE_TIME = 2 } sso_replay_kind;
+typedef struct sso_replay_req {
+    sso_replay_kind kind;
+    uint64_t after_seq; /* SINCE_SEQ */
+    int64_t t_us;       /* SINCE_TIME */
+    size_t limit;
+} sso_replay_req;
+
+/* Parses n bytes (not NUL-terminated; any bytes). SSO_ERR_ARG with a reason for anything else. */
+sso_status sso_replay_request_parse(const char *buf, size_t n, sso_replay_req *out);
+/* Writes a request into buf (n >= 64): "since-seq N limit L". */
+int sso_replay_request_format(const sso_replay_req *r, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

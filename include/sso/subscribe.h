@@ -1,0 +1,58 @@
+/* sso/subscribe.h: a subscriber that misses nothing: live stream + replay (zguide Clone pattern).
+ *
+ * It subscribes to every alert topic first ("sso.v1."; filtering by topic, class or SNR is the
+ * caller's, in the callback, because seq gaps can only be seen on the whole stream), then asks
+ * the replay service for everything after since_seq and reads live messages only once the replay
+ * is complete: those with seq <= the last delivered are dropped as duplicates. A live alert whose
+ * seq jumps ahead, or a heartbeat announcing a last_seq beyond the last delivered, starts another
+ * replay from the last delivered seq. Without a replay endpoint, gaps are counted, not filled.
+ *
+ * Alerts are delivered in strictly increasing seq, each once. The callback gets the topic and the
+ * message as received; it is borrowed until the callback returns.
+ */
+#ifndef SSO_SUBSCRIBE_H
+#define SSO_SUBSCRIBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sso/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sso_subscriber sso_subscriber;
+
+typedef struct sso_subscriber_opts {
+    const char *connect;  /* the PUB endpoint, required */
+    const char *replay;   /* the replay endpoint; NULL or "" = live only */
+    uint64_t since_seq;   /* deliver alerts with seq > since_seq (0: the whole stored history) */
+    int rcvhwm;           /* SUB receive high-water mark [100000] */
+} sso_subscriber_opts;
+
+typedef struct sso_subscriber_stats {
+    uint64_t delivered;
+    uint64_t from_replay;
+    uint64_t duplicates; /* live alerts dropped: seq <= last delivered */
+    uint64_t gaps;       /* gaps seen (seq jump or heartbeat ahead) */
+    uint64_t replays;    /* replay requests sent */
+    uint64_t heartbeats;
+    uint64_t last_seq;
+} sso_subscriber_stats;
+
+/* Return 0 to go on, nonzero to stop sso_subscriber_run (which then returns SSO_OK). */
+typedef int (*sso_subscriber_fn)(const char *topic, const char *json, size_t len, uint64_t seq,
+                                 int from_replay, void *user);
+
+sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **out);
+void sso_subscriber_free(sso_subscriber *s);
+/* Runs until fn returns nonzero (SSO_OK) or timeout_s passes (SSO_OK; timeout_s <= 0: no limit).
+ * A replay error reply is SSO_ERR_IO with the service's reason. */
+sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscriber_fn fn, void *user);
+void sso_subscriber_stats_get(const sso_subscriber *s, sso_subscriber_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
