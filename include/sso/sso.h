@@ -6,6 +6,8 @@
  *   quartet.h  ingest: 4 exposures of one observation, read detector by detector (cfitsio)
  *   flags.h    Euclid VIS FLG bits
  *   prep.h     pixel preparation (electrons, variance, mask) on CPU or GPU
+ *   background.h  sky background and rms maps (mesh, clipped statistic, bicubic spline)
+ *   cosmic.h   cosmic-ray detection per exposure (L.A.Cosmic)
  *   sim.h      the Euclid VIS quartet simulator
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
@@ -17,6 +19,8 @@
 #include "sso/quartet.h"
 #include "sso/flags.h"
 #include "sso/prep.h"
+#include "sso/background.h"
+#include "sso/cosmic.h"
 #include "sso/sim.h"
 
 #ifdef __cplusplus
