@@ -144,18 +144,31 @@ static void spline_planes(mesh_plane *m, int nx, int ny, double *scratch)
         sso_bkg_spline_d2(m->fyy + (size_t)j * nx, 1, nx, m->fxxyy + (size_t)j * nx, 1, scratch);
 }
 
+/* Evaluates the mesh at every pixel, row by row: the bicubic spline is collapsed along y once per
+ * row and mesh column (g, gxx: 2 nx floats of scratch), then 4 multiply-adds per pixel. */
 static void evaluate(const mesh_plane *mp, int nx, int ny, int w, int h, sso_background_interp interp,
-                     int clamp_zero, float *out)
+                     int clamp_zero, float *g, float *out)
 {
     sso_bkg_mesh m = {nx, ny, (float)w / (float)nx, (float)h / (float)ny,
                       mp->f, mp->fxx, mp->fyy, mp->fxxyy};
+    float *gxx = g + nx;
     for (int y = 0; y < h; y++) {
         float *row = out + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float v = interp == SSO_BKG_BILINEAR ? sso_bkg_eval_bilinear(&m, (float)x, (float)y)
-                                                 : sso_bkg_eval_bicubic(&m, (float)x, (float)y);
-            row[x] = clamp_zero && v < 0.0f ? 0.0f : v;
+        if (interp == SSO_BKG_BILINEAR) {
+            for (int x = 0; x < w; x++)
+                row[x] = sso_bkg_eval_bilinear(&m, (float)x, (float)y);
+        } else {
+            float ty, ay[2], cy[2];
+            int j0 = sso_bkg_locate((float)y, m.ch, ny, &ty), j1 = ny >= 2 ? j0 + 1 : j0;
+            sso_bkg_weights(ty, ay, cy);
+            for (int i = 0; i < nx; i++)
+                sso_bkg_collapse_y(&m, j0, j1, ay, cy, i, &g[i], &gxx[i]);
+            for (int x = 0; x < w; x++)
+                row[x] = sso_bkg_eval_row(g, gxx, nx, m.cw, (float)x);
         }
+        if (clamp_zero)
+            for (int x = 0; x < w; x++)
+                row[x] = row[x] < 0.0f ? 0.0f : row[x];
     }
 }
 
@@ -189,7 +202,8 @@ sso_status sso_background_estimate(const float *img_e, const uint8_t *mask, int 
     uint8_t *valid = calloc(nc * 2, 1);
     float *scratch = malloc(cellcap * sizeof(float));
     double *dscratch = malloc((size_t)(nx > ny ? nx : ny) * sizeof(double));
-    if (!planes || !valid || !scratch || !dscratch) {
+    float *rowscratch = malloc((size_t)nx * 2 * sizeof(float));
+    if (!planes || !valid || !scratch || !dscratch || !rowscratch) {
         rc = sso_fail(SSO_ERR_NOMEM, "background: mesh of %d x %d cells", nx, ny);
         goto exit;
     }
@@ -239,15 +253,16 @@ sso_status sso_background_estimate(const float *img_e, const uint8_t *mask, int 
     spline_planes(&mb, nx, ny, dscratch);
     spline_planes(&mr, nx, ny, dscratch);
     if (bkg_e)
-        evaluate(&mb, nx, ny, w, h, p->interp, 0, bkg_e);
+        evaluate(&mb, nx, ny, w, h, p->interp, 0, rowscratch, bkg_e);
     if (bkg_rms_e)
-        evaluate(&mr, nx, ny, w, h, p->interp, 1, bkg_rms_e);
+        evaluate(&mr, nx, ny, w, h, p->interp, 1, rowscratch, bkg_rms_e);
 
 exit:
     free(planes);
     free(valid);
     free(scratch);
     free(dscratch);
+    free(rowscratch);
     return rc;
 }
 

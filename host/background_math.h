@@ -58,26 +58,51 @@ SSO_HD static inline int sso_bkg_locate(float x, float c, int n, float *t)
     return i0;
 }
 
-/* Bicubic spline value of the mesh at pixel (x, y). */
+/* Cubic spline weights at offset t: a = (1 - t, t), c = ((a^3 - a) / 6) for the second
+ * derivatives. */
+SSO_HD static inline void sso_bkg_weights(float t, float a[2], float c[2])
+{
+    a[0] = 1.0f - t;
+    a[1] = t;
+    c[0] = (a[0] * a[0] * a[0] - a[0]) / 6.0f;
+    c[1] = (a[1] * a[1] * a[1] - a[1]) / 6.0f;
+}
+
+/* The bicubic spline collapsed along y at pixel row y, for mesh column i: g = the column's
+ * spline value, gxx = the spline of f_xx (the second derivative along x of the row spline).
+ * A row's evaluation computes these once per mesh column. */
+SSO_HD static inline void sso_bkg_collapse_y(const sso_bkg_mesh *m, int j0, int j1, const float ay[2],
+                                             const float cy[2], int i, float *g, float *gxx)
+{
+    size_t k0 = (size_t)j0 * (size_t)m->nx + (size_t)i, k1 = (size_t)j1 * (size_t)m->nx + (size_t)i;
+    *g = ay[0] * m->f[k0] + ay[1] * m->f[k1] + cy[0] * m->fyy[k0] + cy[1] * m->fyy[k1];
+    *gxx = ay[0] * m->fxx[k0] + ay[1] * m->fxx[k1] + cy[0] * m->fxxyy[k0] + cy[1] * m->fxxyy[k1];
+}
+
+/* The 1-D spline along x through a row's collapsed values g[], gxx[] (nx each) at pixel x. */
+SSO_HD static inline float sso_bkg_eval_row(const float *g, const float *gxx, int nx, float cw, float x)
+{
+    float tx, ax[2], cx[2];
+    int i0 = sso_bkg_locate(x, cw, nx, &tx);
+    int i1 = nx >= 2 ? i0 + 1 : i0;
+    sso_bkg_weights(tx, ax, cx);
+    return ax[0] * g[i0] + ax[1] * g[i1] + cx[0] * gxx[i0] + cx[1] * gxx[i1];
+}
+
+/* Bicubic spline value of the mesh at pixel (x, y): the same arithmetic, in the same order, as
+ * collapsing the row (sso_bkg_collapse_y) and evaluating it (sso_bkg_eval_row), so a per-pixel
+ * kernel and the row-wise CPU loop agree bit for bit. */
 SSO_HD static inline float sso_bkg_eval_bicubic(const sso_bkg_mesh *m, float x, float y)
 {
-    float tx, ty;
+    float tx, ty, ay[2], cy[2], ax[2], cx[2], g[2], gxx[2];
     int i0 = sso_bkg_locate(x, m->cw, m->nx, &tx);
     int j0 = sso_bkg_locate(y, m->ch, m->ny, &ty);
     int i1 = m->nx >= 2 ? i0 + 1 : i0, j1 = m->ny >= 2 ? j0 + 1 : j0;
-    float ax[2] = {1.0f - tx, tx}, ay[2] = {1.0f - ty, ty};
-    float cx[2] = {(ax[0] * ax[0] * ax[0] - ax[0]) / 6.0f, (ax[1] * ax[1] * ax[1] - ax[1]) / 6.0f};
-    float cy[2] = {(ay[0] * ay[0] * ay[0] - ay[0]) / 6.0f, (ay[1] * ay[1] * ay[1] - ay[1]) / 6.0f};
-    int ii[2] = {i0, i1}, jj[2] = {j0, j1};
-    float s = 0.0f;
-    for (int b = 0; b < 2; b++) {
-        for (int a = 0; a < 2; a++) {
-            size_t k = (size_t)jj[b] * (size_t)m->nx + (size_t)ii[a];
-            s += ax[a] * ay[b] * m->f[k] + cx[a] * ay[b] * m->fxx[k] + ax[a] * cy[b] * m->fyy[k] +
-                 cx[a] * cy[b] * m->fxxyy[k];
-        }
-    }
-    return s;
+    sso_bkg_weights(ty, ay, cy);
+    sso_bkg_weights(tx, ax, cx);
+    sso_bkg_collapse_y(m, j0, j1, ay, cy, i0, &g[0], &gxx[0]);
+    sso_bkg_collapse_y(m, j0, j1, ay, cy, i1, &g[1], &gxx[1]);
+    return ax[0] * g[0] + ax[1] * g[1] + cx[0] * gxx[0] + cx[1] * gxx[1];
 }
 
 /* Bilinear value of the mesh at pixel (x, y), constant beyond the outermost nodes. */

@@ -8,8 +8,10 @@
  * equal to the pass number marks a valid entry, which spares clearing the caches).
  *
  * One pass: (1) L+ and S at every unmasked pixel; (2) candidates: S' > sigclip (sigfrac * sigclip
- * with the FLG hint) and L+ / F > objlim; (3) growth into 8-neighbours with S' > sigclip, then
- * into theirs with S' > sigfrac * sigclip; (4) the new pixels join the flags and the mask. Passes
+ * with the FLG hint) and L+ / F > objlim; (3) growth from the candidates and from all pixels
+ * flagged so far into 8-neighbours with S' > sigclip, then into theirs with S' > sigfrac *
+ * sigclip (around earlier flags with L+ / F > objlim as well: see grow()); (4) the new pixels
+ * join the flags and the mask. Passes
  * stop when one adds nothing.
  */
 #include <math.h>
@@ -131,25 +133,35 @@ static float fine_at(cr_work *c, int x, int y)
     return n && ok ? m3 - sso_cr_median(v, n) : 0.0f;
 }
 
-/* Marks in out[] the unmasked pixels within the 8-neighbourhood of a pixel set in in[] whose S'
- * exceeds thr (the in[] pixels themselves are kept). Returns nothing; out may not alias in. */
-static void grow(cr_work *c, const uint8_t *in, uint8_t *out, float thr)
+/* Growth. in[] holds seeds: 1 for this pass's candidates (and what grew from them), 2 for pixels
+ * flagged in earlier passes (and what grew from them). Marks in out[] (a copy of in[] first; out
+ * may not alias in) the unmasked 8-neighbours of seeds whose S' exceeds thr, carrying the seed's
+ * kind (1 wins). Around kind-2 seeds L+ / F must also exceed objlim. Why: flagged pixels are
+ * masked in later passes, so a pixel beside a bright track finally shows its own curvature and
+ * growth from old flags catches a track's fainter edge; but without the objlim test that growth
+ * would walk, pass after pass, into the sharp core of an undersampled star that a cosmic ray
+ * touches. Growth from fresh candidates is L.A.Cosmic's own, without that test. */
+static void grow(cr_work *c, const uint8_t *in, uint8_t *out, float thr, float objlim)
 {
     const int w = c->w, h = c->h;
     memcpy(out, in, (size_t)w * h);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            if (!in[(size_t)y * w + x])
+            uint8_t kind = in[(size_t)y * w + x];
+            if (!kind)
                 continue;
             for (int yy = y - 1; yy <= y + 1; yy++)
                 for (int xx = x - 1; xx <= x + 1; xx++) {
                     if (xx < 0 || yy < 0 || xx >= w || yy >= h)
                         continue;
                     size_t j = (size_t)yy * w + xx;
-                    if (out[j] || c->m[j] || c->sig[j] <= thr)
+                    if (out[j] == 1 || (out[j] == 2 && kind == 2) || c->m[j] || c->sig[j] <= thr)
                         continue;
-                    if (sprime_at(c, xx, yy) > thr)
-                        out[j] = 1;
+                    if (sprime_at(c, xx, yy) <= thr)
+                        continue;
+                    if (kind == 2 && sso_cr_ratio(c->lp[j], fine_at(c, xx, yy), c->var[j]) <= objlim)
+                        continue;
+                    out[j] = kind;
                 }
         }
 }
@@ -207,9 +219,12 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
                 if (sso_cr_ratio(c.lp[i], fine_at(&c, x, y), var_e2[i]) > p->objlim)
                     sel[i] = 1;
             }
-        /* growth: S' > sigclip around candidates, then S' > sigfrac * sigclip around those */
-        grow(&c, sel, grown, p->sigclip);
-        grow(&c, grown, sel, lo);
+        /* growth around the candidates and every pixel flagged in earlier passes (which are now
+         * masked, so their neighbours' curvature shows): S' > sigclip, then S' > sigfrac sigclip */
+        for (size_t i = 0; i < n; i++)
+            sel[i] = sel[i] ? 1 : (cr_mask[i] ? 2 : 0);
+        grow(&c, sel, grown, p->sigclip, p->objlim);
+        grow(&c, grown, sel, lo, p->objlim);
         int64_t added = 0;
         for (size_t i = 0; i < n; i++)
             if (sel[i] && !c.m[i]) {

@@ -17,9 +17,10 @@
  * neighbours l(eft), r(ight), u(p: y-1), d(own: y+1). */
 SSO_HD static inline float sso_cr_lplus(float c, float l, float r, float u, float d)
 {
-    float c2 = 2.0f * c;
-    return 0.25f * (fmaxf(c2 - l - u, 0.0f) + fmaxf(c2 - r - u, 0.0f) + fmaxf(c2 - l - d, 0.0f) +
-                    fmaxf(c2 - r - d, 0.0f));
+    /* comparisons, not fmaxf: the values are finite, and fmaxf is a libm call on the host */
+    float c2 = 2.0f * c, a = c2 - l - u, b = c2 - r - u, e = c2 - l - d, f = c2 - r - d;
+    return 0.25f * ((a > 0.0f ? a : 0.0f) + (b > 0.0f ? b : 0.0f) + (e > 0.0f ? e : 0.0f) +
+                    (f > 0.0f ? f : 0.0f));
 }
 
 /* S = L+ / (2 N): 0 where the variance is not a finite positive number. */
