@@ -10,7 +10,9 @@
  * Laplacian is large where its fine structure is large too, a cosmic ray's is not. Candidates
  * grow into their 8-neighbours with S' > sigclip, then once more with S' > sigfrac * sigclip.
  * Flagged pixels are then treated as masked and the whole is repeated (niter times at most, or
- * until nothing new is found), so the wings of a bright track come out in later passes.
+ * until nothing new is found), growing from all earlier flags too (there also requiring
+ * L+ / F > objlim, so growth cannot creep into a star a cosmic ray touches): a pixel beside a
+ * bright track shows its own curvature only once the track is masked.
  *
  * Masked pixels (mask != 0: bad pixels, already-flagged ones) never enter a median, are never
  * flagged, and in the Laplacian take the value of the pixel whose corner they would form (no
