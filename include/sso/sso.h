@@ -6,6 +6,8 @@
  *   quartet.h  ingest: 4 exposures of one observation, read detector by detector (cfitsio)
  *   flags.h    Euclid VIS FLG bits
  *   prep.h     pixel preparation (electrons, variance, mask) on CPU or GPU
+ *   background.h  sky background and rms maps (mesh, clipped statistic, bicubic spline)
+ *   cosmic.h   cosmic-ray detection per exposure (L.A.Cosmic)
  *   patch.h    sky patches on one tangent plane per field
  *   resample.h a detector resampled onto a patch (Lanczos-3, variance, mask)
  *   difference.h static sky removal: each epoch minus the median of the others
@@ -21,6 +23,8 @@
 #include "sso/quartet.h"
 #include "sso/flags.h"
 #include "sso/prep.h"
+#include "sso/background.h"
+#include "sso/cosmic.h"
 #include "sso/patch.h"
 #include "sso/resample.h"
 #include "sso/difference.h"
