@@ -6,6 +6,8 @@
  *   quartet.h  ingest: 4 exposures of one observation, read detector by detector (cfitsio)
  *   flags.h    Euclid VIS FLG bits
  *   prep.h     pixel preparation (electrons, variance, mask) on CPU or GPU
+ *   likelihood.h  matched-filter likelihood images psi/phi and their templates
+ *   stack.h    slow movers: shift-and-stack of psi/phi over a velocity grid
  *   sim.h      the Euclid VIS quartet simulator
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
@@ -17,6 +19,7 @@
 #include "sso/quartet.h"
 #include "sso/flags.h"
 #include "sso/prep.h"
+#include "sso/likelihood.h"
 #include "sso/sim.h"
 
 #ifdef __cplusplus
