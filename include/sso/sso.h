@@ -20,6 +20,7 @@
 #include "sso/flags.h"
 #include "sso/prep.h"
 #include "sso/likelihood.h"
+#include "sso/stack.h"
 #include "sso/sim.h"
 
 #ifdef __cplusplus
