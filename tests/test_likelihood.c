@@ -109,7 +109,7 @@ static void check_sources(double ox, double oy, sso_like_method m)
         }
     assert_float_equal(tsum, 1.0, 1e-5);
     const double c = ts / t2;
-    float *d = noise_image(w, h, sqrt(var), 21 + (uint64_t)(ox * 100)), *v = const_image(w, h, (float)var);
+    float *d = noise_image(w, h, sqrt(var), (uint64_t)(21 + lround(fabs(ox) * 100))), *v = const_image(w, h, (float)var);
     float *psi = malloc(sizeof(float) * w * h), *phi = malloc(sizeof(float) * w * h);
     int ns = 0;
     for (int yc = 12; yc < h - 12; yc += 20)
