@@ -11,6 +11,8 @@
  *   patch.h    sky patches on one tangent plane per field
  *   resample.h a detector resampled onto a patch (Lanczos-3, variance, mask)
  *   difference.h static sky removal: each epoch minus the median of the others
+ *   likelihood.h  matched-filter likelihood images psi/phi and their templates
+ *   stack.h    slow movers: shift-and-stack of psi/phi over a velocity grid
  *   sim.h      the Euclid VIS quartet simulator
  *   alert.h    an alert (one detected object) and its JSON; store.h, publish.h, subscribe.h
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
@@ -28,6 +30,8 @@
 #include "sso/patch.h"
 #include "sso/resample.h"
 #include "sso/difference.h"
+#include "sso/likelihood.h"
+#include "sso/stack.h"
 #include "sso/sim.h"
 #include "sso/alert.h"
 #include "sso/store.h"

@@ -1,0 +1,507 @@
+/* host/stack.c: slow-mover shift-and-stack, CPU reference (contract in include/sso/stack.h).
+ *
+ * Data layout. The velocity grid is tabulated once as integer pixel offsets off[v][e] = (dx, dy)
+ * (sso_stack_offset_px), n_vel x n_epochs. Workers take rows y0 = tid, tid + T, ... and, per row
+ * and velocity, add each epoch's psi/phi row segment (shifted by dx) into two w-float
+ * accumulators: contiguous, vectorisable, the same epoch order and float adds as sso_stack_eval,
+ * so the values equal the per-trajectory evaluator (and the GPU's) bit for bit. Hits (nu >= nu_min)
+ * go to a per-worker growing array of 20-byte raw records; nothing per pixel is kept.
+ * After the search the raw hits are concatenated and sorted by (y0, x0, velocity): from there on
+ * everything is single-threaded and deterministic. Consistency -> merging by explaining away (per
+ * epoch bucket grids over the kept candidates' pixels, cell = merge radius) -> refinement, as
+ * stack.h describes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "host/stack_math.h"
+#include "host/status_internal.h"
+#include "sso/stack.h"
+
+struct sso_stack_result {
+    sso_stack_cand *c;
+    size_t n;
+    sso_stack_stats st;
+};
+
+typedef struct raw_hit {
+    int32_t x, y, iv;
+    float sp, sf;
+} raw_hit;
+
+typedef struct hit_vec {
+    raw_hit *a;
+    size_t n, cap;
+} hit_vec;
+
+void sso_stack_params_default(sso_stack_params *p)
+{
+    p->vmax_px_h = 100.0;
+    p->pos_tol_px = 0.8;
+    p->dv_px_h = 0.0;
+    p->nu_min = 5.0f;
+    p->consist_k = 3.0f;
+    p->max_epoch_frac = 0.6f;
+    p->min_epochs = 3;
+    p->merge_radius_px = 3.0;
+    p->n_threads = 1;
+}
+
+sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_stack_params *p,
+                                   double *dv_px_h, int64_t *n_vel, double *vx, double *vy)
+{
+    if (!t_h || !p || !dv_px_h || !n_vel || n_epochs < 2 || n_epochs > SSO_STACK_MAX_EPOCHS)
+        return sso_fail(SSO_ERR_ARG, "stack: velocity grid needs 2..%d epochs",
+                        SSO_STACK_MAX_EPOCHS);
+    double tmax = 0.0;
+    for (int e = 0; e < n_epochs; e++) {
+        if (!isfinite(t_h[e]))
+            return sso_fail(SSO_ERR_ARG, "stack: epoch %d time not finite", e);
+        tmax = fabs(t_h[e]) > tmax ? fabs(t_h[e]) : tmax;
+    }
+    double dv = p->dv_px_h;
+    if (!(dv > 0.0)) {
+        if (!(tmax > 0.0) || !(p->pos_tol_px > 0.0))
+            return sso_fail(SSO_ERR_ARG, "stack: cannot derive dv (max|t| %g h, tol %g px)",
+                            tmax, p->pos_tol_px);
+        dv = sqrt(2.0) * p->pos_tol_px / tmax;
+    }
+    if (!(p->vmax_px_h >= 0.0) || p->vmax_px_h / dv > 1e4)
+        return sso_fail(SSO_ERR_ARG, "stack: vmax %g px/h with dv %g px/h", p->vmax_px_h, dv);
+    const double rmax = p->vmax_px_h + dv / sqrt(2.0);
+    const int m = (int)floor(rmax / dv);
+    int64_t k = 0;
+    for (int j = -m; j <= m; j++)
+        for (int i = -m; i <= m; i++) {
+            double a = i * dv, b = j * dv;
+            if (a * a + b * b > rmax * rmax)
+                continue;
+            if (vx)
+                vx[k] = a;
+            if (vy)
+                vy[k] = b;
+            k++;
+        }
+    *dv_px_h = dv;
+    *n_vel = k;
+    return SSO_OK;
+}
+
+/* ---- search ----------------------------------------------------------------------------------- */
+
+typedef struct search_ctx {
+    const float *const *psi, *const *phi;
+    int ne, w, h;
+    const int *offx, *offy; /* n_vel x ne */
+    int64_t nv;
+    float nu_min;
+    int nt;
+} search_ctx;
+
+typedef struct worker {
+    const search_ctx *c;
+    int tid;
+    hit_vec hits;
+    int nomem;
+    pthread_t th;
+} worker;
+
+static int push_hit(hit_vec *v, raw_hit h)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 1024;
+        raw_hit *a = realloc(v->a, cap * sizeof *a);
+        if (!a)
+            return -1;
+        v->a = a;
+        v->cap = cap;
+    }
+    v->a[v->n++] = h;
+    return 0;
+}
+
+static void *search_rows(void *arg)
+{
+    worker *wk = arg;
+    const search_ctx *c = wk->c;
+    const int w = c->w, h = c->h, ne = c->ne;
+    float *sp = malloc(sizeof(float) * (size_t)w), *sf = malloc(sizeof(float) * (size_t)w);
+    if (!sp || !sf) {
+        wk->nomem = 1;
+        goto exit;
+    }
+    for (int y0 = wk->tid; y0 < h; y0 += c->nt) {
+        for (int64_t iv = 0; iv < c->nv; iv++) {
+            const int *ox = c->offx + iv * ne, *oy = c->offy + iv * ne;
+            memset(sp, 0, sizeof(float) * (size_t)w);
+            memset(sf, 0, sizeof(float) * (size_t)w);
+            for (int e = 0; e < ne; e++) {
+                const int y = y0 + oy[e], dx = ox[e];
+                if (y < 0 || y >= h)
+                    continue;
+                const int xa = dx < 0 ? -dx : 0, xb = dx > 0 ? w - dx : w;
+                const float *restrict pr = c->psi[e] + (size_t)y * w + dx;
+                const float *restrict fr = c->phi[e] + (size_t)y * w + dx;
+                float *restrict a = sp, *restrict b = sf;
+                for (int x = xa; x < xb; x++) {
+                    a[x] += pr[x];
+                    b[x] += fr[x];
+                }
+            }
+            for (int x = 0; x < w; x++)
+                if (sso_stack_pass(sp[x], sf[x], c->nu_min)) {
+                    raw_hit hh = {x, y0, (int32_t)iv, sp[x], sf[x]};
+                    if (push_hit(&wk->hits, hh)) {
+                        wk->nomem = 1;
+                        goto exit;
+                    }
+                }
+        }
+    }
+exit:
+    free(sp);
+    free(sf);
+    return NULL;
+}
+
+static int cmp_raw(const void *pa, const void *pb)
+{
+    const raw_hit *a = pa, *b = pb;
+    if (a->y != b->y)
+        return a->y < b->y ? -1 : 1;
+    if (a->x != b->x)
+        return a->x < b->x ? -1 : 1;
+    return (a->iv > b->iv) - (a->iv < b->iv);
+}
+
+/* ---- consistency, merging, refinement ---------------------------------------------------------- */
+
+typedef struct cand_ix {
+    sso_stack_cand c;
+    int32_t iv;
+} cand_ix;
+
+static int cmp_nu_desc(const void *pa, const void *pb)
+{
+    const cand_ix *a = pa, *b = pb;
+    if (a->c.nu != b->c.nu)
+        return a->c.nu > b->c.nu ? -1 : 1;
+    if (a->c.gy0 != b->c.gy0)
+        return a->c.gy0 < b->c.gy0 ? -1 : 1;
+    if (a->c.gx0 != b->c.gx0)
+        return a->c.gx0 < b->c.gx0 ? -1 : 1;
+    return (a->iv > b->iv) - (a->iv < b->iv);
+}
+
+static int consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
+{
+    float sp = 0.0f, sf = 0.0f;
+    for (int e = 0; e < ne; e++)
+        sp += c->psi_e[e], sf += c->phi_e[e];
+    if (c->n_epochs_used < p->min_epochs || !(sp > 0.0f) || !(sf > 0.0f))
+        return 0;
+    const float f = sp / sf;
+    for (int e = 0; e < ne; e++) {
+        if (c->psi_e[e] > p->max_epoch_frac * sp)
+            return 0;
+        if (c->phi_e[e] > 0.0f &&
+            fabsf(c->psi_e[e] - f * c->phi_e[e]) > p->consist_k * sqrtf(c->phi_e[e]))
+            return 0;
+    }
+    return 1;
+}
+
+/* Score of pixel (x, y) of epoch e: psi/sqrt(phi), or -inf off the image or masked. */
+static double snr_at(const float *psi, const float *phi, int w, int h, int x, int y)
+{
+    if (x < 0 || x >= w || y < 0 || y >= h)
+        return -INFINITY;
+    size_t i = (size_t)y * w + x;
+    return phi[i] > 0.0f ? psi[i] / sqrt(phi[i]) : -INFINITY;
+}
+
+/* Vertex offset of the peak through (-1, a), (0, b), (1, c), clamped to [-0.5, 0.5]: a Gaussian
+ * (parabola through the logarithms, exact for the ~Gaussian matched-filter peak, where a parabola
+ * is biased towards the pixel centre) when all three are positive, else a parabola. */
+static double parabola_peak(double a, double b, double c)
+{
+    if (a > 0.0 && b > 0.0 && c > 0.0 && isfinite(a) && isfinite(c))
+        a = log(a), b = log(b), c = log(c);
+    double den = a - 2.0 * b + c;
+    if (!isfinite(a) || !isfinite(c) || !(den < 0.0))
+        return 0.0;
+    double d = 0.5 * (a - c) / den;
+    return d < -0.5 ? -0.5 : d > 0.5 ? 0.5 : d;
+}
+
+/* Sub-pixel start and velocity: per-epoch peaks near the grid trajectory, then a weighted line. */
+static void refine(sso_stack_cand *c, const float *const psi[], const float *const phi[], int ne,
+                   int w, int h, const double *t_h, const int *ox, const int *oy)
+{
+    double sw = 0, st = 0, stt = 0, sx = 0, sy = 0, stx = 0, sty = 0;
+    int used = 0;
+    for (int e = 0; e < ne; e++) {
+        int px = c->gx0 + ox[e], py = c->gy0 + oy[e];
+        double best = snr_at(psi[e], phi[e], w, h, px, py);
+        int bx = px, by = py;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                double s = snr_at(psi[e], phi[e], w, h, px + dx, py + dy);
+                if (s > best)
+                    best = s, bx = px + dx, by = py + dy;
+            }
+        if (!(best > 0.0))
+            continue;
+        double fx = bx + parabola_peak(snr_at(psi[e], phi[e], w, h, bx - 1, by), best,
+                                       snr_at(psi[e], phi[e], w, h, bx + 1, by));
+        double fy = by + parabola_peak(snr_at(psi[e], phi[e], w, h, bx, by - 1), best,
+                                       snr_at(psi[e], phi[e], w, h, bx, by + 1));
+        double wt = best * best, t = t_h[e];
+        sw += wt, st += wt * t, stt += wt * t * t;
+        sx += wt * fx, sy += wt * fy, stx += wt * t * fx, sty += wt * t * fy;
+        used++;
+    }
+    double det = sw * stt - st * st;
+    if (used < 2 || !(det > 1e-12 * sw * sw))
+        return;
+    double vx = (sw * stx - st * sx) / det, vy = (sw * sty - st * sy) / det;
+    double x0 = (sx - vx * st) / sw, y0 = (sy - vy * st) / sw;
+    /* a refinement that wanders off the grid trajectory (noise peak) is not taken */
+    for (int e = 0; e < ne; e++) {
+        double ex = x0 + vx * t_h[e] - (c->gx0 + ox[e]), ey = y0 + vy * t_h[e] - (c->gy0 + oy[e]);
+        if (fabs(ex) > 2.0 || fabs(ey) > 2.0)
+            return;
+    }
+    c->x0_px = x0, c->y0_px = y0, c->vx_px_h = vx, c->vy_px_h = vy;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+sso_status sso_stack_slow(const float *const psi[], const float *const phi[], int n_epochs, int w,
+                          int h, const double *t_h, const sso_stack_params *pp,
+                          sso_stack_result **out)
+{
+    if (!psi || !phi || !t_h || !out || w <= 0 || h <= 0)
+        return sso_fail(SSO_ERR_ARG, "stack: bad arguments (%d x %d)", w, h);
+    *out = NULL;
+    sso_stack_params p;
+    if (pp)
+        p = *pp;
+    else
+        sso_stack_params_default(&p);
+    if (!(p.nu_min > 0.0f) || p.n_threads < 1 || p.n_threads > 256 || !(p.merge_radius_px >= 0.0))
+        return sso_fail(SSO_ERR_ARG, "stack: nu_min %g, threads %d, merge radius %g",
+                        p.nu_min, p.n_threads, p.merge_radius_px);
+    for (int e = 0; e < n_epochs && e < SSO_STACK_MAX_EPOCHS; e++)
+        if (!psi[e] || !phi[e])
+            return sso_fail(SSO_ERR_ARG, "stack: epoch %d has no psi/phi", e);
+    sso_status st;
+    double dv;
+    int64_t nv;
+    if ((st = sso_stack_velocity_grid(t_h, n_epochs, &p, &dv, &nv, NULL, NULL)))
+        return st;
+    const int ne = n_epochs;
+    double *vx = malloc(sizeof(double) * (size_t)nv), *vy = malloc(sizeof(double) * (size_t)nv);
+    int *offx = malloc(sizeof(int) * (size_t)(nv * ne)), *offy = malloc(sizeof(int) * (size_t)(nv * ne));
+    worker *wk = calloc((size_t)p.n_threads, sizeof *wk);
+    raw_hit *all = NULL;
+    cand_ix *cs = NULL;
+    int32_t *head = NULL, *next = NULL;
+    sso_stack_result *r = calloc(1, sizeof *r);
+    int nstarted = 0;
+    if (!vx || !vy || !offx || !offy || !wk || !r) {
+        st = sso_fail(SSO_ERR_NOMEM, "stack: velocity tables (%lld velocities)", (long long)nv);
+        goto exit;
+    }
+    sso_stack_velocity_grid(t_h, n_epochs, &p, &dv, &nv, vx, vy);
+    for (int64_t v = 0; v < nv; v++)
+        for (int e = 0; e < ne; e++) {
+            offx[v * ne + e] = sso_stack_offset_px(vx[v], t_h[e]);
+            offy[v * ne + e] = sso_stack_offset_px(vy[v], t_h[e]);
+        }
+
+    /* 1. search */
+    search_ctx ctx = {psi, phi, ne, w, h, offx, offy, nv, p.nu_min, p.n_threads};
+    double t0 = now_s();
+    for (int t = 0; t < p.n_threads; t++) {
+        wk[t].c = &ctx;
+        wk[t].tid = t;
+        if (t > 0 && pthread_create(&wk[t].th, NULL, search_rows, &wk[t])) {
+            st = sso_fail(SSO_ERR_INTERNAL, "stack: could not start worker %d", t);
+            break;
+        }
+        nstarted = t + 1;
+    }
+    if (nstarted >= 1)
+        search_rows(&wk[0]);
+    for (int t = 1; t < nstarted; t++)
+        pthread_join(wk[t].th, NULL);
+    r->st.search_s = now_s() - t0;
+    if (st)
+        goto exit;
+    size_t nraw = 0;
+    for (int t = 0; t < p.n_threads; t++) {
+        if (wk[t].nomem) {
+            st = sso_fail(SSO_ERR_NOMEM, "stack: candidate list of worker %d", t);
+            goto exit;
+        }
+        nraw += wk[t].hits.n;
+    }
+    all = malloc(sizeof(raw_hit) * (nraw ? nraw : 1));
+    cs = malloc(sizeof(cand_ix) * (nraw ? nraw : 1));
+    if (!all || !cs) {
+        st = sso_fail(SSO_ERR_NOMEM, "stack: %zu raw candidates", nraw);
+        goto exit;
+    }
+    nraw = 0;
+    for (int t = 0; t < p.n_threads; t++) {
+        memcpy(all + nraw, wk[t].hits.a, sizeof(raw_hit) * wk[t].hits.n);
+        nraw += wk[t].hits.n;
+    }
+    qsort(all, nraw, sizeof *all, cmp_raw);
+
+    /* 2. consistency */
+    size_t ncons = 0;
+    for (size_t i = 0; i < nraw; i++) {
+        cand_ix *ci = &cs[ncons];
+        memset(ci, 0, sizeof *ci);
+        sso_stack_cand *c = &ci->c;
+        float sp, sf;
+        const int iv = all[i].iv;
+        c->n_epochs_used = sso_stack_eval(psi, phi, ne, w, h, all[i].x, all[i].y, offx + iv * ne,
+                                          offy + iv * ne, &sp, &sf, c->psi_e, c->phi_e);
+        if (!consistent(c, ne, &p))
+            continue;
+        c->gx0 = all[i].x, c->gy0 = all[i].y;
+        c->gvx_px_h = vx[iv], c->gvy_px_h = vy[iv];
+        c->x0_px = c->gx0, c->y0_px = c->gy0, c->vx_px_h = vx[iv], c->vy_px_h = vy[iv];
+        c->nu = sp / sqrtf(sf);
+        c->flux_e = sp / sf;
+        c->flux_err_e = 1.0f / sqrtf(sf);
+        ci->iv = iv;
+        ncons++;
+    }
+    qsort(cs, ncons, sizeof *cs, cmp_nu_desc);
+
+    /* 3. merging by explaining away: in nu order, an epoch of a candidate is "claimed" when a kept
+     * (stronger) candidate's pixel at that epoch is within merge_radius_px in x and y; the claimed
+     * epochs are dropped and the candidate is kept only if the rest still passes the threshold and
+     * the consistency tests. Exact and near duplicates lose every epoch; a trajectory that borrows
+     * one epoch of a bright object's core or wing and adds noise elsewhere loses that epoch and
+     * falls below threshold; a second object that crosses the first at one epoch keeps the others.
+     * Lookup: per epoch a bucket grid (cell = radius) over the kept candidates' pixels. */
+    const int rad = (int)ceil(p.merge_radius_px);
+    const int cell = rad > 0 ? rad : 1;
+    const int gw = w / cell + 1, gh = h / cell + 1;
+    const size_t ng = (size_t)gw * gh;
+    head = malloc(sizeof(int32_t) * ng * ne);
+    next = malloc(sizeof(int32_t) * (ncons ? ncons : 1) * ne);
+    if (!head || !next) {
+        st = sso_fail(SSO_ERR_NOMEM, "stack: merge grid");
+        goto exit;
+    }
+    for (size_t i = 0; i < ng * ne; i++)
+        head[i] = -1;
+    size_t nkeep = 0;
+    for (size_t i = 0; i < ncons; i++) {
+        const int *oxi = offx + cs[i].iv * ne, *oyi = offy + cs[i].iv * ne;
+        sso_stack_cand rest = cs[i].c;
+        int claimed = 0;
+        for (int e = 0; e < ne; e++) {
+            if (!(cs[i].c.phi_e[e] > 0.0f))
+                continue;
+            const int px = cs[i].c.gx0 + oxi[e], py = cs[i].c.gy0 + oyi[e];
+            const int cx = px / cell, cy = py / cell; /* on the image: phi_e > 0 */
+            int hit = 0;
+            for (int gy = cy - 1; gy <= cy + 1 && !hit; gy++)
+                for (int gx = cx - 1; gx <= cx + 1 && !hit; gx++) {
+                    if (gx < 0 || gy < 0 || gx >= gw || gy >= gh)
+                        continue;
+                    for (int32_t k = head[(size_t)e * ng + (size_t)gy * gw + gx]; k >= 0 && !hit;
+                         k = next[(size_t)k * ne + e]) {
+                        int ddx = px - (cs[k].c.gx0 + offx[cs[k].iv * ne + e]);
+                        int ddy = py - (cs[k].c.gy0 + offy[cs[k].iv * ne + e]);
+                        hit = abs(ddx) <= p.merge_radius_px && abs(ddy) <= p.merge_radius_px;
+                    }
+                }
+            if (hit) {
+                rest.psi_e[e] = rest.phi_e[e] = 0.0f;
+                rest.n_epochs_used--;
+                claimed = 1;
+            }
+        }
+        if (claimed) {
+            float sp = 0.0f, sf = 0.0f;
+            for (int e = 0; e < ne; e++)
+                sp += rest.psi_e[e], sf += rest.phi_e[e];
+            if (!sso_stack_pass(sp, sf, p.nu_min) || !consistent(&rest, ne, &p))
+                continue;
+        }
+        /* keep (with its full values): compact in place (nkeep <= i), link into each epoch's grid */
+        cs[nkeep] = cs[i];
+        for (int e = 0; e < ne; e++) {
+            next[nkeep * ne + e] = -1;
+            if (!(cs[nkeep].c.phi_e[e] > 0.0f))
+                continue;
+            const int px = cs[nkeep].c.gx0 + oxi[e], py = cs[nkeep].c.gy0 + oyi[e];
+            const size_t hc = (size_t)e * ng + (size_t)(py / cell) * gw + (size_t)(px / cell);
+            next[nkeep * ne + e] = head[hc];
+            head[hc] = (int32_t)nkeep;
+        }
+        nkeep++;
+    }
+
+    /* 4. refinement and output */
+    r->c = malloc(sizeof(sso_stack_cand) * (nkeep ? nkeep : 1));
+    if (!r->c) {
+        st = sso_fail(SSO_ERR_NOMEM, "stack: %zu candidates", nkeep);
+        goto exit;
+    }
+    for (size_t i = 0; i < nkeep; i++) {
+        r->c[i] = cs[i].c;
+        refine(&r->c[i], psi, phi, ne, w, h, t_h, offx + cs[i].iv * ne, offy + cs[i].iv * ne);
+    }
+    r->n = nkeep;
+    r->st.dv_px_h = dv;
+    r->st.n_velocities = nv;
+    r->st.n_samples = (int64_t)w * h * nv * ne;
+    r->st.n_raw = (int64_t)nraw;
+    r->st.n_consistent = (int64_t)ncons;
+    r->st.n_merged = (int64_t)nkeep;
+    *out = r;
+    r = NULL;
+exit:
+    for (int t = 0; wk && t < p.n_threads; t++)
+        free(wk[t].hits.a);
+    free(wk);
+    free(vx), free(vy), free(offx), free(offy);
+    free(all), free(cs), free(head), free(next);
+    sso_stack_result_free(r);
+    return st;
+}
+
+size_t sso_stack_result_count(const sso_stack_result *r) { return r ? r->n : 0; }
+
+const sso_stack_cand *sso_stack_result_get(const sso_stack_result *r, size_t i)
+{
+    return r && i < r->n ? &r->c[i] : NULL;
+}
+
+const sso_stack_stats *sso_stack_result_stats(const sso_stack_result *r) { return r ? &r->st : NULL; }
+
+void sso_stack_result_free(sso_stack_result *r)
+{
+    if (!r)
+        return;
+    free(r->c);
+    free(r);
+}
