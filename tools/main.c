@@ -14,6 +14,7 @@ static const struct {
     const char *summary;
 } g_cmds[] = {
     {"sim", sso_cmd_sim, "write a simulated Euclid VIS quartet (4 exposure files + truth.csv)"},
+    {"run", sso_cmd_run, "detect moving objects in a quartet: alerts.jsonl and ds9 regions"},
     {"info", sso_cmd_info, "ingest a quartet and print what was read, detector by detector"},
     {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},

@@ -1,0 +1,76 @@
+/* sso/pipeline.h: one quartet from files to detected objects (the `sso run` engine, CPU reference).
+ *
+ * The stages (DESIGN.md "The flow of one quartet"), in order:
+ *   1. per exposure and detector: read (sso/quartet.h), pixel preparation (sso/prep.h, CPU or GPU),
+ *      background estimation and subtraction (sso/background.h), cosmic-ray detection
+ *      (sso/cosmic.h; flagged pixels are masked), resampling into every sky patch it touches
+ *      (sso/patch.h, sso/resample.h);
+ *   2. per patch: static sky removal (sso/difference.h), likelihood images psi/phi with the VIS
+ *      PSF (sso/likelihood.h), the slow-mover shift-and-stack (sso/stack.h);
+ *   3. per candidate whose first-epoch position lies in the patch's core (so an object is reported
+ *      once): measurement (per-epoch RA/Dec from the patch WCS, detector and pixel, magnitude from
+ *      MAGZEROP, SNR; rate and position angle) into an sso_alert (sso/alert.h).
+ * Fast movers (streaks) are not in this version: see the issue's note.
+ *
+ * Memory: the patches' 4 epochs (image, variance, mask: 9 bytes per pixel) are held while the
+ * detectors are read, then each patch is processed and freed. A field needs ~n_patches * 4 *
+ * size^2 * 9 bytes; pick a smaller patch size on small machines.
+ *
+ * Progress: the library never prints; a caller may pass a callback that receives one line per
+ * step (stage name and a message).
+ */
+#ifndef SSO_PIPELINE_H
+#define SSO_PIPELINE_H
+
+#include <stddef.h>
+
+#include "sso/alert.h"
+#include "sso/patch.h"
+#include "sso/prep.h"
+#include "sso/quartet.h"
+#include "sso/stack.h"
+#include "sso/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*sso_progress_fn)(void *user, const char *stage, const char *message);
+
+typedef struct sso_pipeline_config {
+    sso_backend backend;        /* pixel preparation backend [auto] */
+    int n_threads;              /* worker threads of the stack [1] */
+    sso_patch_config patch;     /* sky patches [4096 px, margin 128] */
+    sso_stack_params stack;     /* slow search: vmax, threshold, consistency [stack defaults] */
+    int psf_half_px;            /* matched-filter template half size [3: 7x7] */
+    int cosmics;                /* run cosmic-ray detection [1] */
+    sso_progress_fn progress;   /* may be NULL */
+    void *progress_user;
+} sso_pipeline_config;
+
+void sso_pipeline_config_default(sso_pipeline_config *c);
+
+#define SSO_PIPE_N_STAGES 9
+/* Wall-clock seconds per stage, summed over detectors/patches. */
+typedef struct sso_pipeline_stats {
+    double read_s, prep_s, background_s, cosmic_s, resample_s, difference_s, likelihood_s,
+        stack_s, measure_s;
+    double total_s;
+    int n_patches;
+    int n_detectors;            /* detector reads (all exposures) */
+    long long n_stack_samples;  /* trajectory-epoch samples of the slow search */
+    long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
+    size_t n_alerts;
+    char backend[8];            /* the prep backend actually used */
+} sso_pipeline_stats;
+
+/* Runs the whole pipeline on an opened quartet. On success *alerts is a malloc'd array of
+ * *n_alerts alerts (caller frees with free()), in a deterministic order; stats may be NULL.
+ * On error nothing is returned (*alerts NULL) and sso_last_error() says where. */
+sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg,
+                            sso_alert **alerts, size_t *n_alerts, sso_pipeline_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
