@@ -45,6 +45,7 @@ void sso_stack_params_default(sso_stack_params *p)
     p->dv_px_h = 0.0;
     p->nu_min = 5.0f;
     p->consist_k = 3.0f;
+    p->consist_frac = 0.5f;
     p->max_epoch_frac = 0.6f;
     p->min_epochs = 3;
     p->merge_radius_px = 3.0;
@@ -208,8 +209,12 @@ static int consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p
     for (int e = 0; e < ne; e++) {
         if (c->psi_e[e] > p->max_epoch_frac * sp)
             return 0;
+        /* |flux_e - f| <= k sqrt(sigma_e^2 + (frac f)^2), times phi_e: the noise term alone would
+         * reject bright movers, whose epochs differ by far more than their noise (self-subtraction
+         * of slow movers by the median template, nearest-pixel offsets of the grid trajectory). */
+        const float tol = p->consist_frac * f * c->phi_e[e];
         if (c->phi_e[e] > 0.0f &&
-            fabsf(c->psi_e[e] - f * c->phi_e[e]) > p->consist_k * sqrtf(c->phi_e[e]))
+            fabsf(c->psi_e[e] - f * c->phi_e[e]) > p->consist_k * sqrtf(c->phi_e[e] + tol * tol))
             return 0;
     }
     return 1;

@@ -19,8 +19,9 @@
  * bounds the position error), nu = sum psi / sqrt(sum phi), flux = sum psi / sum phi [e-]. Every
  * trajectory with nu >= nu_min is kept (per-thread growing arrays). Then, in this order:
  *   1. consistency: at least min_epochs epochs with phi > 0; no epoch's psi above max_epoch_frac of
- *      the sum; every epoch's flux psi_e/phi_e within consist_k sigma (1/sqrt(phi_e)) of the mean
- *      flux. A cosmic ray or any single-epoch source fails the last two.
+ *      the sum; every epoch's flux psi_e/phi_e within consist_k sqrt(sigma_e^2 + (consist_frac *
+ *      mean)^2) of the mean flux (sigma_e = 1/sqrt(phi_e); the fractional term lets bright movers
+ *      through, whose epochs differ by more than their noise). A cosmic ray or any single-epoch source fails the last two.
  *   2. merging by explaining away: by nu descending, the epochs at which a kept (stronger)
  *      candidate's pixel lies within merge_radius_px (in x and in y) are dropped from a candidate,
  *      which is kept only if the remaining epochs still pass the threshold and the consistency
@@ -51,6 +52,7 @@ typedef struct sso_stack_params {
     double dv_px_h;         /* velocity grid step; 0 derives it from pos_tol_px [0] */
     float nu_min;           /* detection threshold on nu [5] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
+    float consist_frac;     /* plus this fraction of the mean flux in the tolerance [0.5] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.6] */
     int min_epochs;         /* epochs with phi > 0 required [3] */
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
