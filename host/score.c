@@ -313,7 +313,8 @@ static sso_status match(const sso_truth *t, const sso_alert *al, size_t na, doub
             cs[nc++] = (cand){(int)a, tally[k].mover, tally[k].sum / tally[k].hits};
         }
     }
-    qsort(cs, nc, sizeof *cs, cand_cmp);
+    if (nc)
+        qsort(cs, nc, sizeof *cs, cand_cmp);
     for (size_t a = 0; a < na; a++)
         s->alert_kind[a] = 2;
     for (size_t i = 0; i < t->n; i++)

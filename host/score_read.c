@@ -160,7 +160,8 @@ static int count_ccds(const sso_truth *t)
 
 static sso_status group_rows(const char *path, truth_row *rows, size_t nr, sso_truth *t)
 {
-    qsort(rows, nr, sizeof *rows, row_cmp);
+    if (nr)
+        qsort(rows, nr, sizeof *rows, row_cmp);
     size_t nm = 0;
     for (size_t i = 0; i < nr; i++)
         nm += i == 0 || rows[i].id != rows[i - 1].id;

@@ -313,7 +313,7 @@ static sso_status write_plot(const sso_score *s, const char *gp, const char *png
             "set output '%s'\n"
             "set multiplot layout 2,2 title 'sso score: %d movers, %d alerts, radius %.3g\"'\n"
             "set grid; set yrange [0:105]; set ylabel 'completeness [%%]'; set key bottom right\n"
-            "set xlabel 'stacked SNR (slow)'; set logscale x; set xrange [0.5:200]\n"
+            "set xlabel 'stacked SNR (slow)'; set logscale x; set xrange [0.5:*]\n"
             "plot $slow_snr using 1:2:3:4 with yerrorlines lw 2 title 'slow (%d)', "
             "50 with lines dt 2 lc 'gray' notitle\n"
             "set xlabel 'per-epoch SNR, 2nd highest epoch (fast)'\n"
