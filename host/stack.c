@@ -198,6 +198,13 @@ static int cmp_nu_desc(const void *pa, const void *pb)
     return (a->iv > b->iv) - (a->iv < b->iv);
 }
 
+/* The merge claim radius of a kept candidate of strength nu (see the merging step). */
+static double claim_radius(const sso_stack_params *p, double nu)
+{
+    const double ratio = nu > p->nu_min ? nu / p->nu_min : 1.0;
+    return p->merge_radius_px * (1.0 + log10(ratio));
+}
+
 static int consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
 {
     float sp = 0.0f, sf = 0.0f;
@@ -403,8 +410,13 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
      * the consistency tests. Exact and near duplicates lose every epoch; a trajectory that borrows
      * one epoch of a bright object's core or wing and adds noise elsewhere loses that epoch and
      * falls below threshold; a second object that crosses the first at one epoch keeps the others.
-     * Lookup: per epoch a bucket grid (cell = radius) over the kept candidates' pixels. */
-    const int rad = (int)ceil(p.merge_radius_px);
+     * The claim radius grows with the kept candidate's strength, R_k = merge_radius_px * (1 +
+     * log10(nu_k / nu_min)): the matched-filter response of a bright object stays above threshold
+     * several pixels out (the VIS PSF's Airy ring and spikes hold ~5% of the light beyond 8 px), so
+     * a fixed 3 px let wing trajectories of nu ~300 movers through as duplicates 2-4 px away.
+     * Lookup: per epoch a bucket grid (cell = the largest radius) over the kept candidates' pixels. */
+    const double nu_top = ncons ? (double)cs[0].c.nu : (double)p.nu_min;
+    const int rad = (int)ceil(claim_radius(&p, nu_top));
     const int cell = rad > 0 ? rad : 1;
     const int gw = w / cell + 1, gh = h / cell + 1;
     const size_t ng = (size_t)gw * gh;
@@ -435,7 +447,8 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
                          k = next[(size_t)k * ne + e]) {
                         int ddx = px - (cs[k].c.gx0 + offx[cs[k].iv * ne + e]);
                         int ddy = py - (cs[k].c.gy0 + offy[cs[k].iv * ne + e]);
-                        hit = abs(ddx) <= p.merge_radius_px && abs(ddy) <= p.merge_radius_px;
+                        const double rk = claim_radius(&p, cs[k].c.nu);
+                        hit = abs(ddx) <= rk && abs(ddy) <= rk;
                     }
                 }
             if (hit) {
