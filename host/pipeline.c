@@ -324,6 +324,22 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
                           float *const psi[NEXP], float *const phi[NEXP])
 {
     const double scale = r->cfg->patch.scale_arcsec;
+    /* Re-measure psi/phi of every epoch at the refined track and apply the stack's consistency
+     * test to those values: a trajectory that passed at its grid pixels only by grazing a
+     * cosmic-ray residual in one epoch is dominated by that epoch once measured on its track. */
+    sso_stack_cand rc = *c;
+    double sp = 0.0, sf = 0.0;
+    for (int e = 0; e < NEXP; e++) {
+        double ps, ph;
+        const double x = c->x0_px + c->vx_px_h * r->t_h[e], y = c->y0_px + c->vy_px_h * r->t_h[e];
+        if (c->phi_e[e] > 0.0f && psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x, y, &ps, &ph))
+            rc.psi_e[e] = (float)ps, rc.phi_e[e] = (float)ph;
+        sp += rc.psi_e[e], sf += rc.phi_e[e];
+    }
+    if (!(sf > 0.0) || sp / sqrt(sf) < r->cfg->stack.nu_min || !sso_stack_consistent(&rc, NEXP, &r->cfg->stack)) {
+        r->st->n_rejected_refined++;
+        return SSO_OK;
+    }
     sso_alert a;
     sso_alert_init(&a);
     double ra0 = NAN, dec0 = NAN, sig_sum = 0.0;
@@ -339,8 +355,7 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
         sso_alert_obs *o = &a.obs[ne];
         o->mjd = r->exp[e].mjd_mid;
         o->ra_deg = ra, o->dec_deg = dec;
-        double ps = c->psi_e[e], ph = c->phi_e[e];
-        psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x - 1.0, y - 1.0, &ps, &ph);
+        const double ps = rc.psi_e[e], ph = rc.phi_e[e];
         const double snr = ps / sqrt(ph);
         const double flux_e = ps / ph / r->tmpl_frac;
         o->snr = snr;

@@ -205,7 +205,7 @@ static double claim_radius(const sso_stack_params *p, double nu)
     return p->merge_radius_px * (1.0 + log10(ratio));
 }
 
-static int consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
+int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
 {
     float sp = 0.0f, sf = 0.0f;
     for (int e = 0; e < ne; e++)
@@ -391,7 +391,7 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
         const int iv = all[i].iv;
         c->n_epochs_used = sso_stack_eval(psi, phi, ne, w, h, all[i].x, all[i].y, offx + iv * ne,
                                           offy + iv * ne, &sp, &sf, c->psi_e, c->phi_e);
-        if (!consistent(c, ne, &p))
+        if (!sso_stack_consistent(c, ne, &p))
             continue;
         c->gx0 = all[i].x, c->gy0 = all[i].y;
         c->gvx_px_h = vx[iv], c->gvy_px_h = vy[iv];
@@ -461,7 +461,7 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
             float sp = 0.0f, sf = 0.0f;
             for (int e = 0; e < ne; e++)
                 sp += rest.psi_e[e], sf += rest.phi_e[e];
-            if (!sso_stack_pass(sp, sf, p.nu_min) || !consistent(&rest, ne, &p))
+            if (!sso_stack_pass(sp, sf, p.nu_min) || !sso_stack_consistent(&rest, ne, &p))
                 continue;
         }
         /* keep (with its full values): compact in place (nkeep <= i), link into each epoch's grid */

@@ -60,6 +60,7 @@ typedef struct sso_pipeline_stats {
     int n_detectors;            /* detector reads (all exposures) */
     long long n_stack_samples;  /* trajectory-epoch samples of the slow search */
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
+    long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
     size_t n_alerts;
     char backend[8];            /* the prep backend actually used */
 } sso_pipeline_stats;

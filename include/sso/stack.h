@@ -96,6 +96,11 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
                           int h, const double *t_h, const sso_stack_params *p,
                           sso_stack_result **out);
 
+/* The consistency test of step 1 on a candidate's per-epoch psi_e/phi_e and n_epochs_used (1 =
+ * passes). Callers that re-measure a candidate's epochs (at its refined track instead of the grid
+ * trajectory's pixels) apply the same test to the new values. */
+int sso_stack_consistent(const sso_stack_cand *c, int n_epochs, const sso_stack_params *p);
+
 size_t sso_stack_result_count(const sso_stack_result *r);
 const sso_stack_cand *sso_stack_result_get(const sso_stack_result *r, size_t i);
 const sso_stack_stats *sso_stack_result_stats(const sso_stack_result *r);
