@@ -11,6 +11,7 @@
  *   patch.h    sky patches on one tangent plane per field
  *   resample.h a detector resampled onto a patch (Lanczos-3, variance, mask)
  *   difference.h static sky removal: each epoch minus the median of the others
+ *   photometry.h  flux of a mover along its track (trailed model, self-subtraction modelled)
  *   likelihood.h  matched-filter likelihood images psi/phi and their templates
  *   stack.h    slow movers: shift-and-stack of psi/phi over a velocity grid
  *   pipeline.h one quartet from files to alerts (`sso run`)
@@ -32,6 +33,7 @@
 #include "sso/patch.h"
 #include "sso/resample.h"
 #include "sso/difference.h"
+#include "sso/photometry.h"
 #include "sso/likelihood.h"
 #include "sso/stack.h"
 #include "sso/pipeline.h"

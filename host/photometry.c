@@ -1,0 +1,202 @@
+/* host/photometry.c: track photometry, the CPU reference (contract and model in
+ * include/sso/photometry.h).
+ *
+ * Layout: one box around all epochs' trail segments plus stamp radius + margin (clipped to the
+ * patch), n_epochs unit profiles P_k rendered into it with sso_sim_psf_add_trail (row-major,
+ * bw x bh floats each). Two passes over the box: the joint fit of F (every epoch, pixels near ANY
+ * segment), then the per-epoch fits of F_e (pixels near epoch e's own segment), which need F.
+ * The box is small (a slow mover's 4 trails span <= ~110 px), so everything is single-threaded.
+ */
+#include "sso/photometry.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "host/photometry_math.h"
+#include "host/status_internal.h"
+#include "sim/psf.h"
+
+/* Profiles are rendered this far beyond the stamp radius, so that the templates T_e at stamp pixels
+ * include the other epochs' wings out to where they are ~1e-5 of the flux per pixel. */
+#define RENDER_MARGIN_PX 4.0
+
+double sso_ab_mag(double flux_e, double magzerop, double gain_e_per_adu, double exptime_s)
+{
+    if (!(flux_e > 0.0) || !(gain_e_per_adu > 0.0) || !(exptime_s > 0.0) || !isfinite(magzerop))
+        return NAN;
+    return magzerop - 2.5 * log10(flux_e / gain_e_per_adu / exptime_s);
+}
+
+/* Epoch e's unit template at one pixel. Fs == 0: the noise-free rule (sso_phot_template). Else,
+ * with 3 other epochs unmasked, the EXPECTED median of the noisy values F p_k + n_k, n_k ~ N(0,
+ * var_k), divided by Fs (the median of noisy values is not the median of their means: a bright
+ * neighbour makes it the larger of two noise values, +0.56 sigma; where all F p_k << sigma it is
+ * ~ their mean, not their median); with 2 or 1 the template is linear and the noise-free rule
+ * exact. Returns 0 where no template exists. */
+static int unit_template(const float *p, const uint8_t *m, const float *vk, int n, int e, double Fs,
+                         float *t)
+{
+    if (!sso_phot_template(p, m, n, e, t))
+        return 0;
+    if (Fs == 0.0)
+        return 1;
+    double mu[3], sg[3];
+    int nv = 0;
+    for (int k = 0; k < n; k++)
+        if (k != e && !m[k] && nv < 3) {
+            if (!(vk[k] > 0.0f) || !isfinite(vk[k]))
+                return 1; /* no usable variance: keep the noise-free rule */
+            mu[nv] = Fs * p[k], sg[nv] = sqrt((double)vk[k]), nv++;
+        }
+    if (nv != 3)
+        return 1;
+    const double smin = fmin(sg[0], fmin(sg[1], sg[2]));
+    if (fmax(fabs(mu[0]), fmax(fabs(mu[1]), fabs(mu[2]))) < 1e-3 * smin)
+        *t = (float)((mu[0] + mu[1] + mu[2]) / (3.0 * Fs)); /* first order: the mean */
+    else
+        *t = (float)(sso_phot_emedian3(mu, sg) / Fs);
+    return 1;
+}
+
+static void clear_out(sso_track_phot *out, int n)
+{
+    out->n_epochs = n;
+    out->flux_e = out->flux_err_e = out->snr = NAN;
+    for (int e = 0; e < SSO_PHOT_MAX_EPOCHS; e++) {
+        out->epoch_flux_e[e] = out->epoch_flux_err_e[e] = out->epoch_snr[e] = NAN;
+        out->epoch_npix[e] = 0;
+    }
+}
+
+sso_status sso_track_photometry(const float *const var[], const uint8_t *const mask[],
+                                const float *const diff[],
+                                const float *const dvar[], const uint8_t *const dmask[],
+                                int n_epochs, int w, int h, const double *t_h, double exptime_h,
+                                double x0_px, double y0_px, double vx_px_h, double vy_px_h,
+                                const sso_sim_psf *psf, sso_track_phot *out)
+{
+    if (!var || !mask || !diff || !dvar || !dmask || !t_h || !psf || !out)
+        return sso_fail(SSO_ERR_ARG, "track photometry: NULL argument");
+    if (n_epochs < 2 || n_epochs > SSO_PHOT_MAX_EPOCHS || w <= 0 || h <= 0)
+        return sso_fail(SSO_ERR_ARG, "track photometry: %d epochs of %d x %d px", n_epochs, w, h);
+    if (!(exptime_h >= 0.0) || !isfinite(exptime_h) || !isfinite(x0_px) || !isfinite(y0_px) ||
+        !isfinite(vx_px_h) || !isfinite(vy_px_h))
+        return sso_fail(SSO_ERR_ARG, "track photometry: non-finite track or exposure time");
+    for (int e = 0; e < n_epochs; e++)
+        if (!var[e] || !mask[e] || !diff[e] || !dvar[e] || !dmask[e] || !isfinite(t_h[e]))
+            return sso_fail(SSO_ERR_ARG, "track photometry: epoch %d missing or bad time", e);
+    clear_out(out, n_epochs);
+
+    /* Trail segments and the box around them. */
+    const double R = SSO_PHOT_STAMP_R_PX, R2 = R * R;
+    double ax[SSO_PHOT_MAX_EPOCHS], ay[SSO_PHOT_MAX_EPOCHS];
+    double bx[SSO_PHOT_MAX_EPOCHS], by[SSO_PHOT_MAX_EPOCHS];
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int e = 0; e < n_epochs; e++) {
+        const double ta = t_h[e] - 0.5 * exptime_h, tb = t_h[e] + 0.5 * exptime_h;
+        ax[e] = x0_px + vx_px_h * ta, ay[e] = y0_px + vy_px_h * ta;
+        bx[e] = x0_px + vx_px_h * tb, by[e] = y0_px + vy_px_h * tb;
+        xlo = fmin(xlo, fmin(ax[e], bx[e])), xhi = fmax(xhi, fmax(ax[e], bx[e]));
+        ylo = fmin(ylo, fmin(ay[e], by[e])), yhi = fmax(yhi, fmax(ay[e], by[e]));
+    }
+    const double pad = R + RENDER_MARGIN_PX + 1.0;
+    if (xhi + pad < 0 || xlo - pad > w - 1 || yhi + pad < 0 || ylo - pad > h - 1 ||
+        xhi - xlo > 1e5 || yhi - ylo > 1e5)
+        return SSO_OK; /* off the patch (or absurdly long): nothing to measure */
+    const int i0 = (int)fmax(0.0, floor(xlo - pad)), i1 = (int)fmin(w - 1.0, ceil(xhi + pad));
+    const int j0 = (int)fmax(0.0, floor(ylo - pad)), j1 = (int)fmin(h - 1.0, ceil(yhi + pad));
+    const int bw = i1 - i0 + 1, bh = j1 - j0 + 1;
+    const size_t nb = (size_t)bw * (size_t)bh;
+
+    sso_status st = SSO_OK;
+    float *prof = calloc(nb * (size_t)n_epochs, sizeof *prof);
+    if (!prof) {
+        st = sso_fail(SSO_ERR_NOMEM, "track photometry: %d x %d px box", bw, bh);
+        goto exit;
+    }
+    const int rr = (int)ceil(R + RENDER_MARGIN_PX);
+    for (int e = 0; e < n_epochs; e++)
+        sso_sim_psf_add_trail(psf, prof + (size_t)e * nb, bw, bh, ax[e] - i0, ay[e] - j0,
+                              bx[e] - i0, by[e] - j0, 1.0, rr, 0.0f);
+
+    /* Joint fit: diff_e = F (P_e - T_e) over pixels within R of any segment. First with the
+     * noise-free templates (Fs = 0), then re-linearised about the current F with the expected
+     * templates (Fs = F, floored at 1 sigma so that F ~ 0 stays well defined) until F settles. */
+    double F = 0.0, varF = 0.0, Fs = 0.0;
+    for (int it = 0; it < 6; it++) {
+        double smm = 0.0, sdm = 0.0;
+        for (int j = 0; j < bh; j++)
+            for (int i = 0; i < bw; i++) {
+                const size_t b = (size_t)j * bw + i, g = (size_t)(j + j0) * w + (size_t)(i + i0);
+                int near = 0;
+                for (int e = 0; e < n_epochs && !near; e++)
+                    near = sso_phot_seg_dist2(i + i0, j + j0, ax[e], ay[e], bx[e], by[e]) <= R2;
+                if (!near)
+                    continue;
+                float p[SSO_PHOT_MAX_EPOCHS], vk[SSO_PHOT_MAX_EPOCHS];
+                uint8_t m[SSO_PHOT_MAX_EPOCHS];
+                for (int k = 0; k < n_epochs; k++)
+                    p[k] = prof[(size_t)k * nb + b], m[k] = mask[k][g], vk[k] = var[k][g];
+                for (int e = 0; e < n_epochs; e++) {
+                    const double dv = dvar[e][g];
+                    float t;
+                    if (dmask[e][g] || !(dv > 0.0) || !isfinite(dv) ||
+                        !unit_template(p, m, vk, n_epochs, e, Fs, &t))
+                        continue;
+                    const double mm = (double)p[e] - t;
+                    smm += mm * mm / dv;
+                    sdm += diff[e][g] * mm / dv;
+                }
+            }
+        if (!(smm > 0.0))
+            goto exit;
+        const double Fn = sdm / smm;
+        varF = 1.0 / smm;
+        const int done = it > 0 && fabs(Fn - F) < 1e-3 * sqrt(varF);
+        F = Fn;
+        if (done)
+            break;
+        Fs = fabs(F) > sqrt(varF) ? F : copysign(sqrt(varF), F);
+    }
+    out->flux_e = F, out->flux_err_e = sqrt(varF), out->snr = F / out->flux_err_e;
+
+    /* Per epoch: diff_e + F T_e = F_e P_e over pixels within R of epoch e's own segment. */
+    for (int e = 0; e < n_epochs; e++) {
+        double spp = 0.0, sdp = 0.0, stp = 0.0;
+        int npix = 0;
+        const int ilo = (int)fmax(0.0, floor(fmin(ax[e], bx[e]) - R) - i0);
+        const int ihi = (int)fmin(bw - 1.0, ceil(fmax(ax[e], bx[e]) + R) - i0);
+        const int jlo = (int)fmax(0.0, floor(fmin(ay[e], by[e]) - R) - j0);
+        const int jhi = (int)fmin(bh - 1.0, ceil(fmax(ay[e], by[e]) + R) - j0);
+        for (int j = jlo; j <= jhi; j++)
+            for (int i = ilo; i <= ihi; i++) {
+                const size_t b = (size_t)j * bw + i, g = (size_t)(j + j0) * w + (size_t)(i + i0);
+                const double dv = dvar[e][g];
+                if (sso_phot_seg_dist2(i + i0, j + j0, ax[e], ay[e], bx[e], by[e]) > R2 ||
+                    dmask[e][g] || !(dv > 0.0) || !isfinite(dv))
+                    continue;
+                float p[SSO_PHOT_MAX_EPOCHS], vk[SSO_PHOT_MAX_EPOCHS];
+                uint8_t m[SSO_PHOT_MAX_EPOCHS];
+                for (int k = 0; k < n_epochs; k++)
+                    p[k] = prof[(size_t)k * nb + b], m[k] = mask[k][g], vk[k] = var[k][g];
+                float t;
+                if (!unit_template(p, m, vk, n_epochs, e, Fs, &t))
+                    continue;
+                spp += (double)p[e] * p[e] / dv;
+                sdp += diff[e][g] * (double)p[e] / dv;
+                stp += (double)t * p[e] / dv;
+                npix++;
+            }
+        out->epoch_npix[e] = npix;
+        if (!(spp > 0.0))
+            continue;
+        const double c = stp / spp;
+        out->epoch_flux_e[e] = (sdp + F * stp) / spp;
+        out->epoch_flux_err_e[e] = sqrt(1.0 / spp + c * c * varF);
+        out->epoch_snr[e] = out->epoch_flux_e[e] / out->epoch_flux_err_e[e];
+    }
+
+exit:
+    free(prof);
+    return st;
+}
