@@ -36,6 +36,7 @@
 #include "sso/difference.h"
 #include "sso/flags.h"
 #include "sso/likelihood.h"
+#include "sso/photometry.h"
 #include "sso/pipeline.h"
 #include "sso/resample.h"
 
@@ -68,6 +69,7 @@ typedef struct run_state {
     patch_buf *pb;
     float *tmpl;
     double tmpl_frac;
+    sso_sim_psf *psf; /* the VIS ePSF: matched-filter template and track photometry */
     double t_h[NEXP];
     sso_alert *alerts;
     size_t n_alerts, cap_alerts;
@@ -125,7 +127,7 @@ static sso_status make_template(run_state *r)
     for (int i = 0; i < n * n; i++)
         r->tmpl[i] = (float)(r->tmpl[i] / sum);
     r->tmpl_frac = sum;
-    sso_sim_psf_free(psf);
+    r->psf = psf;
     return SSO_OK;
 }
 
@@ -320,9 +322,17 @@ static int psiphi_at(const float *psi, const float *phi, int w, int h, double x,
     return 1;
 }
 
+/* The images of a patch that measurement needs: psi/phi (detection), the difference images and,
+ * from before differencing, each epoch's variance and mask (track photometry models the template). */
+typedef struct patch_views {
+    float *const *psi, *const *phi, *const *diff, *const *dvar, *const *var;
+    uint8_t *const *dmask, *const *mask;
+} patch_views;
+
 static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const sso_stack_cand *c,
-                          float *const psi[NEXP], float *const phi[NEXP])
+                          const patch_views *pv)
 {
+    float *const *psi = pv->psi, *const *phi = pv->phi;
     const double scale = r->cfg->patch.scale_arcsec;
     /* Re-measure psi/phi of every epoch at the refined track and apply the stack's consistency
      * test to those values: a trajectory that passed at its grid pixels only by grazing a
@@ -340,6 +350,16 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
         r->st->n_rejected_refined++;
         return SSO_OK;
     }
+    /* fluxes: the trailed-PSF track photometry on the differences, which models the mover's own
+     * light in the median template (slow movers overlap themselves between epochs) */
+    sso_track_phot ph;
+    sso_status pst = sso_track_photometry((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
+                                          (const float *const *)pv->diff, (const float *const *)pv->dvar,
+                                          (const uint8_t *const *)pv->dmask, NEXP, pi->width_px,
+                                          pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0,
+                                          c->x0_px, c->y0_px, c->vx_px_h, c->vy_px_h, r->psf, &ph);
+    if (pst)
+        return pst;
     sso_alert a;
     sso_alert_init(&a);
     double ra0 = NAN, dec0 = NAN, sig_sum = 0.0;
@@ -355,9 +375,8 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
         sso_alert_obs *o = &a.obs[ne];
         o->mjd = r->exp[e].mjd_mid;
         o->ra_deg = ra, o->dec_deg = dec;
-        const double ps = rc.psi_e[e], ph = rc.phi_e[e];
-        const double snr = ps / sqrt(ph);
-        const double flux_e = ps / ph / r->tmpl_frac;
+        const double snr = rc.psi_e[e] / sqrt(rc.phi_e[e]);
+        const double flux_e = ph.epoch_flux_e[e];
         o->snr = snr;
         o->exp_s = r->exp[e].exptime_s;
         /* centroid error of a PSF fit, background-limited: sqrt(2) sigma_psf / SNR (King 1983) */
@@ -370,9 +389,8 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
             const det_meta *m = &r->meta[e][d];
             snprintf(o->det, sizeof o->det, "%.7s", m->name);
             o->x_px = dx, o->y_px = dy;
-            if (flux_e > 0 && isfinite(m->magzerop) && m->exptime_s > 0)
-                o->mag = m->magzerop - 2.5 * log10(flux_e / m->gain_e_per_adu / m->exptime_s);
-            o->rms_mag = snr > 0 ? 1.0857 / snr : NAN;
+            o->mag = sso_ab_mag(flux_e, m->magzerop, m->gain_e_per_adu, m->exptime_s);
+            o->rms_mag = flux_e > 0 ? 1.0857 * ph.epoch_flux_err_e[e] / flux_e : NAN;
         }
         if (ne == 0)
             ra0 = ra, dec0 = dec;
@@ -480,7 +498,8 @@ static sso_status process_patch(run_state *r, int k)
     for (int e = 0; e < NEXP; e++) {
         debug_dump(r, &pi, "img", k, e, b->img[e], w, h);
         debug_dump(r, &pi, "diff", k, e, diff[e], w, h);
-        patch_epoch_free(b, e);
+        free(b->img[e]); /* var and mask stay for the track photometry */
+        b->img[e] = NULL;
     }
     double t1 = now_s();
     r->st->difference_s += t1 - t0;
@@ -496,9 +515,6 @@ static sso_status process_patch(run_state *r, int k)
                                  SSO_LIKE_AUTO, psi[e], phi[e])))
             goto exit;
         debug_dump(r, &pi, "snr", k, e, psi[e], w, h);
-        free(diff[e]), free(dvar[e]), free(dmask[e]);
-        diff[e] = dvar[e] = NULL;
-        dmask[e] = NULL;
     }
     double t2 = now_s();
     r->st->likelihood_s += t2 - t1;
@@ -521,7 +537,8 @@ static sso_status process_patch(run_state *r, int k)
         const double y_first = c->y0_px + c->vy_px_h * r->t_h[0] + 1.0;
         if (!sso_patch_plan_in_core(r->plan, k, x_first, y_first))
             continue;
-        if ((st = measure(r, k, &pi, c, psi, phi)))
+        const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};
+        if ((st = measure(r, k, &pi, c, &pv)))
             goto exit;
         n_core++;
     }
@@ -619,6 +636,7 @@ exit:
                 patch_epoch_free(&r.pb[k], e);
     free(r.pb);
     free(r.tmpl);
+    sso_sim_psf_free(r.psf);
     sso_patch_plan_free(r.plan);
     for (int e = 0; e < NEXP; e++)
         free(r.meta[e]);
