@@ -182,70 +182,82 @@ static int push_hit(hit_vec *v, raw_hit h)
     return 0;
 }
 
-/* The row kernel. CH start pixels at a time, every epoch's shifted pixel inside the image: the
- * epochs are summed in registers in epoch order from 0.0f (the adds of sso_stack_eval, so the sums
- * are bit for bit the same), and the threshold predicate is reduced to one flag per chunk; hits
- * (rare) are then picked from the chunk's sums. The trip count is a constant multiple of the
- * vector width and the pointers are restrict, so gcc's -O2 (very-cheap cost model) vectorises
- * these loops without an alias check or a scalar epilogue. An epoch whose shifted row is off the
- * image is left out of the sum: it would add exactly 0.0f, and a sum that starts at +0.0f is never
- * -0.0f, so leaving it out changes no bit. */
+/* The row kernel: nch <= 32 chunks of CH start pixels, every epoch's shifted pixel inside the
+ * image. The epochs are summed in registers in epoch order from 0.0f (the adds of sso_stack_eval,
+ * so the sums are bit for bit the same) and the threshold predicate is reduced to one bit per
+ * chunk; nothing is stored. The chunks with a hit (rare) are evaluated again by sso_stack_eval,
+ * which records the hits: the same sums, so none is lost or added. The inner trip count is a
+ * constant multiple of the vector width and the pointers are restrict, so gcc's -O2 (very-cheap
+ * cost model) vectorises the inner loops without an alias check or a scalar epilogue. An epoch
+ * whose shifted row is off the image is left out of the sum: it would add exactly 0.0f, and a sum
+ * that starts at +0.0f is never -0.0f, so leaving it out changes no bit. */
 enum { CH = 64 }; /* small enough that test images (>= ~150 px wide) take this path */
 
-static int chunk_sum4(const float *restrict p0, const float *restrict p1, const float *restrict p2,
-                      const float *restrict p3, const float *restrict f0, const float *restrict f1,
-                      const float *restrict f2, const float *restrict f3, float *restrict sp,
-                      float *restrict sf, float k2)
+static uint32_t chunk_sum4(const float *restrict p0, const float *restrict p1,
+                           const float *restrict p2, const float *restrict p3,
+                           const float *restrict f0, const float *restrict f1,
+                           const float *restrict f2, const float *restrict f3, int nch, float k2)
 {
-    int any = 0;
-    for (int i = 0; i < CH; i++) {
-        float s = 0.0f + p0[i];
-        s += p1[i];
-        s += p2[i];
-        s += p3[i];
-        float t = 0.0f + f0[i];
-        t += f1[i];
-        t += f2[i];
-        t += f3[i];
-        sp[i] = s, sf[i] = t;
-        any |= (s > 0.0f) & (s * s >= k2 * t);
+    uint32_t mask = 0;
+    for (int c = 0; c < nch; c++, p0 += CH, p1 += CH, p2 += CH, p3 += CH, f0 += CH, f1 += CH,
+             f2 += CH, f3 += CH) {
+        int any = 0;
+        for (int i = 0; i < CH; i++) {
+            float s = 0.0f + p0[i];
+            s += p1[i];
+            s += p2[i];
+            s += p3[i];
+            float t = 0.0f + f0[i];
+            t += f1[i];
+            t += f2[i];
+            t += f3[i];
+            any |= (s > 0.0f) & (s * s >= k2 * t);
+        }
+        mask |= (uint32_t)(any != 0) << c;
     }
-    return any;
+    return mask;
 }
 
-static int chunk_sum3(const float *restrict p0, const float *restrict p1, const float *restrict p2,
-                      const float *restrict f0, const float *restrict f1, const float *restrict f2,
-                      float *restrict sp, float *restrict sf, float k2)
+static uint32_t chunk_sum3(const float *restrict p0, const float *restrict p1,
+                           const float *restrict p2, const float *restrict f0,
+                           const float *restrict f1, const float *restrict f2, int nch, float k2)
 {
-    int any = 0;
-    for (int i = 0; i < CH; i++) {
-        float s = 0.0f + p0[i];
-        s += p1[i];
-        s += p2[i];
-        float t = 0.0f + f0[i];
-        t += f1[i];
-        t += f2[i];
-        sp[i] = s, sf[i] = t;
-        any |= (s > 0.0f) & (s * s >= k2 * t);
+    uint32_t mask = 0;
+    for (int c = 0; c < nch; c++, p0 += CH, p1 += CH, p2 += CH, f0 += CH, f1 += CH, f2 += CH) {
+        int any = 0;
+        for (int i = 0; i < CH; i++) {
+            float s = 0.0f + p0[i];
+            s += p1[i];
+            s += p2[i];
+            float t = 0.0f + f0[i];
+            t += f1[i];
+            t += f2[i];
+            any |= (s > 0.0f) & (s * s >= k2 * t);
+        }
+        mask |= (uint32_t)(any != 0) << c;
     }
-    return any;
+    return mask;
 }
 
-/* Any other number of epochs: one accumulate pass per epoch over the (L1-resident) chunk. */
-static int chunk_sumn(const float *const *p, const float *const *f, int m, float *restrict sp,
-                      float *restrict sf, float k2)
+/* Any other number of epochs: one accumulate pass per epoch and chunk (L1-resident). */
+static uint32_t chunk_sumn(const float *const *p, const float *const *f, int m, int nch, float k2)
 {
-    for (int i = 0; i < CH; i++)
-        sp[i] = 0.0f, sf[i] = 0.0f;
-    for (int k = 0; k < m; k++) {
-        const float *restrict a = p[k], *restrict b = f[k];
+    float sp[CH], sf[CH];
+    uint32_t mask = 0;
+    for (int c = 0; c < nch; c++) {
         for (int i = 0; i < CH; i++)
-            sp[i] += a[i], sf[i] += b[i];
+            sp[i] = 0.0f, sf[i] = 0.0f;
+        for (int k = 0; k < m; k++) {
+            const float *restrict a = p[k] + c * CH, *restrict b = f[k] + c * CH;
+            for (int i = 0; i < CH; i++)
+                sp[i] += a[i], sf[i] += b[i];
+        }
+        int any = 0;
+        for (int i = 0; i < CH; i++)
+            any |= (sp[i] > 0.0f) & (sp[i] * sp[i] >= k2 * sf[i]);
+        mask |= (uint32_t)(any != 0) << c;
     }
-    int any = 0;
-    for (int i = 0; i < CH; i++)
-        any |= (sp[i] > 0.0f) & (sp[i] * sp[i] >= k2 * sf[i]);
-    return any;
+    return mask;
 }
 
 /* Start pixels [xa, xb) of row y0 for velocity iv, one at a time (image borders). */
@@ -262,13 +274,38 @@ static int row_scalar(worker *wk, int y0, int iv, int xa, int xb)
     return 0;
 }
 
+/* Start pixels [xs, xs + nch CH) of row y0 in vector chunks (m epochs' row pointers pr/fr, shifts
+ * dx), 32 chunks a call; chunks with a hit are evaluated again from start pixel xh on. */
+static int row_chunks(worker *wk, const float *const *pr, const float *const *fr, const int *dx,
+                      int m, int y0, int iv, int xs, int nch, int xh)
+{
+    const float k2 = wk->c->nu_min * wk->c->nu_min;
+    for (int c0 = 0; c0 < nch; c0 += 32) {
+        const int n = nch - c0 < 32 ? nch - c0 : 32, x = xs + c0 * CH;
+        const float *p[SSO_STACK_MAX_EPOCHS], *f[SSO_STACK_MAX_EPOCHS];
+        for (int k = 0; k < m; k++)
+            p[k] = pr[k] + x + dx[k], f[k] = fr[k] + x + dx[k];
+        uint32_t mask;
+        if (m == 4)
+            mask = chunk_sum4(p[0], p[1], p[2], p[3], f[0], f[1], f[2], f[3], n, k2);
+        else if (m == 3)
+            mask = chunk_sum3(p[0], p[1], p[2], f[0], f[1], f[2], n, k2);
+        else
+            mask = chunk_sumn(p, f, m, n, k2);
+        for (int k = 0; mask; k++, mask >>= 1) {
+            const int a = x + k * CH;
+            if ((mask & 1u) && row_scalar(wk, y0, iv, a > xh ? a : xh, a + CH))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static void *search_rows(void *arg)
 {
     worker *wk = arg;
     const search_ctx *c = wk->c;
     const int w = c->w, h = c->h, ne = c->ne;
-    const float k2 = c->nu_min * c->nu_min;
-    float sp[CH], sf[CH];
     for (int y0 = wk->tid; y0 < h; y0 += c->nt) {
         const int64_t r0 = c->row_run[y0], r1 = c->row_run[y0 + 1];
         if (r0 == r1)
@@ -280,7 +317,7 @@ static void *search_rows(void *arg)
             const int *ox = c->offx + iv * ne, *oy = c->offy + iv * ne;
             /* the epochs whose shifted row is on the image; the x range where all are inside */
             const float *pr[SSO_STACK_MAX_EPOCHS], *fr[SSO_STACK_MAX_EPOCHS];
-            int m = 0, ncov = 0, lo = 0, hi = w;
+            int dx[SSO_STACK_MAX_EPOCHS], m = 0, ncov = 0, lo = 0, hi = w;
             for (int e = 0; e < ne; e++) {
                 const int y = y0 + oy[e];
                 if (y < 0 || y >= h)
@@ -288,6 +325,7 @@ static void *search_rows(void *arg)
                 ncov += c->rowcov[(size_t)e * h + y];
                 pr[m] = c->psi[e] + (size_t)y * w;
                 fr[m] = c->phi[e] + (size_t)y * w;
+                dx[m] = ox[e];
                 lo = -ox[e] > lo ? -ox[e] : lo;
                 hi = w - ox[e] < hi ? w - ox[e] : hi;
                 m++;
@@ -295,10 +333,6 @@ static void *search_rows(void *arg)
             if (ncov < c->min_ep || m == 0) /* cannot reach min_epochs covered epochs */
                 continue;
             wk->n_eval += npx * ne;
-            int dx[SSO_STACK_MAX_EPOCHS];
-            for (int e = 0, k = 0; e < ne; e++)
-                if (y0 + oy[e] >= 0 && y0 + oy[e] < h)
-                    dx[k++] = ox[e];
             for (int64_t r = r0; r < r1; r++) {
                 const int xa = c->runs[2 * r], xb = c->runs[2 * r + 1];
                 const int ca = xa > lo ? xa : lo, cb = xb < hi ? xb : hi;
@@ -309,26 +343,12 @@ static void *search_rows(void *arg)
                 }
                 if (row_scalar(wk, y0, (int)iv, xa, ca) || row_scalar(wk, y0, (int)iv, cb, xb))
                     goto nomem;
-                for (int x = ca; x < cb; x += CH) {
-                    /* the last chunk is moved back to end at cb; hits are taken from x on */
-                    const int xs = x + CH <= cb ? x : cb - CH;
-                    const float *p[SSO_STACK_MAX_EPOCHS], *f[SSO_STACK_MAX_EPOCHS];
-                    for (int k = 0; k < m; k++)
-                        p[k] = pr[k] + xs + dx[k], f[k] = fr[k] + xs + dx[k];
-                    int any;
-                    if (m == 4)
-                        any = chunk_sum4(p[0], p[1], p[2], p[3], f[0], f[1], f[2], f[3], sp, sf, k2);
-                    else if (m == 3)
-                        any = chunk_sum3(p[0], p[1], p[2], f[0], f[1], f[2], sp, sf, k2);
-                    else
-                        any = chunk_sumn(p, f, m, sp, sf, k2);
-                    if (!any)
-                        continue;
-                    for (int i = x - xs; i < CH; i++)
-                        if (sso_stack_pass(sp[i], sf[i], c->nu_min) &&
-                            push_hit(&wk->hits, (raw_hit){xs + i, y0, (int32_t)iv, sp[i], sf[i]}))
-                            goto nomem;
-                }
+                /* whole chunks from ca, then one moved back to end at cb (hits from where the
+                 * whole chunks ended) */
+                const int nch = (cb - ca) / CH, xe = ca + nch * CH;
+                if (row_chunks(wk, pr, fr, dx, m, y0, (int)iv, ca, nch, ca) ||
+                    (xe < cb && row_chunks(wk, pr, fr, dx, m, y0, (int)iv, cb - CH, 1, xe)))
+                    goto nomem;
             }
         }
     }
