@@ -339,9 +339,11 @@ static void *search_rows(void *arg)
                 hi = w - ox[e] < hi ? w - ox[e] : hi;
                 m++;
             }
-            if (ncov < c->min_ep || m == 0) /* cannot reach min_epochs covered epochs */
+            if (ncov < c->min_ep) /* cannot reach min_epochs covered epochs */
                 continue;
             wk->n_eval += npx * ne;
+            if (m == 0) /* every epoch off the image: sums 0, no hit */
+                continue;
             for (int64_t r = r0; r < r1; r++) {
                 const int xa = c->runs[2 * r], xb = c->runs[2 * r + 1];
                 const int ca = xa > lo ? xa : lo, cb = xb < hi ? xb : hi;

@@ -349,17 +349,6 @@ static void test_noise_rate(void **state)
             (long long)st->n_merged);
     assert_true(st->n_raw > expect / 1.5 && st->n_raw < expect * 1.5);
     assert_true(st->n_merged <= st->n_consistent && st->n_consistent <= st->n_raw);
-    /* with the skip (here only trajectories leaving the image at 2+ epochs): same candidates */
-    p.no_coverage_skip = 0;
-    sso_stack_result *rs = run_stack_p(&s, T4, &p);
-    const sso_stack_stats *ss = sso_stack_result_stats(rs);
-    assert_true(ss->n_skipped > 0 && ss->n_raw <= st->n_raw);
-    assert_int_equal(ss->n_consistent, st->n_consistent);
-    assert_int_equal(sso_stack_result_count(rs), sso_stack_result_count(r));
-    for (size_t i = 0; i < sso_stack_result_count(r); i++)
-        assert_memory_equal(sso_stack_result_get(rs, i), sso_stack_result_get(r, i),
-                            sizeof(sso_stack_cand));
-    sso_stack_result_free(rs);
     free(vx), free(vy);
     sso_stack_result_free(r);
     scene_free(&s);
@@ -532,11 +521,12 @@ static void test_centred_times(void **state)
         tc[e] = texp[e] - mean, t0[e] = texp[e];
     const double x0 = 60.3, y0 = 50.8, vx = -35.0, vy = 22.0; /* at the mean time */
     scene s;
-    scene_init(&s, 128, 112, 13);
+    scene_init(&s, 112, 96, 13);
     add_mover_t(&s, tc, x0, y0, vx, vy, 8.0);
     scene_likelihood(&s);
     sso_stack_params p;
     sso_stack_params_default(&p);
+    p.vmax_px_h = 60.0; /* the mover's 41 px/h, and a sanitizer build in seconds */
     sso_stack_result *rc = run_stack_p(&s, tc, &p);
     size_t k = 0;
     assert_int_equal(count_matches_t(rc, tc, x0, y0, vx, vy, &k), 1);
