@@ -11,7 +11,8 @@
  *   - pure noise: every trajectory's nu is N(0,1) (independent epochs, psi ~ N(0, phi)), so the
  *     expected number of raw hits is exactly N_traj * Q(nu_min), N_traj counted here;
  *   - the candidate list does not depend on the thread count.
- * SSO_BENCH=1 also measures the search rate on 512 x 512 with the full grid, 1 and 2 threads.
+ * SSO_BENCH=1 also measures the search rate (512 x 512, full grid; a 2048 x 2048 patch with a
+ * 3-epoch band), 1 and 2 threads; SSO_BENCH_NOSKIP=1 adds the band without the coverage skip.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -22,8 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
+#include "host/stack_math.h"
 #include "sim/rng.h"
 #include "sso/sso.h"
 
@@ -89,11 +92,17 @@ static void add_source(scene *s, int e, double xc, double yc, double flux)
                 s->d[e][y * s->w + x] += (float)(flux * gpix(x - xc, y - yc));
 }
 
-static void add_mover(scene *s, double x0, double y0, double vx, double vy, double snr)
+static void add_mover_t(scene *s, const double *t, double x0, double y0, double vx, double vy,
+                        double snr)
 {
     double f = flux_for_snr(snr);
     for (int e = 0; e < NE; e++)
-        add_source(s, e, x0 + vx * T4[e], y0 + vy * T4[e], f);
+        add_source(s, e, x0 + vx * t[e], y0 + vy * t[e], f);
+}
+
+static void add_mover(scene *s, double x0, double y0, double vx, double vy, double snr)
+{
+    add_mover_t(s, T4, x0, y0, vx, vy, snr);
 }
 
 static void scene_likelihood(scene *s)
@@ -106,37 +115,51 @@ static void scene_likelihood(scene *s)
                          SSO_OK);
 }
 
+static sso_stack_result *run_stack_p(scene *s, const double *t, const sso_stack_params *p)
+{
+    sso_stack_result *r = NULL;
+    assert_int_equal(sso_stack_slow((const float *const *)s->psi, (const float *const *)s->phi, NE,
+                                    s->w, s->h, t, p, &r),
+                     SSO_OK);
+    const sso_stack_stats *st = sso_stack_result_stats(r);
+    assert_int_equal(st->n_samples + st->n_skipped,
+                     (int64_t)s->w * s->h * st->n_velocities * NE);
+    return r;
+}
+
 static sso_stack_result *run_stack(scene *s, int threads, float nu_min)
 {
     sso_stack_params p;
     sso_stack_params_default(&p);
     p.n_threads = threads;
     p.nu_min = nu_min;
-    sso_stack_result *r = NULL;
-    assert_int_equal(sso_stack_slow((const float *const *)s->psi, (const float *const *)s->phi, NE,
-                                    s->w, s->h, T4, &p, &r),
-                     SSO_OK);
-    return r;
+    return run_stack_p(s, T4, &p);
 }
 
 /* Candidates whose grid trajectory passes within 3 px of (x0 + vx t, y0 + vy t) at every epoch
- * where the mover is on the image; the index of the first (largest nu) in *which. */
-static int count_matches(const sso_stack_result *r, double x0, double y0, double vx, double vy,
-                         size_t *which)
+ * (times t) where the mover is on the image; the index of the first (largest nu) in *which. */
+static int count_matches_t(const sso_stack_result *r, const double *t, double x0, double y0,
+                           double vx, double vy, size_t *which)
 {
     int n = 0;
     for (size_t i = 0; i < sso_stack_result_count(r); i++) {
         const sso_stack_cand *c = sso_stack_result_get(r, i);
         int ok = 1;
         for (int e = 0; e < NE; e++) {
-            double ex = c->gx0 + c->gvx_px_h * T4[e] - (x0 + vx * T4[e]);
-            double ey = c->gy0 + c->gvy_px_h * T4[e] - (y0 + vy * T4[e]);
+            double ex = c->gx0 + c->gvx_px_h * t[e] - (x0 + vx * t[e]);
+            double ey = c->gy0 + c->gvy_px_h * t[e] - (y0 + vy * t[e]);
             ok &= fabs(ex) <= 3.0 && fabs(ey) <= 3.0;
         }
         if (ok && n++ == 0)
             *which = i;
     }
     return n;
+}
+
+static int count_matches(const sso_stack_result *r, double x0, double y0, double vx, double vy,
+                         size_t *which)
+{
+    return count_matches_t(r, T4, x0, y0, vx, vy, which);
 }
 
 static void test_velocity_grid(void **state)
@@ -287,10 +310,14 @@ static void test_noise_rate(void **state)
     scene s;
     scene_init(&s, w, h, 5);
     scene_likelihood(&s);
-    sso_stack_result *r = run_stack(&s, 2, u);
-    const sso_stack_stats *st = sso_stack_result_stats(r);
     sso_stack_params p;
     sso_stack_params_default(&p);
+    p.n_threads = 2;
+    p.nu_min = u;
+    p.no_coverage_skip = 1; /* every trajectory evaluated: the count below is exact */
+    sso_stack_result *r = run_stack_p(&s, T4, &p);
+    const sso_stack_stats *st = sso_stack_result_stats(r);
+    assert_int_equal(st->n_skipped, 0);
     double dv;
     int64_t nv;
     assert_int_equal(sso_stack_velocity_grid(T4, NE, &p, &dv, &nv, NULL, NULL), SSO_OK);
@@ -349,6 +376,179 @@ static void test_threads_identical(void **state)
     scene_free(&s);
 }
 
+/* Exactness of the vectorised search: with the skip off, the number of raw hits equals the
+ * number of trajectories for which sso_stack_pass() holds on sums from sso_stack_eval() (the
+ * per-trajectory reference), counted here by brute force. 200 px wide: the 64-px chunks, the
+ * moved-back last chunk and the scalar borders all run; 48 rows with offsets up to +-16 rows:
+ * trajectories with 1..4 epochs' rows on the image; a masked block (phi = 0) too, and rows where
+ * the sums are dominated by rounding (any other order of the float adds changes the count: checked
+ * by reordering the adds of the 4-epoch kernel). nu_min 3 gives thousands of hits. */
+static void test_search_matches_eval(void **state)
+{
+    const int w = 200, h = 48;
+    scene s;
+    scene_init(&s, w, h, 11);
+    add_mover(&s, 100.3, 20.6, 30.0, -20.0, 5.0);
+    scene_likelihood(&s);
+    sso_rng rg;
+    sso_rng_init(&rg, 11, 1, 0, 0);
+    for (int y = 10; y < 30; y++)
+        for (int x = 120; x < 170; x++)
+            s.phi[1][y * w + x] = 0.0f,
+                  s.psi[1][y * w + x] += (float)(sqrt(s.phi[0][0]) * sso_rng_normal(&rg));
+    /* rows 36..47: values of +-2^24 next to values of order 1, so that float sums depend on the
+     * order of the adds (((0 + a) + b) + c) + d: a different order passes other trajectories */
+    for (int e = 0; e < NE; e++)
+        for (int i = 36 * w; i < w * h; i++) {
+            double u = sso_rng_uniform(&rg), big = u < 0.3 ? 16777216.0 : u < 0.6 ? -16777216.0 : 0;
+            s.psi[e][i] = (float)(big + 3.0 * sso_rng_normal(&rg));
+            s.phi[e][i] = sso_rng_uniform(&rg) < 0.2 ? 1e6f : 1.0f;
+        }
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.vmax_px_h = 40.0;
+    p.nu_min = 3.0f;
+    p.no_coverage_skip = 1;
+    double dv;
+    int64_t nv;
+    assert_int_equal(sso_stack_velocity_grid(T4, NE, &p, &dv, &nv, NULL, NULL), SSO_OK);
+    double *vx = malloc(sizeof(double) * nv), *vy = malloc(sizeof(double) * nv);
+    sso_stack_velocity_grid(T4, NE, &p, &dv, &nv, vx, vy);
+    int64_t npass = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        int ox[NE], oy[NE];
+        for (int e = 0; e < NE; e++)
+            ox[e] = (int)lround(vx[v] * T4[e]), oy[e] = (int)lround(vy[v] * T4[e]);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float sp, sf;
+                sso_stack_eval((const float *const *)s.psi, (const float *const *)s.phi, NE, w, h,
+                               x, y, ox, oy, &sp, &sf, NULL, NULL);
+                npass += sso_stack_pass(sp, sf, p.nu_min);
+            }
+    }
+    for (int th = 1; th <= 2; th++) {
+        p.n_threads = th;
+        sso_stack_result *r = run_stack_p(&s, T4, &p);
+        const sso_stack_stats *st = sso_stack_result_stats(r);
+        assert_int_equal(st->n_skipped, 0);
+        assert_int_equal(st->n_raw, npass);
+        if (th == 1)
+            fprintf(stderr, "search vs eval: %lld velocities, %lld raw hits in both\n",
+                    (long long)nv, (long long)npass);
+        sso_stack_result_free(r);
+    }
+    assert_true(npass > 1000);
+    free(vx), free(vy);
+    scene_free(&s);
+}
+
+/* The coverage skip drops nothing that could be a candidate. Per-epoch masks (pixels set to bad
+ * before the matched filter, so phi = 0 inside them; psi there overwritten with garbage):
+ *   e0: x < 70;   e1: x < 70 and y >= 60;   e2: y >= 150;   e3: x >= 150.
+ * Start pixels with < 3 covered epochs (x < 70 and y >= 60, x >= 150 and y >= 150) beyond the
+ * dilation (+-16 px at vmax 40 px/h) are skipped. Two movers: one in the 3-epoch corner
+ * (x < 70, y < 60; found), one in the 2-epoch region (not a candidate either way). The candidate
+ * lists with and without the skip are equal byte for byte; n_raw can only shrink. */
+static void test_skip_exact(void **state)
+{
+    const int w = 192, h = 192;
+    scene s;
+    scene_init(&s, w, h, 12);
+    add_mover(&s, 30.4, 25.7, 25.0, -15.0, 6.0);
+    add_mover(&s, 30.4, 120.2, 20.0, 10.0, 6.0);
+    uint8_t *mask[NE];
+    float t[(2 * HALF + 1) * (2 * HALF + 1)];
+    assert_int_equal(sso_template_gauss(FWHM, HALF, t), SSO_OK);
+    sso_rng rg;
+    sso_rng_init(&rg, 12, 1, 0, 0);
+    for (int e = 0; e < NE; e++) {
+        mask[e] = calloc((size_t)w * h, 1);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                mask[e][y * w + x] = e == 0 ? x < 70 : e == 1 ? x < 70 && y >= 60
+                                   : e == 2 ? y >= 150 : x >= 150;
+        assert_int_equal(sso_likelihood(s.d[e], s.v, mask[e], w, h, t, HALF, SSO_LIKE_AUTO,
+                                        s.psi[e], s.phi[e]),
+                         SSO_OK);
+        const double sd = sqrt(s.phi[e][(h / 2) * w + 110]); /* psi's noise, covered pixel */
+        for (int i = 0; i < w * h; i++)
+            if (!(s.phi[e][i] > 0.0f))
+                s.psi[e][i] = (float)(3.0 * sd * sso_rng_normal(&rg));
+        free(mask[e]);
+    }
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.vmax_px_h = 40.0;
+    p.nu_min = 4.5f;
+    p.n_threads = 2;
+    p.no_coverage_skip = 1;
+    sso_stack_result *rf = run_stack_p(&s, T4, &p);
+    p.no_coverage_skip = 0;
+    sso_stack_result *rs = run_stack_p(&s, T4, &p);
+    const sso_stack_stats *sf = sso_stack_result_stats(rf), *ss = sso_stack_result_stats(rs);
+    fprintf(stderr, "skip: %.1f%% of samples skipped; raw %lld -> %lld, consistent %lld, "
+                    "candidates %zu\n",
+            100.0 * ss->n_skipped / (ss->n_samples + ss->n_skipped), (long long)sf->n_raw,
+            (long long)ss->n_raw, (long long)ss->n_consistent, sso_stack_result_count(rs));
+    /* skipped area, at least: (70 - 16) x (192 - 60 - 16) + (192 - 150 - 16)^2 of 192^2 = 18% */
+    assert_true(ss->n_skipped > 0.18 * (ss->n_samples + ss->n_skipped));
+    assert_true(ss->n_raw <= sf->n_raw);
+    assert_int_equal(ss->n_consistent, sf->n_consistent);
+    assert_int_equal(sso_stack_result_count(rs), sso_stack_result_count(rf));
+    for (size_t i = 0; i < sso_stack_result_count(rf); i++)
+        assert_memory_equal(sso_stack_result_get(rs, i), sso_stack_result_get(rf, i),
+                            sizeof(sso_stack_cand));
+    size_t k = 0;
+    assert_int_equal(count_matches(rs, 30.4, 25.7, 25.0, -15.0, &k), 1);
+    assert_int_equal(sso_stack_result_get(rs, k)->n_epochs_used, 3);
+    assert_int_equal(count_matches(rs, 30.4, 120.2, 20.0, 10.0, &k), 0);
+    sso_stack_result_free(rf);
+    sso_stack_result_free(rs);
+    scene_free(&s);
+}
+
+/* Epoch times relative to the mean of uneven exposure times (0, 0.2, 0.5, 0.77 h): negative and
+ * positive, not symmetric. The mover is found exactly once, its refined start is its position at
+ * the mean time; with the same scene searched in first-epoch times (t - t_0), it is found once
+ * too and the start there is its position at t_0: both references agree on the motion. */
+static void test_centred_times(void **state)
+{
+    const double texp[NE] = {0.0, 0.2, 0.5, 0.77};
+    const double mean = (0.0 + 0.2 + 0.5 + 0.77) / NE;
+    double tc[NE], t0[NE];
+    for (int e = 0; e < NE; e++)
+        tc[e] = texp[e] - mean, t0[e] = texp[e];
+    const double x0 = 60.3, y0 = 50.8, vx = -35.0, vy = 22.0; /* at the mean time */
+    scene s;
+    scene_init(&s, 112, 96, 13);
+    add_mover_t(&s, tc, x0, y0, vx, vy, 8.0);
+    scene_likelihood(&s);
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.vmax_px_h = 60.0; /* the mover's 41 px/h, and a sanitizer build in seconds */
+    sso_stack_result *rc = run_stack_p(&s, tc, &p);
+    size_t k = 0;
+    assert_int_equal(count_matches_t(rc, tc, x0, y0, vx, vy, &k), 1);
+    const sso_stack_cand *c = sso_stack_result_get(rc, k);
+    assert_int_equal(c->n_epochs_used, 4);
+    assert_true(hypot(c->x0_px - x0, c->y0_px - y0) <= 0.4);
+    assert_true(hypot(c->vx_px_h - vx, c->vy_px_h - vy) <= 2.0);
+    sso_stack_result *rf = run_stack_p(&s, t0, &p);
+    const double xf = x0 - vx * mean, yf = y0 - vy * mean; /* position at t_0 */
+    assert_int_equal(count_matches_t(rf, t0, xf, yf, vx, vy, &k), 1);
+    const sso_stack_cand *d = sso_stack_result_get(rf, k);
+    assert_true(hypot(d->x0_px - xf, d->y0_px - yf) <= 0.4);
+    /* the two fits describe the same line: c's start propagated to t_0 */
+    assert_true(hypot(c->x0_px - c->vx_px_h * mean - d->x0_px,
+                      c->y0_px - c->vy_px_h * mean - d->y0_px) <= 0.5);
+    /* the mean reference needs fewer velocities (grid step ~ 1 / max|t|) */
+    assert_true(sso_stack_result_stats(rc)->n_velocities * 2 < sso_stack_result_stats(rf)->n_velocities);
+    sso_stack_result_free(rc);
+    sso_stack_result_free(rf);
+    scene_free(&s);
+}
+
 static void test_bad_args(void **state)
 {
     sso_stack_result *r = (sso_stack_result *)&r;
@@ -362,33 +562,90 @@ static void test_bad_args(void **state)
     sso_stack_result_free(NULL);
 }
 
-/* SSO_BENCH=1: trajectory-epoch samples/s on 512 x 512, full 10"/h grid with a first-epoch
- * reference over 0.77 h (the ~15k-velocity case), 1 and 2 threads. */
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void bench_one(const char *name, float *const *psi, float *const *phi, int w, int h,
+                      const double *t, const sso_stack_params *p)
+{
+    sso_stack_result *r = NULL;
+    double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
+    assert_int_equal(sso_stack_slow((const float *const *)psi, (const float *const *)phi, NE, w, h,
+                                    t, p, &r),
+                     SSO_OK);
+    double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0, wall = clock_s(CLOCK_MONOTONIC) - w0;
+    const sso_stack_stats *st = sso_stack_result_stats(r);
+    printf("bench %s %dx%d, %lld velocities (dv %.3f px/h), threads %d%s: search %.2f s, total "
+           "%.2f s wall, %.2f s cpu; %.3g samples evaluated (%.1f%% skipped): %.3g samples/s, "
+           "%.3g per cpu-s; raw %lld, out %lld\n",
+           name, w, h, (long long)st->n_velocities, st->dv_px_h, p->n_threads,
+           p->no_coverage_skip ? " no skip" : "", st->search_s, wall, cpu, (double)st->n_samples,
+           100.0 * st->n_skipped / (double)(st->n_samples + st->n_skipped),
+           st->n_samples / st->search_s, st->n_samples / cpu, (long long)st->n_raw,
+           (long long)st->n_merged);
+    fflush(stdout);
+    sso_stack_result_free(r);
+}
+
+/* SSO_BENCH=1: trajectory-epoch samples/s (evaluated samples), 1 and 2 threads:
+ *   - 512 x 512, full coverage, the full 10"/h grid with a first-epoch reference over 0.77 h
+ *     (the ~15k-velocity case: comparable with the figures before the row kernel);
+ *   - a realistic patch: 2048 x 2048, mean-centred times (T4, ~3.8k velocities), dithers
+ *     simulated by coverage: epochs 0, 1 cover rows [0, 1424), epochs 2, 3 rows [624, 2048), so
+ *     only the 2048 x 800 band [624, 1424) has >= 3 epochs; psi ~ N(0, phi), phi = 1 (uncorrelated
+ *     noise: the rate does not depend on the values). */
 static void test_bench_rate(void **state)
 {
     if (!getenv("SSO_BENCH"))
         skip();
-    const int w = 512, h = 512;
-    const double t0[NE] = {0.0, 0.257, 0.513, 0.77};
-    scene s;
-    scene_init(&s, w, h, 9);
-    scene_likelihood(&s);
+    {
+        const int w = 512, h = 512;
+        const double t0[NE] = {0.0, 0.257, 0.513, 0.77};
+        scene s;
+        scene_init(&s, w, h, 9);
+        scene_likelihood(&s);
+        for (int th = 1; th <= 2; th++) {
+            sso_stack_params p;
+            sso_stack_params_default(&p);
+            p.n_threads = th;
+            bench_one("full", s.psi, s.phi, w, h, t0, &p);
+        }
+        scene_free(&s);
+    }
+    const int w = 2048, h = 2048;
+    float *psi[NE], *phi[NE];
+    for (int e = 0; e < NE; e++) {
+        sso_rng r;
+        sso_rng_init(&r, 10, 100, (uint64_t)e, 0);
+        psi[e] = malloc(sizeof(float) * w * h);
+        phi[e] = malloc(sizeof(float) * w * h);
+        for (int y = 0; y < h; y++) {
+            const int cov = e < 2 ? y < 1424 : y >= 624;
+            for (int x = 0; x < w; x++) {
+                psi[e][y * w + x] = cov ? (float)sso_rng_normal(&r) : 0.0f;
+                phi[e][y * w + x] = cov ? 1.0f : 0.0f;
+            }
+        }
+    }
     for (int th = 1; th <= 2; th++) {
         sso_stack_params p;
         sso_stack_params_default(&p);
         p.n_threads = th;
-        sso_stack_result *r = NULL;
-        assert_int_equal(sso_stack_slow((const float *const *)s.psi, (const float *const *)s.phi,
-                                        NE, w, h, t0, &p, &r),
-                         SSO_OK);
-        const sso_stack_stats *st = sso_stack_result_stats(r);
-        printf("bench stack 512x512 %lld velocities (dv %.3f px/h) threads %d: %.2f s, %.3g "
-               "samples/s, raw %lld, out %lld\n",
-               (long long)st->n_velocities, st->dv_px_h, th, st->search_s,
-               st->n_samples / st->search_s, (long long)st->n_raw, (long long)st->n_merged);
-        sso_stack_result_free(r);
+        bench_one("band", psi, phi, w, h, T4, &p);
     }
-    scene_free(&s);
+    if (getenv("SSO_BENCH_NOSKIP")) {
+        sso_stack_params p;
+        sso_stack_params_default(&p);
+        p.n_threads = 2;
+        p.no_coverage_skip = 1;
+        bench_one("band", psi, phi, w, h, T4, &p);
+    }
+    for (int e = 0; e < NE; e++)
+        free(psi[e]), free(phi[e]);
 }
 
 int main(void)
@@ -401,6 +658,9 @@ int main(void)
         cmocka_unit_test(test_single_epoch_rejected),
         cmocka_unit_test(test_noise_rate),
         cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_search_matches_eval),
+        cmocka_unit_test(test_skip_exact),
+        cmocka_unit_test(test_centred_times),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_bench_rate),
     };

@@ -2,8 +2,11 @@
  *
  * Inputs: per epoch e (2..SSO_STACK_MAX_EPOCHS) psi_e and phi_e (sso/likelihood.h) on one common
  * w x h grid, and the epochs' times t_h[e] [h] relative to the reference time t = 0 at which start
- * positions are given. Use the mean epoch time as reference: the velocity grid spacing scales with
- * 1 / max|t_e|, so a mid-baseline reference needs 4x fewer velocities than a first-epoch one.
+ * positions are given. Any reference works (times may be negative, in any order; nothing assumes
+ * t_h[0] == 0), but callers should pass times relative to the MEAN epoch time: the velocity grid
+ * spacing scales with 1 / max|t_e|, so a mid-baseline reference needs ~4x fewer velocities (and
+ * ~4x less search time) than a first-epoch one, and the start positions and refined x0/y0 are
+ * then at mid-baseline.
  *
  * Velocity grid: (i dv, j dv) for integers i, j with |v| <= vmax + dv/sqrt(2) (every |v| <= vmax
  * has its nearest grid point inside). The nearest grid velocity is within dv/sqrt(2), so the
@@ -32,6 +35,15 @@
  *      least squares weighted by each epoch's SNR^2 gives the sub-pixel start and velocity.
  * The output is sorted by nu (descending), ties by grid (y0, x0, velocity index): independent of
  * the thread count.
+ *
+ * Coverage skip (exact). A trajectory can only become a candidate with >= min_epochs epochs whose
+ * pixel has phi > 0. Per epoch the coverage map (phi > 0) is dilated by that epoch's largest
+ * tabulated offset (max |dx|, max |dy| over the grid): a start pixel where fewer than min_epochs
+ * dilated maps are set cannot reach min_epochs covered epochs with any velocity, and per
+ * (start row, velocity) fewer than min_epochs epochs whose shifted row is on the image and holds a
+ * covered pixel cannot either. Both are skipped (stats n_skipped); near detector gaps and edges
+ * (1-2 dithers cover the sky) that is most of a patch. The candidate list is exactly the one of
+ * the full search; only n_raw (hits that would have failed the epoch count) can be smaller.
  */
 #ifndef SSO_STACK_H
 #define SSO_STACK_H
@@ -57,6 +69,7 @@ typedef struct sso_stack_params {
     int min_epochs;         /* epochs with phi > 0 required [3] */
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
     int n_threads;          /* worker threads (rows split between them) [1] */
+    int no_coverage_skip;   /* 1: search every start pixel (tests of the skip's exactness) [0] */
 } sso_stack_params;
 
 void sso_stack_params_default(sso_stack_params *p);
@@ -77,6 +90,8 @@ typedef struct sso_stack_stats {
     double dv_px_h;          /* velocity grid step used */
     int64_t n_velocities;    /* grid velocities */
     int64_t n_samples;       /* trajectory-epoch samples evaluated (start pixels x velocities x epochs) */
+    int64_t n_skipped;       /* samples skipped by the coverage test; n_samples + n_skipped
+                              * = w x h x velocities x epochs */
     int64_t n_raw;           /* trajectories with nu >= nu_min */
     int64_t n_consistent;    /* of those, passing the consistency tests */
     int64_t n_merged;        /* candidates after merging (the output) */
