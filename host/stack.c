@@ -413,16 +413,25 @@ int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params
         sp += c->psi_e[e], sf += c->phi_e[e];
     if (c->n_epochs_used < p->min_epochs || !(sp > 0.0f) || !(sf > 0.0f))
         return 0;
-    const float f = sp / sf;
     for (int e = 0; e < ne; e++) {
         if (c->psi_e[e] > p->max_epoch_frac * sp)
             return 0;
-        /* |flux_e - f| <= k sqrt(sigma_e^2 + (frac f)^2), times phi_e: the noise term alone would
-         * reject bright movers, whose epochs differ by far more than their noise (self-subtraction
-         * of slow movers by the median template, nearest-pixel offsets of the grid trajectory). */
-        const float tol = p->consist_frac * f * c->phi_e[e];
-        if (c->phi_e[e] > 0.0f &&
-            fabsf(c->psi_e[e] - f * c->phi_e[e]) > p->consist_k * sqrtf(c->phi_e[e] + tol * tol))
+        if (!(c->phi_e[e] > 0.0f))
+            continue;
+        /* Epoch e against the flux of the OTHER epochs (leave-one-out: a cosmic-ray residual in
+         * one epoch must not inflate the mean it is compared with):
+         *   |flux_e - f_o| <= k sqrt(sigma_e^2 + sigma_o^2 + (frac f_o)^2),  times phi_e,
+         * with f_o = psi_o / phi_o, sigma_o^2 = 1 / phi_o over the other epochs. The fractional
+         * term lets bright movers through, whose epochs differ by far more than their noise
+         * (self-subtraction of slow movers by the median template, the grid trajectory's pixel
+         * offsets); it vanishes where the other epochs hold no flux. */
+        const float po = sp - c->psi_e[e], fo_phi = sf - c->phi_e[e];
+        if (!(fo_phi > 0.0f))
+            return 0;
+        const float fo = po / fo_phi;
+        const float frac = p->consist_frac * (fo > 0.0f ? fo : 0.0f) * c->phi_e[e];
+        const float var = c->phi_e[e] + c->phi_e[e] * c->phi_e[e] / fo_phi + frac * frac;
+        if (fabsf(c->psi_e[e] - fo * c->phi_e[e]) > p->consist_k * sqrtf(var))
             return 0;
     }
     return 1;

@@ -22,9 +22,10 @@
  * bounds the position error), nu = sum psi / sqrt(sum phi), flux = sum psi / sum phi [e-]. Every
  * trajectory with nu >= nu_min is kept (per-thread growing arrays). Then, in this order:
  *   1. consistency: at least min_epochs epochs with phi > 0; no epoch's psi above max_epoch_frac of
- *      the sum; every epoch's flux psi_e/phi_e within consist_k sqrt(sigma_e^2 + (consist_frac *
- *      mean)^2) of the mean flux (sigma_e = 1/sqrt(phi_e); the fractional term lets bright movers
- *      through, whose epochs differ by more than their noise). A cosmic ray or any single-epoch source fails the last two.
+ *      the sum; every epoch's flux psi_e/phi_e within consist_k sqrt(sigma_e^2 + sigma_o^2 +
+ *      (consist_frac f_o)^2) of the flux f_o of the OTHER epochs (leave-one-out, so that one
+ *      deviant epoch does not move the reference; sigma = 1/sqrt(phi); the fractional term lets
+ *      bright movers through, whose epochs differ by more than their noise). A cosmic ray or any single-epoch source fails the last two.
  *   2. merging by explaining away: by nu descending, the epochs at which a kept (stronger)
  *      candidate's pixel lies within merge_radius_px (in x and in y) are dropped from a candidate,
  *      which is kept only if the remaining epochs still pass the threshold and the consistency
