@@ -6,6 +6,9 @@
  * as boot_id, since sequence numbers belong to the store of `sso` as a publishing service) and one
  * ds9 region file per exposure (regions-<dither>.reg). Files are written under temporary names and
  * renamed, so a failed run leaves no half-written output.
+ * With --publish the alerts are first committed to the SQLite store (sso/store.h) and then published
+ * on ZeroMQ (sso/publish.h): seq, boot_id and time in alerts.jsonl are then the store's. Nothing
+ * is stored or published unless the whole quartet was processed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -43,6 +46,12 @@ static void usage(FILE *f)
             "  --no-cosmics       skip cosmic-ray detection\n"
             "  --role R           observation or test, written in each alert [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
+            "  --publish EP       store the alerts (--store) and publish them on ZeroMQ PUB at EP,\n"
+            "                     e.g. tcp://127.0.0.1:5556 (loopback; see `sso listen`)\n"
+            "  --replay EP        the replay service's endpoint [tcp://127.0.0.1:5557]\n"
+            "  --store PATH       the SQLite alert store [DIR/alerts.db]\n"
+            "  --linger S         keep publishing heartbeats and answering replay for S seconds\n"
+            "                     after the alerts went out (for subscribers catching up) [0]\n"
             "  --quiet            no progress on stderr\n"
             "  -h, --help         this text\n"
             "\n"
@@ -70,9 +79,11 @@ static sso_status write_outputs(const char *dir, const sso_quartet *q, sso_alert
         return sso_fail(SSO_ERR_IO, "%s: %s", tmp, strerror(errno));
     for (size_t i = 0; i < n; i++) {
         sso_alert *a = &alerts[i];
-        a->seq = 0;
-        snprintf(a->boot_id, sizeof a->boot_id, "%s", run_id);
-        snprintf(a->time, sizeof a->time, "%s", now);
+        if (run_id) { /* not stored: no seq; the run stands in for the publisher's boot */
+            a->seq = 0;
+            snprintf(a->boot_id, sizeof a->boot_id, "%s", run_id);
+            snprintf(a->time, sizeof a->time, "%s", now);
+        }
         char *json = NULL;
         if ((st = sso_alert_to_json(a, 1, &json, NULL)))
             break;
@@ -123,6 +134,8 @@ int sso_cmd_run(int argc, char **argv)
     cfg.n_threads = 2;
     cfg.stack.nu_min = 7.0f;
     sso_alert_role role = SSO_ROLE_OBSERVATION;
+    const char *pub_ep = NULL, *replay_ep = SSO_REPLAY_DEFAULT_ENDPOINT, *store_path = NULL;
+    double linger_s = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int more = i + 1 < argc;
@@ -172,6 +185,18 @@ int sso_cmd_run(int argc, char **argv)
             }
         } else if (!strcmp(a, "--verify-checksum")) {
             flags |= SSO_OPEN_VERIFY_CHECKSUM;
+        } else if (!strcmp(a, "--publish") && more) {
+            pub_ep = argv[++i];
+        } else if (!strcmp(a, "--replay") && more) {
+            replay_ep = argv[++i];
+        } else if (!strcmp(a, "--store") && more) {
+            store_path = argv[++i];
+        } else if (!strcmp(a, "--linger") && more) {
+            linger_s = atof(argv[++i]);
+            if (!(linger_s >= 0 && linger_s <= 3600)) {
+                fprintf(stderr, "sso run: --linger must be 0..3600 s\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-') {
@@ -212,10 +237,46 @@ int sso_cmd_run(int argc, char **argv)
         if (mkdir(out, 0777) != 0 && errno != EEXIST)
             st = sso_fail(SSO_ERR_IO, "%s: %s", out, strerror(errno));
     }
+    sso_publisher *pub = NULL;
+    if (st == SSO_OK && pub_ep) {
+        char db[4096];
+        if (!store_path) {
+            snprintf(db, sizeof db, "%s/alerts.db", out);
+            store_path = db;
+        }
+        sso_publisher_opts po;
+        sso_publisher_opts_default(&po);
+        po.store_path = store_path;
+        po.pub_endpoint = pub_ep;
+        po.replay_endpoint = replay_ep;
+        sso_exposure_info ei;
+        sso_store_put_result pr;
+        st = sso_publisher_create(&po, &pub);
+        if (st == SSO_OK)
+            st = sso_quartet_exposure(q, 0, &ei);
+        if (st == SSO_OK)
+            st = sso_publisher_put_quartet(pub, n ? alerts[0].obs_id : (ei.obs_id[0] ? ei.obs_id : "obs"),
+                                           alerts, n, &pr);
+        if (st == SSO_OK && !quiet)
+            fprintf(stderr, "sso run: stored in %s and published on %s: %zu new, %zu revised, %zu unchanged "
+                            "(last seq %llu)\n",
+                    store_path, pub_ep, pr.n_new, pr.n_revised, pr.n_unchanged,
+                    (unsigned long long)pr.last_seq);
+    }
     if (st == SSO_OK) {
         char run_id[40];
         snprintf(run_id, sizeof run_id, "run-%lld", (long long)(sso_time_now_us() / 1000));
-        st = write_outputs(out, q, alerts, n, run_id);
+        st = write_outputs(out, q, alerts, n, pub ? NULL : run_id);
+    }
+    if (pub) {
+        if (st == SSO_OK && linger_s > 0) {
+            if (!quiet)
+                fprintf(stderr, "sso run: serving heartbeats and replay for %.0f s\n", linger_s);
+            struct timespec ts = {(time_t)linger_s, (long)((linger_s - (double)(time_t)linger_s) * 1e9)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+        }
+        sso_publisher_free(pub);
     }
     if (st == SSO_OK && !quiet) {
         fprintf(stderr,
