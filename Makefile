@@ -1,7 +1,8 @@
 # sso: the two commands a newcomer needs.
 #
 #   make demo   install missing Debian packages (as root; otherwise print the apt-get line and
-#               stop), build, simulate a small Euclid VIS quartet, ingest it and show what was read
+#               stop), build, simulate a small Euclid VIS quartet, ingest it, detect its movers,
+#               publish the alerts to a subscriber, and score them against the truth
 #   make test   install, build twice (release with CUDA when a toolkit is present; clang with
 #               address+undefined sanitizers and the libFuzzer target), run every test
 #
@@ -57,14 +58,29 @@ test: build build-asan
 	cd $(ASAN_BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
 
 demo: build
-	@echo "== simulating the demo quartet into $(DEMO_OUT)/quartet"
-	$(BUILD)/sso sim --preset demo --seed 1 --out $(DEMO_OUT)/quartet
+	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	@echo "== 1. simulating the demo quartet (1 CCD, 20 movers) into $(DEMO_OUT)/quartet"
+	$(BUILD)/sso sim --preset demo --seed 1 --quiet --out $(DEMO_OUT)/quartet > /dev/null
+	@ls -1 $(DEMO_OUT)/quartet
 	@echo
-	@echo "== ingesting it: what sso reads from the 4 exposures"
+	@echo "== 2. ingesting it: what sso reads from the 4 exposures"
 	$(BUILD)/sso info $(DEMO_OUT)/quartet
 	@echo
-	@echo "== the movers injected (truth table, first rows): $(DEMO_OUT)/quartet/truth.csv"
-	@head -n 9 $(DEMO_OUT)/quartet/truth.csv | column -t -s,
+	@echo "== 3. detecting movers, storing and publishing the alerts; a subscriber listens"
+	@set -e; ep=ipc://$(abspath $(DEMO_OUT))/pub.sock; rp=ipc://$(abspath $(DEMO_OUT))/replay.sock; \
+	$(BUILD)/sso run $(DEMO_OUT)/quartet --out $(DEMO_OUT)/run --publish $$ep --replay $$rp --linger 5 & run=$$!; \
+	while [ ! -s $(DEMO_OUT)/run/alerts.jsonl ] && kill -0 $$run 2>/dev/null; do sleep 0.2; done; \
+	n=$$(wc -l < $(DEMO_OUT)/run/alerts.jsonl 2>/dev/null || echo 0); \
+	echo "== the subscriber (sso listen) receives the $$n alerts:"; \
+	$(BUILD)/sso listen --connect $$ep --replay $$rp --count $$n --timeout 20 || true; \
+	wait $$run
+	@echo
+	@echo "== 4. what was found, against the simulator's truth ($(DEMO_OUT)/quartet/truth.csv)"
+	$(BUILD)/sso score --truth $(DEMO_OUT)/quartet/truth.csv --alerts $(DEMO_OUT)/run/alerts.jsonl \
+	  --json $(DEMO_OUT)/score.json | sed -n '1,4p;/^slow movers/,/^  by stacked/p;/^astrometry/,$$p'
+	@echo
+	@echo "   (fast movers, > 10\"/h, are not searched yet: they count as missed above)"
+	@echo "   outputs: $(DEMO_OUT)/run/alerts.jsonl, $(DEMO_OUT)/run/regions-*.reg (ds9), $(DEMO_OUT)/run/alerts.db"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(DEMO_OUT)
