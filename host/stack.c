@@ -632,10 +632,12 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     }
     nraw = 0;
     for (int t = 0; t < p.n_threads; t++) {
-        memcpy(all + nraw, wk[t].hits.a, sizeof(raw_hit) * wk[t].hits.n);
+        if (wk[t].hits.n) /* a worker without hits has no array: memcpy from NULL is undefined */
+            memcpy(all + nraw, wk[t].hits.a, sizeof(raw_hit) * wk[t].hits.n);
         nraw += wk[t].hits.n;
     }
-    qsort(all, nraw, sizeof *all, cmp_raw);
+    if (nraw)
+        qsort(all, nraw, sizeof *all, cmp_raw);
 
     /* 2. consistency */
     size_t ncons = 0;
