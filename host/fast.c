@@ -18,7 +18,10 @@
  *     Kept: samples above nu_epoch that are local maxima over their 4 neighbours in the map.
  *   Suppression (per epoch, by SNR): a sample is dropped if its centre lies within 3 px of a kept
  *     streak's segment and its angle is within 0.2 rad (sub- and super-segments, neighbours), or if
- *     3 of its 5 quarter points do (any angle); a streak crossing another is kept.
+ *     3 of its 5 quarter points do (any angle); a streak crossing another is kept. Then explaining
+ *     away: each kept streak's model (flux x template) is subtracted from a residual copy of DW,
+ *     and later samples are refined and measured on the residual: what a brighter streak explains
+ *     (partial overlaps at other angles and lengths) falls below nu_epoch and is dropped.
  *   Measurement: the exact trail model (the PSF bilinearly shifted to points <= 0.25 px apart
  *     along the segment and averaged: sso_tmpl_trail_px's definition, splatted into a box around
  *     the segment) gives psi = sum DW T, phi = sum W T^2; (xc, yc, L, theta) are refined by a
@@ -62,6 +65,7 @@ typedef struct raw {
 
 typedef struct epoch_ctx {
     float *psi, *phi, *dw, *wt;
+    float *dwr; /* DW less the streaks measured so far (explaining away), during measurement */
     float *cal; /* [n_ang * n_len] noise scale of the bank map, 0 where not computed */
 } epoch_ctx;
 
@@ -75,8 +79,10 @@ typedef struct ctx {
     double *len;
     int *step;
     epoch_ctx ep[SSO_FAST_MAX_EPOCHS];
-    float *box; /* scratch for model evaluations */
+    float *box; /* scratch for model evaluations: the last model, unscaled by 1/m */
     size_t box_cap;
+    int bx0, by0, bw, bh, bm; /* the last model's box and step count */
+    int resid;  /* 1: model_eval reads dwr instead of dw */
 } ctx;
 
 void sso_fast_params_default(sso_fast_params *p)
@@ -120,9 +126,11 @@ static sso_status model_eval(ctx *c, int e, const float *k, int kh, double xc, d
     x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
     x1 = x1 > c->w - 1 ? c->w - 1 : x1, y1 = y1 > c->h - 1 ? c->h - 1 : y1;
     *psi = *phi = 0.0;
+    c->bw = c->bh = 0;
     if (x1 < x0 || y1 < y0)
         return SSO_OK;
     const int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    c->bx0 = x0, c->by0 = y0, c->bw = bw, c->bh = bh;
     size_t need = (size_t)bw * (size_t)bh;
     if (need > c->box_cap) {
         float *nb = realloc(c->box, sizeof(float) * need);
@@ -133,6 +141,7 @@ static sso_status model_eval(ctx *c, int e, const float *k, int kh, double xc, d
     float *T = c->box;
     memset(T, 0, sizeof(float) * need);
     const int m = sso_tmpl_trail_steps(len);
+    c->bm = m;
     for (int i = 0; i < m; i++) {
         double s = m == 1 ? 0.0 : len * ((double)i / (m - 1) - 0.5);
         double px = xc + s * ct, py = yc + s * st;
@@ -150,11 +159,12 @@ static sso_status model_eval(ctx *c, int e, const float *k, int kh, double xc, d
     const double inv = 1.0 / m;
     double a = 0.0, b = 0.0;
     const epoch_ctx *E = &c->ep[e];
+    const float *dw = c->resid ? E->dwr : E->dw;
     for (int iy = 0; iy < bh; iy++)
         for (int ix = 0; ix < bw; ix++) {
             double tv = T[(size_t)iy * bw + ix] * inv;
             size_t q = (size_t)(y0 + iy) * c->w + (size_t)(x0 + ix);
-            a += tv * E->dw[q];
+            a += tv * dw[q];
             b += tv * tv * E->wt[q];
         }
     *psi = a, *phi = b;
@@ -235,10 +245,25 @@ static sso_status track_eval(ctx *c, const double *p, double *psi, double *phi)
     return SSO_OK;
 }
 
-static sso_status obj_track(ctx *c, const void *arg, const double *p, double *f)
+/* The track in the frame of the seed motion: p = (along, across offsets at t = 0, along, across
+ * velocity offsets) about q0 with unit direction (ux, uy): along-track moves are one coordinate,
+ * which the coordinate search needs (the SNR surface is long and flat along the trail). */
+typedef struct track_arg {
+    double q0[4], ux, uy;
+} track_arg;
+
+static void track_from(const track_arg *t, const double *p, double *q)
 {
-    (void)arg;
-    double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], a = 0.0, b = 0.0;
+    q[0] = t->q0[0] + p[0] * t->ux - p[1] * t->uy;
+    q[1] = t->q0[1] + p[0] * t->uy + p[1] * t->ux;
+    q[2] = t->q0[2] + p[2] * t->ux - p[3] * t->uy;
+    q[3] = t->q0[3] + p[2] * t->uy + p[3] * t->ux;
+}
+
+static sso_status obj_track(ctx *c, const void *arg, const double *pp, double *f)
+{
+    double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], a = 0.0, b = 0.0, p[4];
+    track_from(arg, pp, p);
     sso_status st = track_eval(c, p, psi, phi);
     for (int e = 0; e < c->ne; e++)
         a += psi[e], b += phi[e];
@@ -313,7 +338,7 @@ static void *bank_worker(void *arg)
     float *sp = malloc(sizeof(float) * maxa), *sf = malloc(sizeof(float) * maxa);
     double *P = malloc(sizeof(double) * (maxa + 1)), *F = malloc(sizeof(double) * (maxa + 1));
     float *r = NULL, *tmp = NULL;
-    size_t rcap = 0, tcap = 0;
+    size_t rcap = 0;
     if (!sp || !sf || !P || !F) {
         wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank buffers");
         goto exit;
@@ -326,38 +351,46 @@ static void *bank_worker(void *arg)
         const int jlo = (int)floor(-fmax(0.0, t) * (A - 1)) - 1;
         const int jhi = (int)ceil(M - 1 - fmin(0.0, t) * (A - 1)) + 1;
         const int nrow = jhi - jlo + 1;
+        int ks[64], nk = 0, nn[64], strd[64], ncol[64];
+        size_t off[64], need = 0;
         for (int k = 0; k < c->n_len; k++) {
             if (ia % c->step[k])
                 continue;
-            const int n = sso_fast_line_n(c->len[k], th);
-            const int stride = n / 8 > 1 ? n / 8 : 1;
-            const int ncol = (A + n + stride - 1) / stride;
-            size_t need = (size_t)nrow * (size_t)ncol;
-            if (need > rcap) {
-                free(r);
-                free(tmp);
-                r = malloc(sizeof(float) * need), tmp = malloc(sizeof(float) * need);
-                rcap = tcap = need;
-                if (!r || !tmp) {
-                    rcap = tcap = 0;
-                    wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank map %d x %d", nrow, ncol);
-                    goto exit;
-                }
+            nn[nk] = sso_fast_line_n(c->len[k], th);
+            strd[nk] = nn[nk] / 8 > 1 ? nn[nk] / 8 : 1;
+            ncol[nk] = (A + nn[nk] + strd[nk] - 1) / strd[nk];
+            off[nk] = need;
+            need += (size_t)nrow * (size_t)ncol[nk];
+            ks[nk++] = k;
+        }
+        if (!nk)
+            continue;
+        if (need > rcap) {
+            free(r);
+            free(tmp);
+            r = malloc(sizeof(float) * need), tmp = malloc(sizeof(float) * need);
+            rcap = need;
+            if (!r || !tmp) {
+                rcap = 0;
+                wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank maps of %zu samples", need);
+                goto exit;
             }
-            /* one pass: r for every line and start (recomputing the shear per length keeps
-             * memory O(w); the shear is cheap next to the evaluations of short lengths) */
-            size_t nv = 0;
-            for (int jr = 0; jr < nrow; jr++) {
-                const int j = jlo + jr;
-                P[0] = F[0] = 0.0;
-                for (int a = 0; a < A; a++) {
-                    double mm = j + t * a;
-                    sp[a] = sso_fast_sample(E->psi, c->w, c->h, xm, a, mm);
-                    sf[a] = sso_fast_sample(E->phi, c->w, c->h, xm, a, mm);
-                    P[a + 1] = P[a] + sp[a];
-                    F[a + 1] = F[a] + sf[a];
-                }
-                for (int ic = 0; ic < ncol; ic++) {
+        }
+        /* one shear pass per line: prefix sums, then every active length's starts */
+        for (int jr = 0; jr < nrow; jr++) {
+            const int j = jlo + jr;
+            P[0] = F[0] = 0.0;
+            for (int a = 0; a < A; a++) {
+                double mm = j + t * a;
+                sp[a] = sso_fast_sample(E->psi, c->w, c->h, xm, a, mm);
+                sf[a] = sso_fast_sample(E->phi, c->w, c->h, xm, a, mm);
+                P[a + 1] = P[a] + sp[a];
+                F[a + 1] = F[a] + sf[a];
+            }
+            for (int q = 0; q < nk; q++) {
+                const int n = nn[q], stride = strd[q];
+                float *rr = r + off[q] + (size_t)jr * ncol[q];
+                for (int ic = 0; ic < ncol[q]; ic++) {
                     int as = -n / 2 + ic * stride;
                     int lo = as < 0 ? 0 : as, hi = as + n > A ? A : as + n;
                     float v = NAN;
@@ -366,27 +399,31 @@ static void *bank_worker(void *arg)
                         if (pf > 0.0)
                             v = (float)((P[hi] - P[lo]) / sqrt(pf));
                     }
-                    r[(size_t)jr * ncol + ic] = v;
-                    if (!isnan(v))
-                        tmp[nv++] = v;
+                    rr[ic] = v;
                 }
             }
-            /* subsample to <= 65536 values for the scale */
-            size_t sub = nv / 65536 + 1, ns = 0;
-            for (size_t i = 0; i < nv; i += sub)
-                tmp[ns++] = tmp[i];
+        }
+        for (int q = 0; q < nk; q++) {
+            const int n = nn[q], stride = strd[q], nc = ncol[q], k = ks[q];
+            const float *rk = r + off[q];
+            const size_t tot = (size_t)nrow * nc;
+            /* noise scale from <= 65536 finite samples */
+            size_t sub = tot / 65536 + 1, ns = 0;
+            for (size_t i = 0; i < tot; i += sub)
+                if (!isnan(rk[i]))
+                    tmp[ns++] = rk[i];
             const double cs = robust_scale(tmp, ns);
             E->cal[(size_t)ia * c->n_len + k] = (float)cs;
             const float thr = (float)(c->p->nu_epoch * cs);
             for (int jr = 0; jr < nrow; jr++)
-                for (int ic = 0; ic < ncol; ic++) {
-                    float v = r[(size_t)jr * ncol + ic];
+                for (int ic = 0; ic < nc; ic++) {
+                    float v = rk[(size_t)jr * nc + ic];
                     if (!(v >= thr))
                         continue;
-                    if ((ic > 0 && r[(size_t)jr * ncol + ic - 1] > v) ||
-                        (ic + 1 < ncol && r[(size_t)jr * ncol + ic + 1] > v) ||
-                        (jr > 0 && r[(size_t)(jr - 1) * ncol + ic] > v) ||
-                        (jr + 1 < nrow && r[(size_t)(jr + 1) * ncol + ic] > v))
+                    if ((ic > 0 && rk[(size_t)jr * nc + ic - 1] > v) ||
+                        (ic + 1 < nc && rk[(size_t)jr * nc + ic + 1] > v) ||
+                        (jr > 0 && rk[(size_t)(jr - 1) * nc + ic] > v) ||
+                        (jr + 1 < nrow && rk[(size_t)(jr + 1) * nc + ic] > v))
                         continue;
                     double ac = -n / 2 + ic * stride + (n - 1) / 2.0, mc = jlo + jr + t * ac;
                     raw rw = {(float)(v / cs), k, ia, xm ? ac : mc, xm ? mc : ac};
@@ -516,6 +553,8 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     res->st.bank_s += t1 - t0;
     size_t first = res->ns;
     int kept = 0;
+    memcpy(c->ep[e].dwr, c->ep[e].dw, sizeof(float) * (size_t)c->w * c->h);
+    c->resid = 1;
     for (size_t i = 0; i < nall && kept < MAX_STREAKS_EPOCH; i++) {
         const raw *rw = &all[i];
         double th0 = rw->ang * PI / c->n_ang, len0 = c->len[rw->k];
@@ -530,13 +569,22 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         p[3] = fmod(p[3], PI);
         p[3] += p[3] < 0.0 ? PI : 0.0;
         double psi, phi, psin, phin;
-        if ((st = model_eval(c, e, c->psf, c->ph, p[0], p[1], p[2], p[3], &psi, &phi)) != SSO_OK)
-            goto exit;
         static const float delta[1] = {1.0f};
         if ((st = model_eval(c, e, delta, 0, p[0], p[1], p[2], p[3], &psin, &phin)) != SSO_OK)
             goto exit;
+        if ((st = model_eval(c, e, c->psf, c->ph, p[0], p[1], p[2], p[3], &psi, &phi)) != SSO_OK)
+            goto exit;
         if (!(phi > 0.0))
             continue;
+        if (psi / sqrt(phi) >= c->p->nu_epoch) { /* explain it away: DWr -= flux T W */
+            const double fl = psi / phi / c->bm;
+            epoch_ctx *E = &c->ep[e];
+            for (int iy = 0; iy < c->bh; iy++)
+                for (int ix = 0; ix < c->bw; ix++) {
+                    size_t q = (size_t)(c->by0 + iy) * c->w + (size_t)(c->bx0 + ix);
+                    E->dwr[q] -= (float)(fl * c->box[(size_t)iy * c->bw + ix] * E->wt[q]);
+                }
+        }
         sso_fast_streak s;
         memset(&s, 0, sizeof(s));
         s.epoch = e;
@@ -549,9 +597,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         s.snr_bank = rw->snr;
         double snr_n = phin > 0.0 ? psin / sqrt(phin) : 0.0;
         s.sharp = snr_n > 1.02 * s.snr;
-        if (s.snr < 0.8f * c->p->nu_epoch)
-            continue;
-        if (suppressed(res->s + first, res->ns - first, s.xc_px, s.yc_px, s.len_px, s.theta_rad))
+        if (s.snr < c->p->nu_epoch)
             continue;
         if ((st = push_streak(res, &s)) != SSO_OK)
             goto exit;
@@ -561,6 +607,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     }
     res->st.measure_s += now_s() - t1;
 exit:
+    c->resid = 0;
     for (int i = 0; i < nt; i++)
         free(wk[i].raws);
     free(all);
@@ -654,11 +701,16 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     double tmax = 0.0;
     for (int e = 0; e < c->ne; e++)
         tmax = fmax(tmax, fabs(c->t[e]));
-    double q[4] = {xs - ux * ts, ys - uy * ts, ux, uy}, f;
-    double step[4] = {0.5, 0.5, 0.5 / fmax(tmax, 1e-3), 0.5 / fmax(tmax, 1e-3)};
-    sso_status st = coord_search(c, NULL, obj_track, 4, q, step, 4, &f);
+    track_arg ta = {{xs - ux * ts, ys - uy * ts, ux, uy}, 1.0, 0.0};
+    double vn = hypot(ux, uy), f, q[4], pp[4] = {0.0, 0.0, 0.0, 0.0};
+    if (vn > 0.0)
+        ta.ux = ux / vn, ta.uy = uy / vn;
+    const double tm = fmax(tmax, 1e-3);
+    double step[4] = {2.0, 0.5, 2.0 / tm, 0.5 / tm};
+    sso_status st = coord_search(c, &ta, obj_track, 4, pp, step, 7, &f);
     if (st != SSO_OK)
         return st;
+    track_from(&ta, pp, q);
     double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], sa = 0.0, sb = 0.0, maxpsi = 0.0;
     if ((st = track_eval(c, q, psi, phi)) != SSO_OK)
         return st;
@@ -903,8 +955,9 @@ sso_status sso_fast_search(const float *const d[], const float *const v[], const
         epoch_ctx *E = &c.ep[e];
         E->psi = malloc(sizeof(float) * np), E->phi = malloc(sizeof(float) * np);
         E->dw = malloc(sizeof(float) * np), E->wt = malloc(sizeof(float) * np);
+        E->dwr = malloc(sizeof(float) * np);
         E->cal = calloc((size_t)c.n_ang * nl, sizeof(float));
-        if (!E->psi || !E->phi || !E->dw || !E->wt || !E->cal) {
+        if (!E->psi || !E->phi || !E->dw || !E->wt || !E->dwr || !E->cal) {
             st = sso_fail(SSO_ERR_NOMEM, "fast: epoch images %d x %d", w, h);
             goto exit;
         }
@@ -939,6 +992,7 @@ exit:
         free(c.ep[e].phi);
         free(c.ep[e].dw);
         free(c.ep[e].wt);
+        free(c.ep[e].dwr);
         free(c.ep[e].cal);
     }
     free(c.len);
