@@ -563,6 +563,11 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         double p[4] = {rw->xc, rw->yc, len0, th0}, f;
         double step[4] = {0.5, 0.5, fmax(1.0, 0.1 * len0), c->fwhm / len0};
         streak_arg a = {e};
+        /* prescreen on the residual: what a kept streak explains is not refined */
+        if ((st = obj_streak(c, &a, p, &f)) != SSO_OK)
+            goto exit;
+        if (f < 0.7 * c->p->nu_epoch)
+            continue;
         if ((st = coord_search(c, &a, obj_streak, 4, p, step, 4, &f)) != SSO_OK)
             goto exit;
         p[2] = p[2] < 1.0 ? 1.0 : p[2];

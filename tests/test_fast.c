@@ -88,6 +88,9 @@ static sso_fast_result *run(scene *s, const sso_fast_params *p)
         d[e] = s->d[e], v[e] = s->v;
     sso_fast_result *r = NULL;
     assert_int_equal(sso_fast_search(d, v, NULL, NE, s->w, s->h, T4, EXPT, g_k, PH, p, &r), SSO_OK);
+    const sso_fast_stats *x = sso_fast_result_stats(r);
+    printf("  [%dx%d: like %.2f bank %.2f measure %.2f link %.2f s; %d streaks, %d seeds]\n", s->w,
+           s->h, x->like_s, x->bank_s, x->measure_s, x->link_s, x->n_streaks, x->n_seeds);
     return r;
 }
 
