@@ -558,7 +558,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     for (size_t i = 0; i < nall && kept < MAX_STREAKS_EPOCH; i++) {
         const raw *rw = &all[i];
         double th0 = rw->ang * PI / c->n_ang, len0 = c->len[rw->k];
-        if (suppressed(res->s + first, res->ns - first, rw->xc, rw->yc, len0, th0))
+        if (res->ns > first && suppressed(res->s + first, res->ns - first, rw->xc, rw->yc, len0, th0))
             continue;
         double p[4] = {rw->xc, rw->yc, len0, th0}, f;
         double step[4] = {0.5, 0.5, fmax(1.0, 0.1 * len0), c->fwhm / len0};
