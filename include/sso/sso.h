@@ -14,6 +14,7 @@
  *   photometry.h  flux of a mover along its track (trailed model, self-subtraction modelled)
  *   likelihood.h  matched-filter likelihood images psi/phi and their templates
  *   stack.h    slow movers: shift-and-stack of psi/phi over a velocity grid
+ *   fast.h     fast movers: streaks per epoch, linking, guided trailed stack
  *   pipeline.h one quartet from files to alerts (`sso run`)
  *   sim.h      the Euclid VIS quartet simulator
  *   alert.h    an alert (one detected object) and its JSON; store.h, publish.h, subscribe.h
@@ -36,6 +37,7 @@
 #include "sso/photometry.h"
 #include "sso/likelihood.h"
 #include "sso/stack.h"
+#include "sso/fast.h"
 #include "sso/pipeline.h"
 #include "sso/sim.h"
 #include "sso/alert.h"

@@ -1,0 +1,120 @@
+/* sso/fast.h: fast movers (> 10"/h) by streak detection per epoch, linking across epochs and a
+ * guided trailed stack (CPU reference).
+ *
+ * Inputs: one sky patch after static-sky removal, per epoch e the difference image D_e [e-], its
+ * variance V_e [e-^2] and mask M_e (1 = bad), w x h pixels, 0-based (pixel i's centre at i); the
+ * epochs' mid-exposure times t_h[e] [h] about the reference t = 0 (the mean epoch); the exposure
+ * time exptime_h; the PSF kernel ((2*psf_half+1)^2 floats, sum 1). A mover of velocity v [px/h]
+ * trails L = |v| exptime_h pixels in one exposure, centred on its mid-exposure position.
+ *
+ * 1. Streaks per epoch. psi/phi with the PSF (sso_likelihood), then for a bank of lengths
+ *    Lmin * f^k .. Lmax (f = len_factor) and angles theta in [0, pi) (spacing ~ ang_k FWHM / L, in
+ *    nested power-of-2 sets so one sheared pass serves every length that needs that angle), the
+ *    line sum of psi_psf along the segment: for a trail whose long axis is the line, this is the
+ *    trailed matched filter to within the line's sampling (see host/fast.c). The noise scale of each
+ *    (length, angle) map is measured robustly (MAD) on the map itself, so SNR is N(0,1) on noise,
+ *    correlated (resampled) noise included. Local maxima above nu_epoch (suppression over position,
+ *    length and angle: a weaker streak lying along a stronger one is dropped, a crossing one is
+ *    kept) are measured with the exact trail template (PSF averaged along the segment, as
+ *    sso_template_trail): centre, length, angle refined, flux = psi/phi, SNR = psi/sqrt(phi). A
+ *    width test flags streaks sharper than the PSF (cosmic-ray tracks): a 1-pixel-wide line model
+ *    fits them better than the PSF-wide one.
+ * 2. Linking. Pairs of streaks in different epochs link when the displacement between centres over
+ *    the time difference matches each streak's own rate L / exptime and direction (either sense)
+ *    within tolerances from the measurement errors. Links (greedy by SNR, a streak used once) and
+ *    unlinked non-sharp streaks of SNR >= seed_snr seed a guided stack: the track x0 + v t is
+ *    refined on a local velocity grid and then by coordinate search maximising the stacked SNR of
+ *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
+ *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
+ *    more than max_epoch_frac of sum psi, and per-epoch fluxes consistent (as sso/stack.h).
+ * Output sorted by stacked SNR (descending); deterministic for any thread count.
+ */
+#ifndef SSO_FAST_H
+#define SSO_FAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sso/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSO_FAST_MAX_EPOCHS 8
+
+typedef struct sso_fast_params {
+    double len_min_px;      /* shortest trail searched [16 px] */
+    double len_max_px;      /* longest trail searched [470 px = 300"/h; up to ~1600] */
+    double len_factor;      /* geometric spacing of the length bank [1.3] */
+    double ang_k;           /* angle spacing = ang_k * FWHM / L [1.5: far end within 0.6 px] */
+    double fwhm_px;         /* PSF FWHM; 0 estimates it from the kernel's sum of squares [0] */
+    float nu_epoch;         /* per-epoch streak threshold [5] */
+    float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
+    float nu_stack;         /* stacked acceptance threshold [7] */
+    float epoch_snr_min;    /* an epoch contributes when its SNR is >= this [2] */
+    int min_epochs;         /* contributing epochs required [2] */
+    float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
+    float consist_k;        /* per-epoch flux consistency [3 sigma] */
+    float consist_frac;     /* plus this fraction of the mean flux [0.5] */
+    int n_threads;          /* worker threads (angles split between them) [1] */
+} sso_fast_params;
+
+void sso_fast_params_default(sso_fast_params *p);
+
+/* One streak found in one epoch (exact-template measurement). */
+typedef struct sso_fast_streak {
+    int epoch;
+    double xc_px, yc_px;     /* centre (mid-exposure position) */
+    double len_px;           /* length of the segment */
+    double theta_rad;        /* direction in [0, pi), from +x towards +y */
+    double x1_px, y1_px, x2_px, y2_px; /* ends: centre -/+ len/2 (cos, sin) */
+    float flux_e, flux_err_e, snr;
+    float snr_bank;          /* SNR of the best bank template (before refinement) */
+    int sharp;               /* 1: narrower than the PSF (cosmic-ray-like), never a seed */
+    int used;                /* 1: part of an accepted candidate */
+} sso_fast_streak;
+
+typedef struct sso_fast_cand {
+    double x0_px, y0_px;     /* position at t = 0 */
+    double vx_px_h, vy_px_h; /* velocity [px/h] */
+    double len_px;           /* trail length |v| exptime [px] */
+    double theta_rad;        /* trail direction atan2(vy, vx), in (-pi, pi] (direction of motion) */
+    double x_px[SSO_FAST_MAX_EPOCHS], y_px[SSO_FAST_MAX_EPOCHS]; /* mid-exposure, per epoch */
+    float flux_e[SSO_FAST_MAX_EPOCHS], flux_err_e[SSO_FAST_MAX_EPOCHS], snr[SSO_FAST_MAX_EPOCHS];
+    float nu;                /* stacked SNR sum psi / sqrt(sum phi): the score */
+    float flux_e_all, flux_err_e_all; /* stacked flux sum psi / sum phi and 1 / sqrt(sum phi) */
+    int n_epochs;            /* epochs with SNR >= epoch_snr_min */
+    int n_linked;            /* streaks (epochs) the seed link had: 1 = a lone streak's guided stack */
+} sso_fast_cand;
+
+typedef struct sso_fast_stats {
+    int n_lengths, n_angles_max; /* bank: lengths, angles at the longest */
+    int64_t n_templates;     /* (length, angle) pairs per epoch */
+    int64_t n_raw[SSO_FAST_MAX_EPOCHS]; /* bank samples above nu_epoch */
+    int n_streaks;           /* streaks measured (all epochs) */
+    int n_sharp;             /* of those, flagged sharp */
+    int n_links;             /* seeds from links of >= 2 streaks */
+    int n_seeds;             /* guided stacks tried */
+    double like_s, bank_s, measure_s, link_s; /* wall time per stage [s] */
+} sso_fast_stats;
+
+typedef struct sso_fast_result sso_fast_result;
+
+/* Runs the search. d, v, m: n_epochs images of w x h, borrowed (m may be NULL, or m[e] NULL).
+ * p NULL: defaults. *out: free with sso_fast_result_free. */
+sso_status sso_fast_search(const float *const d[], const float *const v[], const uint8_t *const m[],
+                           int n_epochs, int w, int h, const double *t_h, double exptime_h,
+                           const float *psf, int psf_half, const sso_fast_params *p,
+                           sso_fast_result **out);
+
+size_t sso_fast_result_count(const sso_fast_result *r);
+const sso_fast_cand *sso_fast_result_get(const sso_fast_result *r, size_t i);
+size_t sso_fast_result_streak_count(const sso_fast_result *r);
+const sso_fast_streak *sso_fast_result_streak(const sso_fast_result *r, size_t i);
+const sso_fast_stats *sso_fast_result_stats(const sso_fast_result *r);
+void sso_fast_result_free(sso_fast_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
