@@ -104,6 +104,8 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     sso_stack_params_default(&c->stack);
     c->psf_half_px = 3;
     c->cosmics = 1;
+    c->fast = 0;
+    sso_fast_params_default(&c->fast_params);
 }
 
 /* ---- the matched-filter template ------------------------------------------------------------ */
@@ -427,6 +429,84 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
     return push_alert(r, &a);
 }
 
+/* Whether alert a (slow, this patch) already holds fast candidate f: within 1" at >= 2 epochs. */
+static int held_by(const sso_alert *a, const double *ra, const double *dec, const double *mjd, int n)
+{
+    int close = 0;
+    for (int i = 0; i < a->n_epochs; i++)
+        for (int k = 0; k < n; k++)
+            if (fabs(a->obs[i].mjd - mjd[k]) < 1e-6) {
+                const double dra = (a->obs[i].ra_deg - ra[k]) * cos(dec[k] * PI / 180.0);
+                close += hypot(dra, a->obs[i].dec_deg - dec[k]) * 3600.0 < 1.0;
+            }
+    return close >= 2;
+}
+
+/* A fast-search candidate as a class "fast" alert (or nothing, if a slow alert of this patch,
+ * those from index first_slow on, already holds it). Per-epoch fluxes are the exact trail-template
+ * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
+static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
+                               size_t first_slow)
+{
+    const double scale = r->cfg->patch.scale_arcsec;
+    const float snr_min = r->cfg->fast_params.epoch_snr_min;
+    sso_alert a;
+    sso_alert_init(&a);
+    double ra[NEXP], dec[NEXP], mjd[NEXP];
+    int ne = 0;
+    for (int e = 0; e < NEXP; e++) {
+        if (!(c->snr[e] >= snr_min) || !isfinite(c->x_px[e]))
+            continue;
+        double x = c->x_px[e] + 1.0, y = c->y_px[e] + 1.0;
+        sso_status st = sso_wcs_pix2sky(pi->wcs, 1, &x, &y, &ra[ne], &dec[ne]);
+        if (st)
+            return st;
+        mjd[ne] = r->exp[e].mjd_mid;
+        sso_alert_obs *o = &a.obs[ne];
+        o->mjd = mjd[ne];
+        o->ra_deg = ra[ne], o->dec_deg = dec[ne];
+        o->snr = c->snr[e];
+        o->exp_s = r->exp[e].exptime_s;
+        const double sig_px = hypot(SQRT2 * (PSF_FWHM_PX / 2.3548) / c->snr[e], c->len_px / (2.0 * c->snr[e]));
+        o->rms_ra_arcsec = o->rms_dec_arcsec = sig_px * scale;
+        double dx, dy;
+        int d = find_detector(r, e, ra[ne], dec[ne], &dx, &dy);
+        if (d >= 0) {
+            const det_meta *m = &r->meta[e][d];
+            snprintf(o->det, sizeof o->det, "%.7s", m->name);
+            o->x_px = dx, o->y_px = dy;
+            o->mag = sso_ab_mag(c->flux_e[e], m->magzerop, m->gain_e_per_adu, m->exptime_s);
+            o->rms_mag = c->flux_e[e] > 0 ? 1.0857 * c->flux_err_e[e] / c->flux_e[e] : NAN;
+        }
+        ne++;
+    }
+    if (ne < 1)
+        return SSO_OK;
+    for (size_t i = first_slow; i < r->n_alerts; i++)
+        if (r->alerts[i].cls == SSO_ALERT_SLOW && held_by(&r->alerts[i], ra, dec, mjd, ne))
+            return SSO_OK;
+    a.n_epochs = ne;
+    a.cls = SSO_ALERT_FAST;
+    a.score = c->nu;
+    const double v = hypot(c->vx_px_h, c->vy_px_h);
+    a.rate_arcsec_h = v * scale;
+    double pa = atan2(-c->vx_px_h, c->vy_px_h) * 180.0 / PI;
+    a.pa_deg = pa < 0 ? pa + 360.0 : pa;
+    a.rate_sigma_arcsec_h = NAN;
+    a.pa_sigma_deg = NAN;
+    a.has_trail = 1;
+    a.trail_length_arcsec = c->len_px * scale;
+    a.trail_angle_deg = a.pa_deg;
+    char key[96];
+    snprintf(key, sizeof key, "fast:%.4f:%.4f:%.0f:%.0f", ra[0], dec[0], c->vx_px_h, c->vy_px_h);
+    sso_status st = sso_alert_make_id(&a, r->obs_id, key);
+    if (st)
+        return st;
+    const char *hex = strrchr(a.alert_id, '-');
+    snprintf(a.trk_sub, sizeof a.trk_sub, "F%.7s", hex ? hex + 1 : "0000000");
+    return push_alert(r, &a);
+}
+
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
  * written as DIR/<stage>-p<k>-e<e>.fits (float32) for inspection in ds9. Off by default. */
 static void debug_dump(const run_state *r, const sso_patch_info *pi, const char *stage, int k, int e,
@@ -466,6 +546,7 @@ static sso_status process_patch(run_state *r, int k)
     float *diff[NEXP] = {0}, *dvar[NEXP] = {0}, *psi[NEXP] = {0}, *phi[NEXP] = {0};
     uint8_t *dmask[NEXP] = {0};
     sso_stack_result *res = NULL;
+    sso_fast_result *fres = NULL;
     patch_buf *b = &r->pb[k];
 
     if ((st = sso_patch_plan_get(r->plan, k, &pi)))
@@ -529,6 +610,7 @@ static sso_status process_patch(run_state *r, int k)
     double t3 = now_s();
     r->st->stack_s += t3 - t2;
 
+    const size_t first_slow = r->n_alerts;
     size_t nc = sso_stack_result_count(res), n_core = 0;
     r->st->n_candidates += (long long)nc;
     for (size_t i = 0; i < nc; i++) {
@@ -544,12 +626,40 @@ static sso_status process_patch(run_state *r, int k)
     }
     double t4 = now_s();
     r->st->measure_s += t4 - t3;
+    size_t n_fast = 0, n_fast_core = 0;
+    if (r->cfg->fast) {
+        sso_fast_params fp = r->cfg->fast_params;
+        fp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
+        if ((st = sso_fast_search((const float *const *)diff, (const float *const *)dvar,
+                                  (const uint8_t *const *)dmask, NEXP, w, h, r->t_h,
+                                  r->exp[0].exptime_s / 3600.0, r->tmpl, r->cfg->psf_half_px, &fp,
+                                  &fres)))
+            goto exit;
+        n_fast = sso_fast_result_count(fres);
+        r->st->n_fast_candidates += (long long)n_fast;
+        for (size_t i = 0; i < n_fast; i++) {
+            const sso_fast_cand *fc = sso_fast_result_get(fres, i);
+            const double xf = fc->x0_px + fc->vx_px_h * r->t_h[0] + 1.0;
+            const double yf = fc->y0_px + fc->vy_px_h * r->t_h[0] + 1.0;
+            if (!sso_patch_plan_in_core(r->plan, k, xf, yf))
+                continue;
+            if ((st = measure_fast(r, &pi, fc, first_slow)))
+                goto exit;
+            n_fast_core++;
+        }
+        r->st->fast_s += now_s() - t4;
+    }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
-             "stack %.2f s (%.3g samples, %.3g/s), %zu candidates, %zu in the core",
+             "stack %.2f s (%.3g samples, %.3g/s), %zu candidates, %zu in the core%s",
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t3 - t2,
-             (double)ss->n_samples, ss->n_samples / fmax(t3 - t2, 1e-9), nc, n_core);
+             (double)ss->n_samples, ss->n_samples / fmax(t3 - t2, 1e-9), nc, n_core,
+             r->cfg->fast ? "; fast search" : "");
+    if (r->cfg->fast)
+        progress(r, "patch", "patch %d/%d: fast search %.2f s, %zu candidates, %zu in the core", k + 1,
+                 r->n_patches, now_s() - t4, n_fast, n_fast_core);
 exit:
     sso_stack_result_free(res);
+    sso_fast_result_free(fres);
     for (int e = 0; e < NEXP; e++) {
         patch_epoch_free(b, e);
         free(diff[e]), free(dvar[e]), free(dmask[e]), free(psi[e]), free(phi[e]);

@@ -10,7 +10,9 @@
  *   3. per candidate whose first-epoch position lies in the patch's core (so an object is reported
  *      once): measurement (per-epoch RA/Dec from the patch WCS, detector and pixel, magnitude from
  *      MAGZEROP, SNR; rate and position angle) into an sso_alert (sso/alert.h).
- * Fast movers (streaks) are not in this version: see the issue's note.
+ * With cfg->fast, each patch's differences also go through the fast-mover (streak) search
+ * (sso/fast.h); its candidates become class "fast" alerts unless a slow alert of the same patch
+ * already holds the object (within 1" at >= 2 epochs: the two searches overlap near 10"/h).
  *
  * Memory: the patches' 4 epochs (image, variance, mask: 9 bytes per pixel) are held while the
  * detectors are read, then each patch is processed and freed. A field needs ~n_patches * 4 *
@@ -25,6 +27,7 @@
 #include <stddef.h>
 
 #include "sso/alert.h"
+#include "sso/fast.h"
 #include "sso/patch.h"
 #include "sso/prep.h"
 #include "sso/quartet.h"
@@ -44,6 +47,9 @@ typedef struct sso_pipeline_config {
     sso_stack_params stack;     /* slow search: vmax, threshold, consistency [stack defaults] */
     int psf_half_px;            /* matched-filter template half size [3: 7x7] */
     int cosmics;                /* run cosmic-ray detection [1] */
+    int fast;                   /* also search fast movers (streaks, sso/fast.h) [0: opt-in while
+                                 * its CPU cost is ~150 s per 2048^2 patch] */
+    sso_fast_params fast_params; /* [sso_fast_params_default] */
     sso_progress_fn progress;   /* may be NULL */
     void *progress_user;
 } sso_pipeline_config;
@@ -54,13 +60,14 @@ void sso_pipeline_config_default(sso_pipeline_config *c);
 /* Wall-clock seconds per stage, summed over detectors/patches. */
 typedef struct sso_pipeline_stats {
     double read_s, prep_s, background_s, cosmic_s, resample_s, difference_s, likelihood_s,
-        stack_s, measure_s;
+        stack_s, measure_s, fast_s;
     double total_s;
     int n_patches;
     int n_detectors;            /* detector reads (all exposures) */
     long long n_stack_samples;  /* trajectory-epoch samples of the slow search */
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
-    long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
+    long long n_rejected_refined;
+    long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */ /* candidates failing consistency once measured on their refined track */
     size_t n_alerts;
     char backend[8];            /* the prep backend actually used */
 } sso_pipeline_stats;
