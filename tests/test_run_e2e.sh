@@ -7,7 +7,8 @@
 #   - every mover on the detector in >= 3 epochs with stacked SNR >= 30 is found;
 #   - no duplicates, at most 1 false alert (measured: 0 on this seed);
 #   - per-epoch position error rms < 0.05" at SNR >= 20 (measured 0.02"), rate error median < 5%;
-#   - the run's outputs exist, alerts.jsonl has one valid alert per line (sso score parses it).
+#   - the run's outputs exist; every line of alerts.jsonl is valid against the JSON Schema in
+#     schema/ (python3-jsonschema) and is parsed by sso score.
 # A movers-free quartet is not asserted here yet: see the issue's note for the measured rate.
 set -euo pipefail
 : "${SSO_BIN:?}" "${SSO_TEST_TMP:?}" "${SSO_PYTHON:?}"
@@ -24,6 +25,16 @@ done
 "$SSO_BIN" score --truth "$d/q/truth.csv" --alerts "$d/out/alerts.jsonl" --ccds 1 --json "$d/score.json" \
     > "$d/score.txt"
 head -3 "$d/score.txt"
+"$SSO_PYTHON" - "$d/out/alerts.jsonl" "$SSO_SOURCE_DIR/schema/sso-alert-1.0.schema.json" <<'PY'
+import json, sys
+import jsonschema  # python3-jsonschema (make deps installs it)
+v = jsonschema.Draft202012Validator(json.load(open(sys.argv[2])))
+n = 0
+for line in open(sys.argv[1]):
+    v.validate(json.loads(line))
+    n += 1
+print(f"{n} alerts valid against the schema")
+PY
 "$SSO_PYTHON" - "$d/q/truth.csv" "$d/out/alerts.jsonl" "$d/score.json" <<'PY'
 import csv, json, math, sys
 truth = list(csv.DictReader(open(sys.argv[1])))
