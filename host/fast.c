@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/background_math.h"
 #include "host/fast_math.h"
 #include "host/stack_math.h"
 #include "host/status_internal.h"
@@ -279,32 +280,8 @@ static double robust_scale(float *v, size_t n)
         return 1.0;
     for (size_t i = 0; i < n; i++)
         v[i] = fabsf(v[i]);
-    size_t lo = 0, hi = n - 1, kth = n / 2;
-    while (lo < hi) { /* quickselect of the median |r| */
-        float piv = v[(lo + hi) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < piv)
-                i++;
-            while (v[j] > piv)
-                j--;
-            if (i <= j) {
-                float tmp = v[i];
-                v[i] = v[j], v[j] = tmp;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (kth <= j)
-            hi = j;
-        else if (kth >= i)
-            lo = i;
-        else
-            break;
-    }
-    double s = v[kth] / 0.6744897501960817;
+    /* the median |r| (the shared quickselect of host/background_math.h) over the Gaussian MAD */
+    double s = sso_bkg_select(v, n, n / 2) / 0.6744897501960817;
     return s > 0.0 ? s : 1.0;
 }
 
