@@ -331,6 +331,42 @@ typedef struct patch_views {
     uint8_t *const *dmask, *const *mask;
 } patch_views;
 
+/* Shared by the slow and fast measurements. */
+
+/* The detector of exposure e under the epoch's position, its pixel, and the magnitude. */
+static void obs_on_detector(const run_state *r, int e, sso_alert_obs *o, double flux_e, double flux_err_e)
+{
+    double dx, dy;
+    const int d = find_detector(r, e, o->ra_deg, o->dec_deg, &dx, &dy);
+    if (d < 0)
+        return;
+    const det_meta *m = &r->meta[e][d];
+    snprintf(o->det, sizeof o->det, "%.7s", m->name);
+    o->x_px = dx, o->y_px = dy;
+    o->mag = sso_ab_mag(flux_e, m->magzerop, m->gain_e_per_adu, m->exptime_s);
+    o->rms_mag = flux_e > 0 ? 1.0857 * flux_err_e / flux_e : NAN;
+}
+
+/* Rate and position angle from a patch velocity: patch +x is west, +y north, so the eastward
+ * component is -vx. */
+static void set_motion(sso_alert *a, double vx_px_h, double vy_px_h, double scale_arcsec)
+{
+    a->rate_arcsec_h = hypot(vx_px_h, vy_px_h) * scale_arcsec;
+    const double pa = atan2(-vx_px_h, vy_px_h) * 180.0 / PI;
+    a->pa_deg = pa < 0 ? pa + 360.0 : pa;
+}
+
+/* alert_id from the object key, trkSub = prefix + 7 hex digits of the id's hash, then stored. */
+static sso_status finish_alert(run_state *r, sso_alert *a, const char *key, char prefix)
+{
+    sso_status st = sso_alert_make_id(a, r->obs_id, key);
+    if (st)
+        return st;
+    const char *hex = strrchr(a->alert_id, '-');
+    snprintf(a->trk_sub, sizeof a->trk_sub, "%c%.7s", prefix, hex ? hex + 1 : "0000000");
+    return push_alert(r, a);
+}
+
 static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const sso_stack_cand *c,
                           const patch_views *pv)
 {
@@ -385,15 +421,7 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
         const double sig_px = snr > 0 ? SQRT2 * (PSF_FWHM_PX / 2.3548) / snr : NAN;
         o->rms_ra_arcsec = o->rms_dec_arcsec = sig_px * scale;
         sig_sum += sig_px;
-        double dx, dy;
-        int d = find_detector(r, e, ra, dec, &dx, &dy);
-        if (d >= 0) {
-            const det_meta *m = &r->meta[e][d];
-            snprintf(o->det, sizeof o->det, "%.7s", m->name);
-            o->x_px = dx, o->y_px = dy;
-            o->mag = sso_ab_mag(flux_e, m->magzerop, m->gain_e_per_adu, m->exptime_s);
-            o->rms_mag = flux_e > 0 ? 1.0857 * ph.epoch_flux_err_e[e] / flux_e : NAN;
-        }
+        obs_on_detector(r, e, o, flux_e, ph.epoch_flux_err_e[e]);
         if (ne == 0)
             ra0 = ra, dec0 = dec;
         ne++;
@@ -403,11 +431,8 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
     a.n_epochs = ne;
     a.cls = SSO_ALERT_SLOW;
     a.score = c->nu;
+    set_motion(&a, c->vx_px_h, c->vy_px_h, scale);
     const double v = hypot(c->vx_px_h, c->vy_px_h);
-    a.rate_arcsec_h = v * scale;
-    /* patch +x is west, +y north: the eastward component is -vx */
-    double pa = atan2(-c->vx_px_h, c->vy_px_h) * 180.0 / PI;
-    a.pa_deg = pa < 0 ? pa + 360.0 : pa;
     /* slope error of a straight-line fit with the mean per-epoch position error */
     double tm = 0.0, s2 = 0.0;
     for (int e = 0; e < NEXP; e++)
@@ -419,14 +444,8 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
     a.pa_sigma_deg = v > 0 ? fmin(180.0, sig_v / v * 180.0 / PI) : 180.0;
     char key[96];
     snprintf(key, sizeof key, "slow:%.4f:%.4f:%.1f:%.1f", ra0, dec0, c->vx_px_h, c->vy_px_h);
-    sso_status st = sso_alert_make_id(&a, r->obs_id, key);
-    if (st)
-        return st;
-    /* trkSub: 'S' and 7 hex digits of the id's hash part */
-    const char *hex = strrchr(a.alert_id, '-');
-    snprintf(a.trk_sub, sizeof a.trk_sub, "S%.7s", hex ? hex + 1 : "0000000");
     (void)k;
-    return push_alert(r, &a);
+    return finish_alert(r, &a, key, 'S');
 }
 
 /* Whether alert a (slow, this patch) already holds fast candidate f: within 1" at >= 2 epochs. */
@@ -469,15 +488,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
         o->exp_s = r->exp[e].exptime_s;
         const double sig_px = hypot(SQRT2 * (PSF_FWHM_PX / 2.3548) / c->snr[e], c->len_px / (2.0 * c->snr[e]));
         o->rms_ra_arcsec = o->rms_dec_arcsec = sig_px * scale;
-        double dx, dy;
-        int d = find_detector(r, e, ra[ne], dec[ne], &dx, &dy);
-        if (d >= 0) {
-            const det_meta *m = &r->meta[e][d];
-            snprintf(o->det, sizeof o->det, "%.7s", m->name);
-            o->x_px = dx, o->y_px = dy;
-            o->mag = sso_ab_mag(c->flux_e[e], m->magzerop, m->gain_e_per_adu, m->exptime_s);
-            o->rms_mag = c->flux_e[e] > 0 ? 1.0857 * c->flux_err_e[e] / c->flux_e[e] : NAN;
-        }
+        obs_on_detector(r, e, o, c->flux_e[e], c->flux_err_e[e]);
         ne++;
     }
     if (ne < 1)
@@ -488,10 +499,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     a.n_epochs = ne;
     a.cls = SSO_ALERT_FAST;
     a.score = c->nu;
-    const double v = hypot(c->vx_px_h, c->vy_px_h);
-    a.rate_arcsec_h = v * scale;
-    double pa = atan2(-c->vx_px_h, c->vy_px_h) * 180.0 / PI;
-    a.pa_deg = pa < 0 ? pa + 360.0 : pa;
+    set_motion(&a, c->vx_px_h, c->vy_px_h, scale);
     a.rate_sigma_arcsec_h = NAN;
     a.pa_sigma_deg = NAN;
     a.has_trail = 1;
@@ -499,12 +507,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     a.trail_angle_deg = a.pa_deg;
     char key[96];
     snprintf(key, sizeof key, "fast:%.4f:%.4f:%.0f:%.0f", ra[0], dec[0], c->vx_px_h, c->vy_px_h);
-    sso_status st = sso_alert_make_id(&a, r->obs_id, key);
-    if (st)
-        return st;
-    const char *hex = strrchr(a.alert_id, '-');
-    snprintf(a.trk_sub, sizeof a.trk_sub, "F%.7s", hex ? hex + 1 : "0000000");
-    return push_alert(r, &a);
+    return finish_alert(r, &a, key, 'F');
 }
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
