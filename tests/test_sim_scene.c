@@ -27,15 +27,9 @@
 #include <wcslib/wcshdr.h>
 
 #include "sso/sso.h"
+#include "simread.h"
 #include "testutil.h"
 
-typedef struct det_img {
-    long w, h;
-    float *sci, *rms;
-    int32_t *flg;
-    struct wcsprm *wcs;
-    int nwcs;
-} det_img;
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -77,49 +71,10 @@ static void load(const char *dir, const sso_sim_config *c, int epoch, det_img *d
 {
     char path[4200];
     assert_int_equal(sso_sim_exposure_path(c, dir, epoch, path, sizeof path), SSO_OK);
-    fitsfile *f = NULL;
-    int st = 0, any = 0;
-    memset(d, 0, sizeof *d);
-    fits_open_diskfile(&f, path, READONLY, &st);
-    assert_int_equal(st, 0);
-    static const char *const planes[3] = {"SCI", "RMS", "FLG"};
-    for (int p = 0; p < 3; p++) {
-        char name[32];
-        snprintf(name, sizeof name, "3-3.%s", planes[p]);
-        fits_movnam_hdu(f, IMAGE_HDU, name, 0, &st);
-        assert_int_equal(st, 0);
-        long ax[2];
-        fits_get_img_size(f, 2, ax, &st);
-        d->w = ax[0];
-        d->h = ax[1];
-        size_t n = (size_t)ax[0] * ax[1];
-        void *buf = malloc(n * 4);
-        fits_read_img(f, p == 2 ? TINT : TFLOAT, 1, (LONGLONG)n, NULL, buf, &any, &st);
-        assert_int_equal(st, 0);
-        if (p == 0) {
-            d->sci = buf;
-            char *hdr = NULL;
-            int nkeys = 0, nrej = 0;
-            fits_hdr2str(f, 0, NULL, 0, &hdr, &nkeys, &st);
-            assert_int_equal(wcspih(hdr, nkeys, WCSHDR_all, 0, &nrej, &d->nwcs, &d->wcs), 0);
-            assert_int_equal(wcsset(d->wcs), 0);
-            fits_free_memory(hdr, &st);
-        } else if (p == 1) {
-            d->rms = buf;
-        } else {
-            d->flg = buf;
-        }
-    }
-    fits_close_file(f, &st);
+    assert_int_equal(sso_test_read_det(path, "3-3", d), 0);
 }
 
-static void unload(det_img *d)
-{
-    free(d->sci);
-    free(d->rms);
-    free(d->flg);
-    wcsvfree(&d->nwcs, &d->wcs);
-}
+static void unload(det_img *d) { sso_test_free_det(d); }
 
 static const double GAIN = 3.48, RN = 4.4;
 
