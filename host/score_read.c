@@ -80,7 +80,7 @@ static const char *parse_row(char *s, truth_row *r)
         return msg;
     }
     int bad = -1;
-    double num[TRUTH_NF];
+    double num[TRUTH_NF] = {0};
     for (int k = 3; k <= 10; k++)
         if (bad < 0 && parse_num(f[k], &num[k]))
             bad = k;

@@ -3,18 +3,18 @@
  * One thread per pixel applies sso_prep_pixel() (host/prep_math.h, shared with the CPU). Each block
  * reduces its statistics (counts, sum, sum of squares, min, max) in shared memory and writes one
  * partial per block; the host adds the partials in double, in block order, so the result does not
- * depend on scheduling. Transfers are synchronous on the default stream for now: the engine context
- * with pinned buffers and streams comes with the GPU issue.
+ * depend on scheduling. Inputs and outputs go through the engine's grow-only pinned and device
+ * buffers (kernels/engine.cu) on the calling thread's stream: no allocation after the first call
+ * of a given size.
  */
-#include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/k_common.cuh"
+
 extern "C" {
 #include "host/prep_math.h"
-#include "host/status_internal.h"
-#include "kernels/sso_kernels.h"
 }
 
 #define PREP_THREADS 256
@@ -24,16 +24,6 @@ struct prep_partial {
     double sum, sumsq;
     float mn, mx;
 };
-
-#define CUDA_TRY(call)                                                                      \
-    do {                                                                                    \
-        cudaError_t err_ = (call);                                                          \
-        if (err_ != cudaSuccess) {                                                          \
-            st = sso_fail(SSO_ERR_CUDA, "%s:%d %s: %s", __FILE__, __LINE__, #call,          \
-                          cudaGetErrorString(err_));                                        \
-            goto exit;                                                                      \
-        }                                                                                   \
-    } while (0)
 
 // CUDA kernels
 
@@ -99,82 +89,75 @@ __global__ void prep_kernel(const float *__restrict__ sci, const float *__restri
 
 // kernel launchers
 
-extern "C" int sso_k_device_count(void)
-{
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        cudaGetLastError(); /* clear the sticky "no driver" error */
-        return 0;
-    }
-    return n;
-}
-
 extern "C" sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, const int32_t *flg,
                                  size_t n, float gain_e_per_adu, uint32_t mask_bits, float *img_e,
                                  float *var_e2, uint8_t *mask, sso_prep_stats *stats)
 {
     sso_status st = SSO_OK;
-    float *d_sci = NULL, *d_rms = NULL, *d_img = NULL, *d_var = NULL;
+    enum { S_SCI, S_RMS, S_FLG, S_IMG, S_VAR, S_MASK, S_PART, S_HPART };
+    void *p = NULL;
+    float *d_sci, *d_rms = NULL, *d_img, *d_var;
     int32_t *d_flg = NULL;
-    uint8_t *d_mask = NULL;
-    prep_partial *d_part = NULL, *h_part = NULL;
+    uint8_t *d_mask;
+    prep_partial *d_part, *h_part = NULL;
+    cudaStream_t s;
     const unsigned int blocks = (unsigned int)SSO_CEIL_DIV(n, (size_t)PREP_THREADS);
 
-    if (sso_k_device_count() <= 0)
-        return sso_fail(SSO_ERR_NO_DEVICE, "no CUDA device is present");
     if (n == 0)
         return sso_fail(SSO_ERR_ARG, "prep: empty image");
-    CUDA_TRY(cudaMalloc(&d_sci, n * sizeof(float)));
-    CUDA_TRY(cudaMalloc(&d_img, n * sizeof(float)));
-    CUDA_TRY(cudaMalloc(&d_var, n * sizeof(float)));
-    CUDA_TRY(cudaMalloc(&d_mask, n));
-    CUDA_TRY(cudaMalloc(&d_part, blocks * sizeof(prep_partial)));
-    CUDA_TRY(cudaMemcpy(d_sci, sci_adu, n * sizeof(float), cudaMemcpyHostToDevice));
+    SSO_TRY(sso_k_stream(&p));
+    s = (cudaStream_t)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_SCI, n * sizeof(float), &p));
+    d_sci = (float *)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_IMG, n * sizeof(float), &p));
+    d_img = (float *)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_VAR, n * sizeof(float), &p));
+    d_var = (float *)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_MASK, n, &p));
+    d_mask = (uint8_t *)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_PART, blocks * sizeof(prep_partial), &p));
+    d_part = (prep_partial *)p;
+    SSO_TRY(sso_k_pinned(SSO_K_SLOT_PREP + S_HPART, blocks * sizeof(prep_partial), &p));
+    h_part = (prep_partial *)p;
+    /* Pageable host arrays: cudaMemcpyAsync stages them itself; the caller's arrays are not
+     * copied into pinned memory first because each byte crosses once. */
+    CUDA_TRY(cudaMemcpyAsync(d_sci, sci_adu, n * sizeof(float), cudaMemcpyHostToDevice, s));
     if (rms_adu) {
-        CUDA_TRY(cudaMalloc(&d_rms, n * sizeof(float)));
-        CUDA_TRY(cudaMemcpy(d_rms, rms_adu, n * sizeof(float), cudaMemcpyHostToDevice));
+        SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_RMS, n * sizeof(float), &p));
+        d_rms = (float *)p;
+        CUDA_TRY(cudaMemcpyAsync(d_rms, rms_adu, n * sizeof(float), cudaMemcpyHostToDevice, s));
     }
     if (flg) {
-        CUDA_TRY(cudaMalloc(&d_flg, n * sizeof(int32_t)));
-        CUDA_TRY(cudaMemcpy(d_flg, flg, n * sizeof(int32_t), cudaMemcpyHostToDevice));
+        SSO_TRY(sso_k_scratch(SSO_K_SLOT_PREP + S_FLG, n * sizeof(int32_t), &p));
+        d_flg = (int32_t *)p;
+        CUDA_TRY(cudaMemcpyAsync(d_flg, flg, n * sizeof(int32_t), cudaMemcpyHostToDevice, s));
     }
-    prep_kernel<<<blocks, PREP_THREADS>>>(d_sci, d_rms, d_flg, n, gain_e_per_adu, mask_bits, d_img,
-                                          d_var, d_mask, d_part);
+    prep_kernel<<<blocks, PREP_THREADS, 0, s>>>(d_sci, d_rms, d_flg, n, gain_e_per_adu, mask_bits,
+                                                d_img, d_var, d_mask, d_part);
     CUDA_TRY(cudaGetLastError());
-    CUDA_TRY(cudaMemcpy(img_e, d_img, n * sizeof(float), cudaMemcpyDeviceToHost));
-    CUDA_TRY(cudaMemcpy(var_e2, d_var, n * sizeof(float), cudaMemcpyDeviceToHost));
-    CUDA_TRY(cudaMemcpy(mask, d_mask, n, cudaMemcpyDeviceToHost));
+    CUDA_TRY(cudaMemcpyAsync(img_e, d_img, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaMemcpyAsync(var_e2, d_var, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaMemcpyAsync(mask, d_mask, n, cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaMemcpyAsync(h_part, d_part, blocks * sizeof(prep_partial), cudaMemcpyDeviceToHost,
+                             s));
+    CUDA_TRY(cudaStreamSynchronize(s));
     if (stats) {
-        h_part = (prep_partial *)malloc(blocks * sizeof(prep_partial));
-        if (!h_part) {
-            st = sso_fail(SSO_ERR_NOMEM, "prep: %u partials", blocks);
-            goto exit;
-        }
-        CUDA_TRY(cudaMemcpy(h_part, d_part, blocks * sizeof(prep_partial), cudaMemcpyDeviceToHost));
-        sso_prep_stats s;
-        memset(&s, 0, sizeof s);
+        sso_prep_stats ps;
+        memset(&ps, 0, sizeof ps);
         double mn = INFINITY, mx = -INFINITY;
         for (unsigned int b = 0; b < blocks; b++) {
-            s.n_masked += (int64_t)h_part[b].n_masked;
-            s.n_nonfinite += (int64_t)h_part[b].n_nonfinite;
-            s.sum_e += h_part[b].sum;
-            s.sumsq_e += h_part[b].sumsq;
+            ps.n_masked += (int64_t)h_part[b].n_masked;
+            ps.n_nonfinite += (int64_t)h_part[b].n_nonfinite;
+            ps.sum_e += h_part[b].sum;
+            ps.sumsq_e += h_part[b].sumsq;
             mn = fmin(mn, (double)h_part[b].mn);
             mx = fmax(mx, (double)h_part[b].mx);
         }
-        s.n_pixels = (int64_t)n;
-        s.min_e = s.n_masked == (int64_t)n ? NAN : mn;
-        s.max_e = s.n_masked == (int64_t)n ? NAN : mx;
-        *stats = s;
+        ps.n_pixels = (int64_t)n;
+        ps.min_e = ps.n_masked == (int64_t)n ? NAN : mn;
+        ps.max_e = ps.n_masked == (int64_t)n ? NAN : mx;
+        *stats = ps;
     }
 exit:
-    free(h_part);
-    cudaFree(d_sci);
-    cudaFree(d_rms);
-    cudaFree(d_flg);
-    cudaFree(d_img);
-    cudaFree(d_var);
-    cudaFree(d_mask);
-    cudaFree(d_part);
     return st;
 }

@@ -1,9 +1,14 @@
 /* kernels/sso_kernels.h: the CUDA launchers, declared in plain C (no CUDA types).
  *
- * Built from the kernels/ .cu files when CUDA is enabled; otherwise kernels/stub.c defines every launcher to
- * return SSO_ERR_NO_DEVICE, so host code calls them without #ifdefs. Launchers take host pointers
- * for now and own their transfers; the engine context (device buffers, streams, plans created
- * once) replaces this in the GPU issue.
+ * Built from the kernels/ .cu files when CUDA is enabled; otherwise kernels/stub_*.c define every launcher to
+ * return SSO_ERR_NO_DEVICE, so host code calls them without #ifdefs (kernels/stub*.c, one stub
+ * file per kernel file).
+ *
+ * The engine context (kernels/engine.cu) owns what must be created once, not per quartet: the
+ * chosen device, one stream per host thread, grow-only device and pinned host buffers per host
+ * thread addressed by slot numbers (each kernel file owns a range of slots, below), and the peak
+ * device memory. Launchers take host pointers and stage their transfers through these buffers,
+ * so after the first quartet no cudaMalloc, cudaHostAlloc or plan creation happens.
  */
 #ifndef SSO_KERNELS_H
 #define SSO_KERNELS_H
@@ -19,6 +24,57 @@ extern "C" {
 
 /* Number of usable CUDA devices; 0 without CUDA or without a driver. */
 int sso_k_device_count(void);
+
+/* ---- engine context (kernels/engine.cu) -------------------------------------------------------- */
+
+/* Slot ranges of the per-thread grow-only buffers: a kernel file uses only its own range. */
+enum {
+    SSO_K_SLOT_PREP = 0,
+    SSO_K_SLOT_BACKGROUND = 8,
+    SSO_K_SLOT_COSMIC = 16,
+    SSO_K_SLOT_RESAMPLE = 24,
+    SSO_K_SLOT_DIFFERENCE = 32,
+    SSO_K_SLOT_LIKELIHOOD = 40,
+    SSO_K_SLOT_STACK = 48,
+    SSO_K_SLOT_FAST = 56,
+    SSO_K_SLOT_PHOTOMETRY = 64,
+    SSO_K_NSLOTS = 72
+};
+
+typedef struct sso_k_device_info {
+    int device;                 /* CUDA ordinal in use */
+    char name[256];             /* e.g. "NVIDIA H100 80GB HBM3" (cudaDeviceProp.name size) */
+    int cc_major, cc_minor;     /* compute capability */
+    int driver_version;         /* cudaDriverGetVersion, e.g. 13000 */
+    int runtime_version;        /* cudaRuntimeGetVersion */
+    int n_sm;                   /* multiprocessors */
+    size_t total_bytes, free_bytes; /* cudaMemGetInfo at the time of the call */
+    size_t engine_bytes;        /* device bytes held by the engine's buffers (all threads) */
+    size_t peak_engine_bytes;   /* the most it ever held */
+} sso_k_device_info;
+
+/* Choose the device for this process (`--device N`); before any launch. -1 keeps the default (0).
+ * SSO_ERR_NO_DEVICE without CUDA or device; SSO_ERR_ARG when N is out of range. */
+sso_status sso_k_engine_select(int device);
+
+/* Describe the device in use (selects the default one if none was chosen). */
+sso_status sso_k_engine_info(sso_k_device_info *out);
+
+/* The calling thread's device buffer of slot `slot`, at least `bytes` long (grow-only: contents are
+ * not preserved when it grows). The pointer stays valid until the next call for the same slot with
+ * more bytes, or sso_k_engine_release(). */
+sso_status sso_k_scratch(int slot, size_t bytes, void **dev_ptr);
+
+/* Same for page-locked host memory (fast, asynchronous transfers). */
+sso_status sso_k_pinned(int slot, size_t bytes, void **host_ptr);
+
+/* The calling thread's stream, as an opaque pointer (a cudaStream_t inside .cu files). */
+sso_status sso_k_stream(void **stream);
+
+/* Free the calling thread's buffers and stream (at the end of a worker thread or of the program). */
+void sso_k_engine_release(void);
+
+/* ---- pixel preparation (kernels/prep.cu) ------------------------------------------------------ */
 
 /* GPU twin of host/prep.c (sso_prep_cpu): same contract as sso_prep_detector(). */
 sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, const int32_t *flg, size_t n,
