@@ -1,8 +1,10 @@
-/* alerts/json.c: a JSON writer and a strict small reader for the alert layer (see json.h).
+/* alerts/json.c: the JSON writer and reader of the alert layer (see json.h).
  *
- * Why not a library: Debian has several (json-c, jansson, cJSON) but the alert layer needs ~10
- * fields, exact control of number formatting (shortest round-trip, locale-proof) and a reader that
- * is cheap to fuzz; this file is that and nothing more (no generic DOM editing, no pretty printing).
+ * Reading is jansson's (Debian libjansson, fuzzed upstream in OSS-Fuzz): its tree is flattened
+ * into sso_jdoc's node array so that callers walk one small read-only structure, with our depth
+ * limit and duplicate keys refused. Writing is a few lines of string building kept here for one
+ * reason: numbers are written shortest-round-trip under the C locale (jansson writes %.17g, so
+ * 0.1 would travel as 0.10000000000000001 in every alert).
  *
  * Locale: printf/strtod follow LC_NUMERIC, which a host program may have set to a locale with a
  * decimal comma. Both are run under a "C" locale_t made once (newlocale) and installed for the call
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "host/status_internal.h"
 
@@ -275,25 +279,25 @@ sso_status sso_jw_finish(sso_jw *w, char **out, size_t *len)
     return SSO_OK;
 }
 
-/* ---- reader ------------------------------------------------------------------------------------ */
+/* ---- reader: jansson's parser, flattened into sso_jdoc ---------------------------------------- */
 
-typedef struct parser {
-    const char *s;
-    size_t n, i;
-    sso_jdoc *d;
-    const char *err;
-} parser;
-
-static int new_node(parser *p, sso_jtype t)
+/* Copies a NUL-terminated string of known length into the arena (sized to hold every string). */
+static const char *arena_put(sso_jdoc *d, const char *s, size_t n)
 {
-    sso_jdoc *d = p->d;
+    char *dst = d->arena + d->arena_used;
+    memcpy(dst, s, n);
+    dst[n] = 0;
+    d->arena_used += n + 1;
+    return dst;
+}
+
+static int new_node(sso_jdoc *d, sso_jtype t)
+{
     if (d->n == d->cap) {
         int cap = d->cap ? d->cap * 2 : 64;
         sso_jnode *nn = realloc(d->nodes, (size_t)cap * sizeof *nn);
-        if (!nn) {
-            p->err = "out of memory";
+        if (!nn)
             return -1;
-        }
         d->nodes = nn;
         d->cap = cap;
     }
@@ -304,257 +308,126 @@ static int new_node(parser *p, sso_jtype t)
     return d->n++;
 }
 
-static void skip_ws(parser *p)
+/* Bytes the arena needs for v's strings and keys (each + NUL); -1 when deeper than the limit. */
+static long long arena_need(const json_t *v, int depth)
 {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-                           p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static int hex4(const char *s, unsigned *v)
-{
-    *v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        unsigned h;
-        if (c >= '0' && c <= '9')
-            h = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            h = (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            h = (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-        *v = *v * 16 + h;
-    }
-    return 0;
-}
-
-/* Decodes the string at p->i (on the opening quote) into the arena; returns its start or NULL. */
-static const char *parse_string(parser *p)
-{
-    sso_jdoc *d = p->d;
-    char *out = d->arena + d->arena_used, *o = out;
-    p->i++; /* opening quote */
-    while (p->i < p->n) {
-        unsigned char c = (unsigned char)p->s[p->i++];
-        if (c == '"') {
-            *o++ = 0;
-            d->arena_used = (size_t)(o - d->arena);
-            return out;
-        }
-        if (c < 0x20) {
-            p->err = "control character in string";
-            return NULL;
-        }
-        if (c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        if (p->i >= p->n)
-            break;
-        c = (unsigned char)p->s[p->i++];
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (p->i + 4 > p->n || hex4(p->s + p->i, &cp)) {
-                p->err = "bad \\u escape";
-                return NULL;
-            }
-            p->i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* high surrogate: a low one must follow */
-                if (p->i + 6 > p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u' ||
-                    hex4(p->s + p->i + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                    p->err = "unpaired surrogate";
-                    return NULL;
-                }
-                p->i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                p->err = "unpaired surrogate";
-                return NULL;
-            }
-            if (cp == 0) {
-                p->err = "\\u0000 in string";
-                return NULL;
-            }
-            /* UTF-8 of cp: at most 4 bytes, never longer than the 6+ byte escape it replaces */
-            if (cp < 0x80) {
-                *o++ = (char)cp;
-            } else if (cp < 0x800) {
-                *o++ = (char)(0xC0 | (cp >> 6));
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                *o++ = (char)(0xE0 | (cp >> 12));
-                *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            } else {
-                *o++ = (char)(0xF0 | (cp >> 18));
-                *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-                *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            }
-            break;
-        }
-        default:
-            p->err = "bad escape";
-            return NULL;
-        }
-    }
-    p->err = "unterminated string";
-    return NULL;
-}
-
-static int parse_value(parser *p, int depth);
-
-static int parse_container(parser *p, int depth, int is_obj)
-{
-    int self = new_node(p, is_obj ? SSO_JOBJ : SSO_JARR);
-    int last = -1;
-    if (self < 0)
+    long long need = 0;
+    if (depth >= SSO_JSON_MAX_DEPTH)
         return -1;
-    p->i++; /* '{' or '[' */
-    skip_ws(p);
-    if (p->i < p->n && p->s[p->i] == (is_obj ? '}' : ']')) {
-        p->i++;
-        return self;
-    }
-    for (;;) {
-        const char *key = NULL;
-        skip_ws(p);
-        if (is_obj) {
-            if (p->i >= p->n || p->s[p->i] != '"') {
-                p->err = "expected a member name";
+    if (json_is_string(v))
+        return (long long)json_string_length(v) + 1;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            long long k = arena_need(json_array_get(v, i), depth + 1);
+            if (k < 0)
                 return -1;
-            }
-            if (!(key = parse_string(p)))
+            need += k;
+        }
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *)v, key, m) {
+            long long k = arena_need(m, depth + 1);
+            if (k < 0)
                 return -1;
-            skip_ws(p);
-            if (p->i >= p->n || p->s[p->i] != ':') {
-                p->err = "expected ':'";
-                return -1;
-            }
-            p->i++;
+            need += k + (long long)strlen(key) + 1;
         }
-        int child = parse_value(p, depth + 1);
-        if (child < 0)
-            return -1;
-        p->d->nodes[child].key = key;
-        if (last < 0)
-            p->d->nodes[self].first = child;
-        else
-            p->d->nodes[last].next = child;
-        last = child;
-        skip_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == (is_obj ? '}' : ']')) {
-            p->i++;
-            return self;
-        }
-        p->err = is_obj ? "expected ',' or '}'" : "expected ',' or ']'";
-        return -1;
     }
+    return need;
 }
 
-static int literal(parser *p, const char *lit)
+/* Appends v (and its children) as nodes; returns the node index, -1 when out of memory. */
+static int flatten(sso_jdoc *d, const json_t *v, const char *key)
 {
-    size_t k = strlen(lit);
-    if (p->n - p->i < k || memcmp(p->s + p->i, lit, k) != 0) {
-        p->err = "unexpected character";
+    sso_jtype t = json_is_object(v)   ? SSO_JOBJ
+                  : json_is_array(v)  ? SSO_JARR
+                  : json_is_string(v) ? SSO_JSTR
+                  : json_is_number(v) ? SSO_JNUM
+                  : json_is_boolean(v) ? SSO_JBOOL
+                                       : SSO_JNULL;
+    int id = new_node(d, t), prev = -1;
+    if (id < 0)
         return -1;
+    if (key)
+        d->nodes[id].key = arena_put(d, key, strlen(key));
+    switch (t) {
+    case SSO_JSTR:
+        d->nodes[id].str = arena_put(d, json_string_value(v), json_string_length(v));
+        break;
+    case SSO_JNUM:
+        d->nodes[id].num = json_number_value(v);
+        break;
+    case SSO_JBOOL:
+        d->nodes[id].b = json_is_true(v);
+        break;
+    case SSO_JARR:
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int c = flatten(d, json_array_get(v, i), NULL);
+            if (c < 0)
+                return -1;
+            if (prev < 0)
+                d->nodes[id].first = c;
+            else
+                d->nodes[prev].next = c;
+            prev = c;
+        }
+        break;
+    case SSO_JOBJ: {
+        const char *k;
+        json_t *m;
+        json_object_foreach((json_t *)v, k, m) {
+            int c = flatten(d, m, k);
+            if (c < 0)
+                return -1;
+            if (prev < 0)
+                d->nodes[id].first = c;
+            else
+                d->nodes[prev].next = c;
+            prev = c;
+        }
+        break;
     }
-    p->i += k;
-    return 0;
-}
-
-static int parse_value(parser *p, int depth)
-{
-    int id;
-    if (depth > SSO_JSON_MAX_DEPTH) {
-        p->err = "nested too deeply";
-        return -1;
+    default:
+        break;
     }
-    skip_ws(p);
-    if (p->i >= p->n) {
-        p->err = "unexpected end";
-        return -1;
-    }
-    char c = p->s[p->i];
-    if (c == '{' || c == '[')
-        return parse_container(p, depth, c == '{');
-    if (c == '"') {
-        const char *s = parse_string(p);
-        if (!s || (id = new_node(p, SSO_JSTR)) < 0)
-            return -1;
-        p->d->nodes[id].str = s;
-        return id;
-    }
-    if (c == 't' || c == 'f') {
-        if (literal(p, c == 't' ? "true" : "false") || (id = new_node(p, SSO_JBOOL)) < 0)
-            return -1;
-        p->d->nodes[id].b = c == 't';
-        return id;
-    }
-    if (c == 'n') {
-        if (literal(p, "null") || (id = new_node(p, SSO_JNULL)) < 0)
-            return -1;
-        p->d->nodes[id].num = NAN;
-        return id;
-    }
-    size_t start = p->i;
-    while (p->i < p->n && strchr("+-.0123456789eE", p->s[p->i]) && p->s[p->i])
-        p->i++;
-    double v;
-    if (p->i == start || sso_json_parse_double(p->s + start, p->i - start, &v)) {
-        p->err = "bad number or unexpected character";
-        return -1;
-    }
-    if ((id = new_node(p, SSO_JNUM)) < 0)
-        return -1;
-    p->d->nodes[id].num = v;
     return id;
 }
 
 sso_status sso_jdoc_parse(sso_jdoc *d, const char *text, size_t len)
 {
-    parser p = {text, len, 0, d, NULL};
+    sso_status st = SSO_OK;
+    json_error_t err;
+    json_t *root = NULL;
     memset(d, 0, sizeof *d);
     if (!text)
         return sso_fail(SSO_ERR_ARG, "json: no text");
     if (memchr(text, 0, len))
         return sso_fail(SSO_ERR_ARG, "json: NUL byte at byte %zu",
                         (size_t)((const char *)memchr(text, 0, len) - text));
-    /* decoded strings are never longer than their source: one arena of len + 1 bytes */
-    d->arena = malloc(len + 1);
-    if (!d->arena)
-        return sso_fail(SSO_ERR_NOMEM, "json: out of memory");
-    if (parse_value(&p, 0) < 0)
-        goto fail;
-    skip_ws(&p);
-    if (p.i != len) {
-        p.err = "trailing characters";
-        goto fail;
+    /* Any top-level value; duplicate keys refused (hostile input could hide a second "seq");
+     * integers as doubles, like every number the alert layer reads; \u0000 in strings refused
+     * (jansson's default). jansson's own depth limit is 2048; ours is checked below. */
+    root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                      &err);
+    if (!root) {
+        st = sso_fail(SSO_ERR_ARG, "json: %s at byte %d", err.text, err.position);
+        goto exit;
     }
-    return SSO_OK;
-fail: {
-    size_t at = p.i;
-    const char *what = p.err ? p.err : "syntax error";
-    sso_status st = sso_fail(strcmp(what, "out of memory") ? SSO_ERR_ARG : SSO_ERR_NOMEM,
-                             "json: %s at byte %zu", what, at);
-    sso_jdoc_free(d);
+    long long need = arena_need(root, 0);
+    if (need < 0) {
+        st = sso_fail(SSO_ERR_ARG, "json: nested deeper than %d levels", SSO_JSON_MAX_DEPTH);
+        goto exit;
+    }
+    d->arena = malloc((size_t)need + 1);
+    if (!d->arena || flatten(d, root, NULL) < 0) {
+        st = sso_fail(SSO_ERR_NOMEM, "json: out of memory");
+        goto exit;
+    }
+exit:
+    json_decref(root);
+    if (st)
+        sso_jdoc_free(d);
     return st;
-}
 }
 
 void sso_jdoc_free(sso_jdoc *d)

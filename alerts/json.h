@@ -4,9 +4,10 @@
  * explicitly and the writer inserts the commas (a small stack of "first member" flags). Any
  * allocation failure or misuse sets err and later calls do nothing; sso_jw_finish reports it.
  *
- * Reader: sso_jdoc_parse builds a tree of nodes in one array (children linked by index) with
- * decoded strings in one arena, both owned by the sso_jdoc. Strict RFC 8259 grammar, depth limit
- * SSO_JSON_MAX_DEPTH, NUL bytes rejected; meant for hostile input (replay requests, live messages).
+ * Reader: sso_jdoc_parse parses with jansson (strict RFC 8259) and flattens the result into a tree
+ * of nodes in one array (children linked by index) with decoded strings in one arena, both owned
+ * by the sso_jdoc. Depth limit SSO_JSON_MAX_DEPTH, duplicate keys and NUL bytes rejected; meant
+ * for hostile input (replay requests, live messages).
  */
 #ifndef SSO_ALERTS_JSON_H
 #define SSO_ALERTS_JSON_H

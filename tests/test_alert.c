@@ -271,7 +271,8 @@ static void test_hostile_json(void **state)
     const char *bad[] = {"", " ", "{", "}", "[1,]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "01", "1.",
                          ".5", "-", "1e", "+1", "NaN", "Infinity", "tru", "nul", "\"abc",
                          "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\u0000\"",
-                         "\"a\nb\"", "[1] 2", "{\"a\":1,}", "[\"\\ud83d\\u0041\"]", "0x10"};
+                         "\"a\nb\"", "[1] 2", "{\"a\":1,}", "[\"\\ud83d\\u0041\"]", "0x10",
+                         "{\"seq\":1,\"seq\":2}" /* duplicate keys */};
     sso_jdoc d;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(sso_jdoc_parse(&d, bad[i], strlen(bad[i])), SSO_ERR_ARG);
