@@ -115,10 +115,6 @@ typedef struct sso_k_stack_job {
 sso_status sso_k_stack_search(const sso_k_stack_job *job, sso_k_stack_hit **hits, size_t *n_hits,
                               int64_t *n_samples, double *kernel_s);
 
-/* Device copy bandwidth: a device-to-device cudaMemcpy of `bytes` repeated `reps` times after a
- * warm-up; *gbps = (bytes read + bytes written) / median time [GB/s]. */
-sso_status sso_k_copy_bandwidth(size_t bytes, int reps, double *gbps);
-
 #ifdef __cplusplus
 }
 #endif

@@ -15,8 +15,3 @@ sso_status sso_k_stack_search(const sso_k_stack_job *job, sso_k_stack_hit **hits
         *n_hits = 0;
     return sso_fail(SSO_ERR_NO_DEVICE, NO_CUDA);
 }
-
-sso_status sso_k_copy_bandwidth(size_t bytes, int reps, double *gbps)
-{
-    return sso_fail(SSO_ERR_NO_DEVICE, NO_CUDA);
-}
