@@ -22,6 +22,7 @@
 
 #include "host/stack_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sim/psf.h"
 #include "sso/likelihood.h"
 
@@ -164,6 +165,19 @@ exit:
     if (ks)
         fftwf_free(ks);
     return st;
+}
+
+sso_status sso_likelihood_on(sso_backend backend, const float *d_e, const float *var_e2,
+                             const uint8_t *mask, int w, int h, const float *tmpl, int half,
+                             sso_like_method method, float *psi, float *phi)
+{
+    if (sso_backend_resolve(backend) == SSO_BACKEND_CUDA) { /* GPU twin: kernels/likelihood.cu */
+        const int fft = method == SSO_LIKE_FFT || (method == SSO_LIKE_AUTO && half > SSO_LIKE_DIRECT_MAX_HALF);
+        sso_status gs = sso_k_likelihood(d_e, var_e2, mask, w, h, tmpl, half, fft, psi, phi);
+        if (gs != SSO_ERR_NO_DEVICE || backend != SSO_BACKEND_AUTO)
+            return gs;
+    }
+    return sso_likelihood(d_e, var_e2, mask, w, h, tmpl, half, method, psi, phi);
 }
 
 sso_status sso_likelihood(const float *d_e, const float *var_e2, const uint8_t *mask, int w, int h,

@@ -29,6 +29,7 @@
 
 #include <fitsio.h>
 
+#include "host/memplan.h"
 #include "host/status_internal.h"
 #include "sim/psf.h"
 #include "sso/background.h"
@@ -99,6 +100,7 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
 {
     memset(c, 0, sizeof *c);
     c->backend = SSO_BACKEND_AUTO;
+    c->device = -1;
     c->n_threads = 1;
     sso_patch_config_default(&c->patch);
     sso_stack_params_default(&c->stack);
@@ -595,8 +597,8 @@ static sso_status process_patch(run_state *r, int k)
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: psi/phi buffers");
             goto exit;
         }
-        if ((st = sso_likelihood(diff[e], dvar[e], dmask[e], w, h, r->tmpl, r->cfg->psf_half_px,
-                                 SSO_LIKE_AUTO, psi[e], phi[e])))
+        if ((st = sso_likelihood_on(r->cfg->backend, diff[e], dvar[e], dmask[e], w, h, r->tmpl,
+                                    r->cfg->psf_half_px, SSO_LIKE_AUTO, psi[e], phi[e])))
             goto exit;
         debug_dump(r, &pi, "snr", k, e, psi[e], w, h);
     }
@@ -605,6 +607,7 @@ static sso_status process_patch(run_state *r, int k)
 
     sso_stack_params sp = r->cfg->stack;
     sp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
+    sp.backend = r->cfg->backend;
     if ((st = sso_stack_slow((const float *const *)psi, (const float *const *)phi, NEXP, w, h,
                              r->t_h, &sp, &res)))
         goto exit;
@@ -711,7 +714,9 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
         }
         r.obs_id[j] = '\0';
     }
-    if ((st = sso_patch_plan_create(q, &cfg->patch, &r.plan)))
+    sso_patch_config pcfg = cfg->patch; /* on the GPU, the memory plan may shrink the patches */
+    if ((st = sso_memplan_apply(cfg->backend, cfg->device, &pcfg.size_px, NULL)) ||
+        (st = sso_patch_plan_create(q, &pcfg, &r.plan)))
         goto exit;
     r.n_patches = sso_patch_plan_count(r.plan);
     local.n_patches = r.n_patches;
@@ -724,7 +729,7 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
         goto exit;
     progress(&r, "plan", "%d patch(es) of %d px (margin %d px); matched filter %dx%d px holding %.1f%% of "
              "the PSF; slow search to %.1f\"/h, threshold %.1f sigma",
-             r.n_patches, cfg->patch.size_px, cfg->patch.margin_px, 2 * cfg->psf_half_px + 1,
+             r.n_patches, pcfg.size_px, cfg->patch.margin_px, 2 * cfg->psf_half_px + 1,
              2 * cfg->psf_half_px + 1, 100.0 * r.tmpl_frac, cfg->stack.vmax_px_h * cfg->patch.scale_arcsec,
              (double)cfg->stack.nu_min);
 

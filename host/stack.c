@@ -29,6 +29,7 @@
 
 #include "host/stack_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sso/stack.h"
 
 struct sso_stack_result {
@@ -60,6 +61,7 @@ void sso_stack_params_default(sso_stack_params *p)
     p->merge_radius_px = 3.0;
     p->n_threads = 1;
     p->no_coverage_skip = 0;
+    p->backend = SSO_BACKEND_CPU;
 }
 
 sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_stack_params *p,
@@ -508,6 +510,35 @@ static double now_s(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* The search on the GPU (kernels/stack.cu) into worker 0's hit list. The device keeps hits at a
+ * threshold 1e-4 below nu_min^2 (its sums are the CPU's bit for bit, see the kernel; the margin
+ * only guards against a device or compiler that rounds differently), and every hit is evaluated
+ * again here with sso_stack_eval and the exact predicate: the raw list is the CPU's, except for
+ * hits the CPU's (row, velocity) coverage skip never evaluates, which fail consistency anyway. */
+static sso_status search_cuda(const search_ctx *c, const double *vx, const double *vy, double dv,
+                              worker *wk, sso_stack_stats *ss)
+{
+    const float k2 = c->nu_min * c->nu_min;
+    const sso_k_stack_job job = {c->psi, c->phi, c->ne, c->w, c->h, c->nv, c->offx, c->offy, vx, vy,
+                                 dv, k2 * (1.0f - 1e-4f), c->min_ep ? c->runs : NULL,
+                                 c->min_ep ? c->row_run : NULL};
+    sso_k_stack_hit *hits = NULL;
+    size_t n = 0;
+    sso_status st = sso_k_stack_search(&job, &hits, &n, &wk->n_eval, &ss->kernel_s);
+    for (size_t i = 0; st == SSO_OK && i < n; i++) {
+        const int iv = hits[i].iv;
+        float s, t;
+        sso_stack_eval(c->psi, c->phi, c->ne, c->w, c->h, hits[i].x, hits[i].y, c->offx + (int64_t)iv * c->ne,
+                       c->offy + (int64_t)iv * c->ne, &s, &t, NULL, NULL);
+        if (sso_stack_pass(s, t, c->nu_min) &&
+            push_hit(&wk->hits, (raw_hit){hits[i].x, hits[i].y, iv, s, t}))
+            st = sso_fail(SSO_ERR_NOMEM, "stack: %zu GPU hits", n);
+    }
+    ss->n_gpu_hits = (int64_t)n;
+    free(hits);
+    return st;
+}
+
 sso_status sso_stack_slow(const float *const psi[], const float *const phi[], int n_epochs, int w,
                           int h, const double *t_h, const sso_stack_params *pp,
                           sso_stack_result **out)
@@ -600,7 +631,12 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     cnt = NULL;
     search_ctx ctx = {psi,     phi,         ne,          w,    h,       offx,  offy,
                       nv,      p.nu_min,    p.n_threads, min_ep, runs, row_run, rowcov};
-    for (int t = 0; t < p.n_threads; t++) {
+    int on_gpu = sso_backend_resolve(p.backend) == SSO_BACKEND_CUDA;
+    r->st.backend = on_gpu ? SSO_BACKEND_CUDA : SSO_BACKEND_CPU;
+    if (on_gpu && (st = search_cuda(&ctx, vx, vy, dv, &wk[0], &r->st)) == SSO_ERR_NO_DEVICE &&
+        p.backend == SSO_BACKEND_AUTO) /* AUTO: the device was refused, the CPU searches */
+        on_gpu = 0, st = SSO_OK, r->st.backend = SSO_BACKEND_CPU;
+    for (int t = 0; t < p.n_threads && !on_gpu; t++) {
         wk[t].c = &ctx;
         wk[t].tid = t;
         if (t > 0 && pthread_create(&wk[t].th, NULL, search_rows, &wk[t])) {

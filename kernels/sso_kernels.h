@@ -81,6 +81,40 @@ sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, const int32_t 
                       float gain_e_per_adu, uint32_t mask_bits, float *img_e, float *var_e2,
                       uint8_t *mask, sso_prep_stats *stats);
 
+/* ---- likelihood and stack (kernels/likelihood.cu, kernels/stack.cu) ---------------------------- */
+
+/* GPU twin of sso_likelihood (host/likelihood.c), same contract (sso/likelihood.h): psi, phi
+ * (w x h, caller-allocated host arrays). use_fft 0: direct sums (bit-identical to the CPU's
+ * direct path: same operation order, no FMA contraction); 1: cuFFT R2C/C2R at the CPU's padded
+ * size (plans cached per thread and size). mask may be NULL. */
+sso_status sso_k_likelihood(const float *d_e, const float *var_e2, const uint8_t *mask, int w, int h,
+                            const float *tmpl, int half, int use_fft, float *psi, float *phi);
+
+/* One hit of the GPU shift-and-stack: start pixel and velocity index (grid order). */
+typedef struct sso_k_stack_hit {
+    int32_t x, y, iv;
+} sso_k_stack_hit;
+
+/* The search of host/stack.c (sso_stack_slow step "search") as data. */
+typedef struct sso_k_stack_job {
+    const float *const *psi, *const *phi; /* n_epochs host images of w x h */
+    int n_epochs, w, h;
+    int64_t n_vel;
+    const int *offx, *offy;     /* n_vel x n_epochs tabulated offsets (sso_stack_offset_px) */
+    const double *vx, *vy;      /* n_vel grid velocities [px/h] (only used to group them) */
+    double dv_px_h;             /* grid step */
+    float k2;                   /* threshold nu^2 the GPU keeps hits at (the caller lowers it a
+                                 * little below nu_min^2 and re-checks every hit exactly) */
+    const int *runs;            /* start-pixel runs per row (CSR as in host/stack.c), or NULL: */
+    const int64_t *row_run;     /* a tile is searched when a run touches it */
+} sso_k_stack_job;
+
+/* Runs the search on the device. *hits: malloc'd array of *n_hits hits (free()), in no particular
+ * order; n_samples: trajectory-epoch samples evaluated (searched tiles' pixels x velocities x
+ * epochs); kernel_s: device time of the search kernels [s] (events). */
+sso_status sso_k_stack_search(const sso_k_stack_job *job, sso_k_stack_hit **hits, size_t *n_hits,
+                              int64_t *n_samples, double *kernel_s);
+
 #ifdef __cplusplus
 }
 #endif

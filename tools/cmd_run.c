@@ -39,7 +39,8 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --out DIR          output directory (created if missing) [required]\n"
-            "  --backend B        cpu, cuda or auto: where pixel preparation runs [auto]\n"
+            "  --backend B        cpu, cuda or auto: where prep, psi/phi and the slow search run [auto]\n"
+            "  --device N         CUDA device to use [0]\n"
             "  --threads N        worker threads of the slow search [2]\n"
             "  --vmax ARCSEC_H    largest slow-mover rate searched [10]\n"
             "  --nu-min SIGMA     detection threshold on the stacked SNR [7]\n"
@@ -150,6 +151,14 @@ int sso_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--backend") && more) {
             if (sso_backend_from_name(argv[++i], &cfg.backend))
                 return sso_cli_error("run", SSO_ERR_ARG);
+        } else if (!strcmp(a, "--device") && more) {
+            char *end = NULL;
+            const long d = strtol(argv[++i], &end, 10);
+            if (!end || *end || d < 0 || d > 1023) {
+                fprintf(stderr, "sso run: --device must be a CUDA device number (0, 1, ...)\n");
+                return 2;
+            }
+            cfg.device = (int)d;
         } else if (!strcmp(a, "--threads") && more) {
             cfg.n_threads = atoi(argv[++i]);
             if (cfg.n_threads < 1 || cfg.n_threads > 256) {
@@ -227,6 +236,11 @@ int sso_cmd_run(int argc, char **argv)
     }
     if (!quiet)
         cfg.progress = on_progress;
+    if (!quiet && cfg.backend == SSO_BACKEND_AUTO) {
+        const int ndev = sso_cuda_device_count();
+        fprintf(stderr, "sso run: --backend auto: using %s (%d CUDA device(s) visible)\n",
+                sso_backend_name(sso_backend_resolve(cfg.backend)), ndev);
+    }
 
     sso_quartet *q = NULL;
     sso_status st;

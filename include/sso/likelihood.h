@@ -15,6 +15,7 @@
 #define SSO_LIKELIHOOD_H
 
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -46,6 +47,14 @@ sso_status sso_template_trail(const float *psf, int psf_half, double len_px, dou
 sso_status sso_likelihood(const float *d_e, const float *var_e2, const uint8_t *mask, int w, int h,
                           const float *tmpl, int half, sso_like_method method, float *psi,
                           float *phi);
+
+/* The same on a chosen backend: CPU (the reference above; sso_likelihood is this with CPU), CUDA
+ * (kernels/likelihood.cu: the direct path gives the CPU's values bit for bit, the FFT path cuFFT's
+ * rounding), or AUTO (CUDA when a device is present; falls back to the CPU if the device is then
+ * refused with SSO_ERR_NO_DEVICE). CUDA without a device: SSO_ERR_NO_DEVICE. */
+sso_status sso_likelihood_on(sso_backend backend, const float *d_e, const float *var_e2,
+                             const uint8_t *mask, int w, int h, const float *tmpl, int half,
+                             sso_like_method method, float *psi, float *phi);
 
 #ifdef __cplusplus
 }

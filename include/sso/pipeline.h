@@ -41,7 +41,8 @@ extern "C" {
 typedef void (*sso_progress_fn)(void *user, const char *stage, const char *message);
 
 typedef struct sso_pipeline_config {
-    sso_backend backend;        /* pixel preparation backend [auto] */
+    sso_backend backend;        /* backend of prep, psi/phi and the slow search [auto] */
+    int device;                 /* CUDA device ordinal (`--device N`); -1: the default [-1] */
     int n_threads;              /* worker threads of the stack [1] */
     sso_patch_config patch;     /* sky patches [4096 px, margin 128] */
     sso_stack_params stack;     /* slow search: vmax, threshold, consistency [stack defaults] */

@@ -51,6 +51,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -71,6 +72,9 @@ typedef struct sso_stack_params {
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
     int n_threads;          /* worker threads (rows split between them) [1] */
     int no_coverage_skip;   /* 1: search every start pixel (tests of the skip's exactness) [0] */
+    sso_backend backend;    /* where the search runs: CPU (reference), CUDA (kernels/stack.cu:
+                             * same candidates), AUTO (CUDA when present; CPU when the device is
+                             * refused with SSO_ERR_NO_DEVICE) [cpu] */
 } sso_stack_params;
 
 void sso_stack_params_default(sso_stack_params *p);
@@ -97,6 +101,10 @@ typedef struct sso_stack_stats {
     int64_t n_consistent;    /* of those, passing the consistency tests */
     int64_t n_merged;        /* candidates after merging (the output) */
     double search_s;         /* wall time of the search (threads) [s] */
+    sso_backend backend;     /* where the search ran (CPU or CUDA) */
+    double kernel_s;         /* CUDA: device time of the search kernels [s] (0 on the CPU) */
+    int64_t n_gpu_hits;      /* CUDA: hits the device reported at its slightly lower threshold;
+                              * n_raw of them passed the exact re-check on the host */
 } sso_stack_stats;
 
 typedef struct sso_stack_result sso_stack_result;

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/gpu_device_run.sh: everything issue 4 needs from a lent GPU, in steps of < 10 minutes.
+#
+#   bench/gpu_device_run.sh STEP [STEP ...]      (run from the repository root; $OUT must be set)
+#
+# Steps (each writes under $OUT/<step>/; `all` = build test sanitize bw ccd, ~10 min in total on
+# an H100 with 16 cores, so run it as two calls: "build test bw" then "sanitize ccd"):
+#   build     configure and build with CUDA (Release, sm_90) into build-gpu/ (kept between calls
+#             while the machine stays warm; carry nothing else)
+#   test      ctest -L gpu --output-on-failure; then SSO_BENCH=1 of the stack parity test (the
+#             shift-and-stack rate at pipeline scale, samples/s); nvidia-smi for the record
+#   sanitize  compute-sanitizer memcheck and racecheck on every gpu test (errors fail the step)
+#   bw        the device-to-device copy bandwidth (bench/gpu_copy_bw.cu), copy_bw.json
+#   ccd       sso sim --preset ccd, then sso run --backend cuda and --backend cpu (--threads = cores),
+#             timed, per-stage lines kept, alerts compared (alerts_equal: yes/no, and a diff)
+#   field-sim sso sim --preset field on the machine's disk (/tmp/sso-gpu/field, ~29 GB)
+#   field-run sso run --backend cuda on it, timed (end to end, per stage, stack samples/s)
+# The build needs the project's Debian libraries (cfitsio, wcslib, fftw3f, zmq, sqlite3, cmocka),
+# which the device image lacks: bench/gpu_devdeps.sh prepares .devdeps/ here (headers, libraries
+# and env.sh); carry ".devdeps" with the call. This script sources .devdeps/env.sh if present.
+set -uo pipefail
+: "${OUT:?set OUT to the folder that comes back}"
+cd "$(dirname "$0")/.."
+[ -f .devdeps/env.sh ] && . .devdeps/env.sh
+NCPU=$(nproc)
+B=build-gpu
+SCR=${SSO_GPU_SCRATCH:-/tmp/sso-gpu}
+mkdir -p "$OUT" "$SCR"
+summary="$OUT/summary.txt"
+note() { echo "$*" | tee -a "$summary"; }
+
+step_build() {
+    local o="$OUT/build"; mkdir -p "$o"
+    { nvcc --version; nvidia-smi; cmake --version; } > "$o/tools.txt" 2>&1
+    if cmake -S . -B "$B" -DSSO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release \
+            > "$o/configure.log" 2>&1 && cmake --build "$B" -j"$NCPU" > "$o/build.log" 2>&1; then
+        note "build: ok"
+    else
+        note "build: FAILED (see build/configure.log, build/build.log)"; tail -30 "$o"/*.log; return 1
+    fi
+}
+
+step_test() {
+    local o="$OUT/test"; mkdir -p "$o"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$o/gpu.csv" 2>&1
+    (cd "$B" && ctest -L gpu --output-on-failure) > "$o/ctest_gpu.log" 2>&1
+    local rc=$?
+    note "ctest -L gpu: rc $rc ($(grep -E 'tests passed|tests failed' "$o/ctest_gpu.log" | tail -1))"
+    grep -E "bit-identical|GPU hits|candidates" "$o/ctest_gpu.log" | head -20 >> "$summary"
+    SSO_BENCH=1 "$B/tests/gpu_test_stack_parity" > "$o/stack_rate.log" 2>&1
+    note "stack rate: $(grep BENCH "$o/stack_rate.log" | tail -1)"
+    (cd "$B" && ctest -L unit -j"$NCPU") > "$o/ctest_unit.log" 2>&1
+    note "ctest -L unit on the device machine: rc $? ($(grep -E 'tests passed' "$o/ctest_unit.log" | tail -1))"
+    return $rc
+}
+
+step_sanitize() {
+    local o="$OUT/sanitize"; mkdir -p "$o"; local bad=0
+    for t in "$B"/tests/gpu_test_*; do
+        local n; n=$(basename "$t")
+        for tool in memcheck racecheck; do
+            timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 "$t" > "$o/$n.$tool.log" 2>&1
+            local rc=$?
+            note "compute-sanitizer $tool $n: rc $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$o/$n.$tool.log" | tail -1)"
+            [ $rc -eq 0 ] || bad=1
+        done
+    done
+    return $bad
+}
+
+step_bw() {
+    local o="$OUT/bw"; mkdir -p "$o"
+    nvcc -O2 -arch=sm_90 bench/gpu_copy_bw.cu -o "$o/copy_bw" && "$o/copy_bw" 2048 > "$o/copy_bw.json"
+    note "copy bandwidth: $(cat "$o/copy_bw.json")"
+}
+
+run_sso() { # label dir backend -> times one `sso run`
+    local o=$1 q=$2 be=$3
+    local t0; t0=$(date +%s.%N)
+    "$B/sso" run "$q" --out "$o/out-$be" --backend "$be" --threads "$NCPU" --role test > "$o/run-$be.log" 2>&1
+    local rc=$? t1; t1=$(date +%s.%N)
+    note "sso run --backend $be: rc $rc, wall $(echo "$t1 - $t0" | bc) s; $(grep 'stages' "$o/run-$be.log" | tail -1)"
+    return $rc
+}
+
+step_ccd() {
+    local o="$OUT/ccd"; mkdir -p "$o"
+    [ -d "$SCR/ccd" ] || "$B/sso" sim --preset ccd --seed 1 --threads "$NCPU" --quiet --out "$SCR/ccd" > "$o/sim.log" 2>&1
+    run_sso "$o" "$SCR/ccd" cuda; run_sso "$o" "$SCR/ccd" cpu
+    # alerts compared without the fields that name the run or the time of processing
+    python3 - "$o/out-cuda/alerts.jsonl" "$o/out-cpu/alerts.jsonl" > "$o/alerts_compare.txt" <<'PY'
+import json, sys
+def load(p):
+    out = []
+    for line in open(p):
+        a = json.loads(line)
+        for k in list(a):
+            if k in ("boot_id", "time", "seq"):  # the envelope a run assigns (cmd_run.c write_outputs)
+                a.pop(k)
+        out.append(json.dumps(a, sort_keys=True))
+    return sorted(out)
+g, c = load(sys.argv[1]), load(sys.argv[2])
+print("alerts_equal:", "yes" if g == c else "no", "cuda", len(g), "cpu", len(c))
+for x in sorted(set(g) ^ set(c))[:10]:
+    print("only on", "cuda" if x in g else "cpu", x[:400])
+PY
+    note "ccd: $(head -1 "$o/alerts_compare.txt")"
+}
+
+step_field_sim() {
+    local o="$OUT/field"; mkdir -p "$o"
+    df -h /tmp > "$o/disk.txt"
+    local t0; t0=$(date +%s)
+    [ -d "$SCR/field" ] || "$B/sso" sim --preset field --seed 1 --threads "$NCPU" --quiet --out "$SCR/field" > "$o/sim.log" 2>&1
+    note "field sim: rc $?, $(( $(date +%s) - t0 )) s, $(du -sh "$SCR/field" | cut -f1)"
+}
+
+step_field_run() {
+    local o="$OUT/field"; mkdir -p "$o"
+    run_sso "$o" "$SCR/field" cuda
+    nvidia-smi --query-gpu=memory.used,memory.total --format=csv >> "$o/gpu-mem-after.csv" 2>&1
+}
+
+[ $# -gt 0 ] || { sed -n 2,25p "$0"; exit 2; }
+status=0
+for s in "$@"; do
+    case $s in
+        all) for x in build test sanitize bw ccd; do "step_$x" || status=1; done ;;
+        build|test|sanitize|bw|ccd) "step_$s" || status=1 ;;
+        field-sim) step_field_sim || status=1 ;;
+        field-run) step_field_run || status=1 ;;
+        *) echo "unknown step $s" >&2; exit 2 ;;
+    esac
+done
+echo "== summary"; cat "$summary"
+exit $status

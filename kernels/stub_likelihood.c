@@ -1,0 +1,11 @@
+/* kernels/stub_likelihood.c: the likelihood launcher of kernels/sso_kernels.h for builds without
+ * CUDA: reports SSO_ERR_NO_DEVICE, so host/likelihood.c falls back or fails with that status.
+ */
+#include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
+
+sso_status sso_k_likelihood(const float *d_e, const float *var_e2, const uint8_t *mask, int w, int h,
+                            const float *tmpl, int half, int use_fft, float *psi, float *phi)
+{
+    return sso_fail(SSO_ERR_NO_DEVICE, "this build of sso has no CUDA support (SSO_CUDA=OFF)");
+}
