@@ -54,6 +54,7 @@ static void usage(FILE *f)
 "  --seed N           simulator seed [1]\n"
 "  --vmax ARCSEC_H    largest slow-mover rate searched [10]\n"
 "  --repeat K         measured repeats after the warm-up [3]\n"
+"  --warmup N         unmeasured warm-up runs first [1]\n"
 "  --threads N        worker threads of the searches [2]\n"
 "  --patch-size PX    sky patch side [4096]\n"
 "  --fast             also run the fast-mover (streak) search (slow on a CPU)\n"
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 "  --out DIR          results directory [bench/results]\n"
 "  --tag NAME         machine tag in file names [<cores>core, plus the GPU model]\n"
 "  --no-plot          no PNG\n"
+"  --sim-only         only make sure the quartet is in --data (simulate or reuse), print its path\n"
 "  --verbose          the pipeline's own progress lines too\n"
 "  -h, --help         this text\n"
 "\n"
@@ -156,7 +158,7 @@ static void *sampler_main(void *arg)
 typedef struct bench_opts {
     sso_sim_preset preset;
     const char *preset_name;
-    int n_ccds, width_px, height_px, movers, threads, patch_px, fast, repeat, verbose, plot;
+    int n_ccds, width_px, height_px, movers, threads, patch_px, fast, repeat, warmup, verbose, plot, sim_only;
     unsigned long long seed;
     double vmax_arcsec_h;
     sso_backend backend;
@@ -365,8 +367,9 @@ static int bad(const char *what, const char *v)
 
 int sso_cmd_bench(int argc, char **argv)
 {
-    bench_opts o = {SSO_SIM_PRESET_DEMO, "demo", 0, 0, 0, -1, 2, 0, 0, 3, 0, 1,
-                    1, 10.0, SSO_BACKEND_CPU, NULL, "bench/results", NULL};
+    bench_opts o = {.preset = SSO_SIM_PRESET_DEMO, .preset_name = "demo", .movers = -1, .threads = 2,
+                    .repeat = 3, .warmup = 1, .plot = 1, .seed = 1, .vmax_arcsec_h = 10.0,
+                    .backend = SSO_BACKEND_CPU, .out = "bench/results"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -378,6 +381,9 @@ int sso_cmd_bench(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--verbose")) {
             o.verbose = 1;
+            continue;
+        } else if (!strcmp(a, "--sim-only")) {
+            o.sim_only = 1;
             continue;
         } else if (!strcmp(a, "--no-plot")) {
             o.plot = 0;
@@ -421,6 +427,10 @@ int sso_cmd_bench(int argc, char **argv)
             o.repeat = (int)strtol(v, &end, 10);
             if (*end || o.repeat < 1 || o.repeat > 1000)
                 return bad("--repeat (1..1000)", v);
+        } else if (!strcmp(a, "--warmup")) {
+            o.warmup = (int)strtol(v, &end, 10);
+            if (*end || o.warmup < 0 || o.warmup > 100)
+                return bad("--warmup (0..100)", v);
         } else if (!strcmp(a, "--threads")) {
             o.threads = (int)strtol(v, &end, 10);
             if (*end || o.threads < 1 || o.threads > 256)
@@ -507,6 +517,10 @@ int sso_cmd_bench(int argc, char **argv)
             return 1;
         }
     }
+    if (o.sim_only) {
+        printf("%s\n", data);
+        return 0;
+    }
     char p[4][4200], alerts_path[4200];
     const char *paths[4];
     for (int d = 0; d < 4; d++) {
@@ -538,18 +552,17 @@ int sso_cmd_bench(int argc, char **argv)
     sso_bench_rep *reps = calloc((size_t)o.repeat, sizeof *reps);
     if (!reps)
         return sso_cli_error("bench", sso_fail(SSO_ERR_NOMEM, "bench: repeats"));
-    for (int i = -1; i < o.repeat && st == SSO_OK; i++) {
+    snprintf(r.backend_used, sizeof r.backend_used, "%s", sso_backend_name(be));
+    for (int i = -o.warmup; i < o.repeat && st == SSO_OK; i++) {
         sso_bench_rep warm, *rep = i < 0 ? &warm : &reps[i];
-        if (i < 0)
-            fprintf(stderr, "sso bench: warm-up run\n");
         st = run_once(paths, &cfg, alerts_path, rep);
         if (st == SSO_OK)
             fprintf(stderr, "sso bench: %s%d/%d: %.2f s (stack %.2f s, %.3g samples/s), latency %.2f s, %zu alerts\n",
-                    i < 0 ? "warm-up " : "repeat ", i < 0 ? 0 : i + 1, o.repeat, rep->total_s, rep->ps.stack_s,
+                    i < 0 ? "warm-up " : "repeat ", i < 0 ? i + o.warmup + 1 : i + 1, i < 0 ? o.warmup : o.repeat, rep->total_s, rep->ps.stack_s,
                     rep->ps.stack_s > 0 ? rep->ps.n_stack_samples / rep->ps.stack_s : 0.0, rep->latency_s,
                     rep->ps.n_alerts);
-        if (st == SSO_OK && i < 0)
-            snprintf(r.backend_used, sizeof r.backend_used, "%s", warm.ps.backend);
+        if (st == SSO_OK && rep->ps.backend[0])
+            snprintf(r.backend_used, sizeof r.backend_used, "%s", rep->ps.backend);
     }
     if (gs.running) {
         pthread_mutex_lock(&gs.mu);
