@@ -51,6 +51,8 @@ static void usage(FILE *f)
 "  --ccds N           1, 4, 9 (3x3), 16 or 36 CCDs instead of the preset's (movers scale)\n"
 "  --size W[xH]       CCD size in px instead of the preset's\n"
 "  --movers N         movers instead of the preset's (scaled) count\n"
+"  --mag-range A,B    movers' AB magnitudes instead of the preset's\n"
+"  --rate-range A,B   movers' rates [\"/h] instead of the preset's (0.5,300)\n"
 "  --seed N           simulator seed [1]\n"
 "  --vmax ARCSEC_H    largest slow-mover rate searched [10]\n"
 "  --repeat K         measured repeats after the warm-up [3]\n"
@@ -160,7 +162,7 @@ typedef struct bench_opts {
     const char *preset_name;
     int n_ccds, width_px, height_px, movers, threads, patch_px, fast, repeat, warmup, verbose, plot, sim_only;
     unsigned long long seed;
-    double vmax_arcsec_h;
+    double vmax_arcsec_h, mag_range[2], rate_range[2]; /* ranges: 0,0 = the preset's */
     sso_backend backend;
     const char *data, *out, *tag;
 } bench_opts;
@@ -183,6 +185,10 @@ static sso_status sim_config(const bench_opts *o, sso_sim_config *c)
         c->width_px = o->width_px, c->height_px = o->height_px;
     if (o->movers >= 0)
         c->n_movers = o->movers;
+    if (o->mag_range[1] > 0)
+        c->mag_min = o->mag_range[0], c->mag_max = o->mag_range[1];
+    if (o->rate_range[1] > 0)
+        c->rate_min_arcsec_h = o->rate_range[0], c->rate_max_arcsec_h = o->rate_range[1];
     c->seed = o->seed;
     c->verbose = 1;
     return SSO_OK;
@@ -190,9 +196,9 @@ static sso_status sim_config(const bench_opts *o, sso_sim_config *c)
 
 static void stamp_text(const sso_sim_config *c, const char *preset, char *buf, size_t n)
 {
-    int k = snprintf(buf, n, "sso bench data: preset %s seed %llu size %dx%d movers %d mags %g,%g ccds",
+    int k = snprintf(buf, n, "sso bench data: preset %s seed %llu size %dx%d movers %d mags %g,%g rates %g,%g ccds",
                      preset, (unsigned long long)c->seed, c->width_px, c->height_px, c->n_movers,
-                     c->mag_min, c->mag_max);
+                     c->mag_min, c->mag_max, c->rate_min_arcsec_h, c->rate_max_arcsec_h);
     for (int i = 0; i < c->n_ccds && k > 0 && (size_t)k < n; i++)
         k += snprintf(buf + k, n - (size_t)k, "%s%s", i ? "," : " ", c->ccds[i]);
 }
@@ -414,6 +420,10 @@ int sso_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--movers")) {
             o.movers = (int)strtol(v, &end, 10);
             if (*end || o.movers < 0 || o.movers > 1000000)
+                return bad(a, v);
+        } else if (!strcmp(a, "--mag-range") || !strcmp(a, "--rate-range")) {
+            double *rg = a[2] == 'm' ? o.mag_range : o.rate_range;
+            if (sscanf(v, "%lf,%lf", &rg[0], &rg[1]) != 2 || !(rg[1] > rg[0]) || !(rg[0] > 0))
                 return bad(a, v);
         } else if (!strcmp(a, "--seed")) {
             o.seed = strtoull(v, &end, 10);
