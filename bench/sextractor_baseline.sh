@@ -71,5 +71,5 @@ PY
 tag=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['machine']['tag'])" "$json")
 base="$OUT/sextractor-$tag-$(date -u +%F)"
 /usr/bin/python3 "$here/sextractor_link.py" compare "$work/score-sso.json" "$work/score-sex.json" "$work/times.json" \
-    "$base.md" "$base.json"
+    "$base.md" "$base.json" "$data/truth.csv"
 echo "$base.md"
