@@ -4,11 +4,13 @@
 # usage (from the repository root): nice bench/scaling.sh [--full]
 #   --full adds the 36-CCD point (long on a CPU). Environment:
 #     BUILD (build), OUT (bench/results), BACKEND (cpu), REPEAT (3), WARMUP (1), TAG (bench's default)
-#     CCDS ("1 4 9", "1 4 9 36" with --full), CCD_SIZE (2048x2066, the demo CCD), CCD_VMAX (5)
+#     CCDS ("1 4 9", "1 4 9 36" with --full), CCD_SIZE (4096x4132, the real CCD), CCD_VMAX (5)
 #     VMAXS ("2.5 5 10"), VMAX_SIM (the vmax series' quartet: one 1600x1700 px CCD, so the 4
 #     dithers share sky, 80 movers at 0.5-10"/h, seed 7)
 #
 # Series 1, CCDs: the demo preset with N CCDs of CCD_SIZE (movers scale with N), vmax CCD_VMAX.
+#   Full-size CCDs: the simulator keeps the real CCD centres, so shrunk CCDs leave wide gaps that
+#   the 4096 px sky patches still cover (measured: 4 CCDs of 1024 px took 5.6x 1 CCD and 6 GB).
 #   Expected: every stage linear in the pixel count, so total = a + b N.
 # Series 2, vmax: one quartet, vmax 2.5 .. 10"/h. Expected: the slow search's velocity grid, hence
 #   its trajectory-epoch samples and the stack time, grows as vmax^2: stack = c0 + c2 vmax^2; the
@@ -21,11 +23,11 @@ OUT=${OUT:-bench/results}
 BACKEND=${BACKEND:-cpu}
 REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-1}
-CCDS=${CCDS:-1 4 9}
+CCDS=${CCDS-1 4 9}
 [ "${1:-}" = "--full" ] && CCDS="$CCDS 36"
-CCD_SIZE=${CCD_SIZE:-2048x2066}
+CCD_SIZE=${CCD_SIZE:-4096x4132}
 CCD_VMAX=${CCD_VMAX:-5}
-VMAXS=${VMAXS:-2.5 5 10}
+VMAXS=${VMAXS-2.5 5 10}
 read -r -a vsim <<< "${VMAX_SIM:---preset demo --size 1600x1700 --movers 80 --mag-range 21,26.5 --rate-range 0.5,10 --seed 7}"
 here=$(cd "$(dirname "$0")" && pwd)
 SSO="$BUILD/sso"

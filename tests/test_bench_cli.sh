@@ -43,7 +43,7 @@ args=(--preset demo --size 600x1400 --movers 5 --vmax 1 --patch-size 1536 --data
 tail -2 "$d/err.txt"
 json=$(grep '\.json$' "$d/out.txt")
 md=$(grep '\.md$' "$d/out.txt")
-case "$json" in */bench-demo-1ccd-v1-cpu-testtag-20*.json) ;; *) echo "bad result name $json"; exit 1;; esac
+case "$json" in */bench-demo-1ccd-600x1400-v1-cpu-testtag-20*.json) ;; *) echo "bad result name $json"; exit 1;; esac
 [ -s "$md" ] || { echo "no markdown"; exit 1; }
 grep -q '| stack |' "$md" || { echo "markdown lacks the stage table"; exit 1; }
 if command -v gnuplot > /dev/null; then

@@ -10,7 +10,8 @@
  * peak RSS. Then the quartet is opened, run through sso_pipeline_run and its alerts written to
  * <data>/bench-alerts-<backend>.jsonl: one warm-up, then --repeat K measured repeats (each
  * re-opens the files; after the warm-up they come from the page cache). host/bench.c summarises
- * (medians) and writes <out>/bench-<preset>-<N>ccd-v<vmax>-<backend>-<tag>-<date>.{json,md}; gnuplot
+ * (medians) and writes <out>/bench-<preset>-<N>ccd-<W>x<H>-v<vmax>-<backend>-<tag>-<date>.{json,md};
+ * gnuplot
  * draws the time per stage (.png). With a CUDA backend the GPU is described (nvidia-smi) and the
  * device memory is sampled every 0.2 s with nvidia-smi (memory.used minus the idle baseline: the
  * kernels/ engine has no memory query yet), else reported n/a. Progress goes to stderr, the
@@ -623,8 +624,8 @@ int sso_cmd_bench(int argc, char **argv)
         return 4;
     }
     char base[4096], path[4200];
-    snprintf(base, sizeof base, "%s/bench-%s-%dccd-v%g-%s-%s-%.10s", o.out, r.preset, r.n_ccds,
-             r.vmax_arcsec_h, r.backend_used, r.tag, r.date);
+    snprintf(base, sizeof base, "%s/bench-%s-%dccd-%dx%d-v%g-%s-%s-%.10s", o.out, r.preset, r.n_ccds,
+             r.width_px, r.height_px, r.vmax_arcsec_h, r.backend_used, r.tag, r.date);
     snprintf(path, sizeof path, "%s.json", base);
     if ((st = sso_bench_write_json(&r, path)) == SSO_OK) {
         printf("%s\n", path);
