@@ -46,4 +46,5 @@ for v in $VMAXS; do
     j=$("$SSO" bench "${vsim[@]}" --vmax "$v" "${common[@]}" | grep '\.json$')
     echo "vmax $j" >> "$list"
 done
-/usr/bin/python3 "$here/scaling_report.py" "$list" "$OUT" "bench/scaling.sh $*"
+/usr/bin/python3 "$here/scaling_report.py" "$list" "$OUT" \
+    "REPEAT=$REPEAT WARMUP=$WARMUP BACKEND=$BACKEND CCDS='$CCDS' CCD_SIZE=$CCD_SIZE VMAXS='$VMAXS' bench/scaling.sh $*"
