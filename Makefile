@@ -17,7 +17,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages the project builds and tests with (names as in Debian 12 "bookworm").
 DEB_PKGS := cmake make gcc g++ pkg-config libcfitsio-dev wcslib-dev libfftw3-dev libcmocka-dev \
             libzmq3-dev libsqlite3-dev libjansson-dev clang libclang-rt-dev python3 python3-numpy python3-astropy python3-jsonschema bsdextrautils \
-            gnuplot-nox
+            gnuplot-nox source-extractor
 
 # The CUDA toolkit is optional: use nvcc from PATH or the default toolkit location.
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)

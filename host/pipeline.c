@@ -182,6 +182,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     m->read = 1;
     double t1 = now_s();
     r->st->read_s += t1 - t0;
+    r->st->last_read_mono_s = t1;
 
     img = malloc(n * sizeof *img), var = malloc(n * sizeof *var), mask = malloc(n);
     bkg = malloc(n * sizeof *bkg), bkg_rms = malloc(n * sizeof *bkg_rms);

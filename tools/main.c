@@ -20,6 +20,7 @@ static const struct {
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
+    {"bench", sso_cmd_bench, "time the pipeline on a simulated quartet: JSON, markdown and plots"},
 };
 
 static void usage(FILE *f)

@@ -70,6 +70,8 @@ typedef struct sso_pipeline_stats {
     long long n_rejected_refined;
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */ /* candidates failing consistency once measured on their refined track */
     size_t n_alerts;
+    double last_read_mono_s;    /* CLOCK_MONOTONIC time [s] at which the last detector read ended
+                                 * (end-to-end latency is measured from it, `sso bench`) */
     char backend[8];            /* the prep backend actually used */
 } sso_pipeline_stats;
 
