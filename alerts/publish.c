@@ -582,3 +582,89 @@ exit:
     free(issued);
     return st;
 }
+
+/* ---- observations and retractions (sso_publisher_put_observation) ------------------------------ */
+
+sso_store *sso_publisher_store(sso_publisher *p)
+{
+    return p ? p->store : NULL;
+}
+
+static sso_status quartet_summary(sso_publisher *p, const sso_obs_record *o)
+{
+    sso_jw w;
+    char t[48], *json = NULL;
+    size_t len = 0;
+    sso_time_us_to_rfc3339(sso_time_now_us(), t, sizeof t);
+    sso_jw_init(&w);
+    sso_jw_obj_begin(&w);
+    sso_jw_key(&w, "schema"), sso_jw_str(&w, SSO_ALERT_SCHEMA);
+    sso_jw_key(&w, "kind"), sso_jw_str(&w, "quartet");
+    sso_jw_key(&w, "boot_id"), sso_jw_str(&w, p->boot_id);
+    sso_jw_key(&w, "obs_id"), sso_jw_str(&w, o->obs_id);
+    sso_jw_key(&w, "status"), sso_jw_str(&w, o->status == SSO_OBS_DONE ? "done" : "started");
+    sso_jw_key(&w, "n_exposures"), sso_jw_int(&w, o->n_exposures);
+    sso_jw_key(&w, "n_alerts"), sso_jw_u64(&w, o->n_alerts);
+    sso_jw_key(&w, "n_new"), sso_jw_u64(&w, o->n_new);
+    sso_jw_key(&w, "n_revised"), sso_jw_u64(&w, o->n_revised);
+    sso_jw_key(&w, "n_unchanged"), sso_jw_u64(&w, o->n_unchanged);
+    sso_jw_key(&w, "n_retracted"), sso_jw_u64(&w, o->n_retracted);
+    sso_jw_key(&w, "last_seq"), sso_jw_u64(&w, o->last_seq);
+    sso_jw_key(&w, "latency_s"), sso_jw_num(&w, o->latency_s);
+    sso_jw_key(&w, "stages"), sso_jw_obj_begin(&w);
+    for (int i = 0; i < SSO_OBS_N_STAGES; i++)
+        sso_jw_key(&w, sso_obs_stage_names[i]), sso_jw_num(&w, o->stage_s[i]);
+    sso_jw_obj_end(&w);
+    sso_jw_key(&w, "time"), sso_jw_str(&w, t);
+    sso_jw_key(&w, "version"), sso_jw_str(&w, o->version[0] ? o->version : SSO_VERSION_STRING);
+    sso_jw_obj_end(&w);
+    sso_status st = sso_jw_finish(&w, &json, &len);
+    if (st == SSO_OK)
+        pipe_send(p, "sso.v1.quartet", json, len, 0);
+    free(json);
+    return st;
+}
+
+sso_status sso_publisher_put_observation(sso_publisher *p, sso_obs_record *obs, sso_alert *alerts,
+                                         size_t n, unsigned flags, sso_store_put_result *res)
+{
+    sso_status st;
+    uint64_t seq0 = 0;
+    pending q = {0};
+    runs rn = {p, 0, 0, SSO_OK};
+    sso_store_put_result r;
+    if (!p || !obs || (!alerts && n))
+        return sso_fail(SSO_ERR_ARG, "publisher: NULL argument");
+    if (!obs->version[0])
+        snprintf(obs->version, sizeof obs->version, "%s", SSO_VERSION_STRING);
+    if ((st = sso_store_last_seq(p->store, &seq0)) != SSO_OK ||
+        (st = sso_store_put_observation(p->store, obs, alerts, n, flags, NULL, &r)) != SSO_OK)
+        return st;
+    /* one writer: what follows seq0 is exactly this transaction's rows, in seq order */
+    if ((st = sso_store_since_seq(p->store, seq0, 0, collect_unpublished, &q)) != SSO_OK)
+        goto exit;
+    for (size_t i = 0; i < q.n; i++) {
+        if (pipe_send(p, q.topic[i], q.json[i], q.len[i], q.seq[i]) == 0)
+            runs_add(&rn, q.seq[i]);
+        else
+            stat_add(p, &p->stats.dropped, 1);
+    }
+    if (obs->last_arrival_us > 0) {
+        obs->latency_s = 1e-6 * (double)(sso_time_now_us() - obs->last_arrival_us);
+        if ((st = sso_store_obs_set_latency(p->store, obs->obs_id, obs->latency_s)) != SSO_OK)
+            goto exit;
+    }
+    runs_flush(&rn);
+    if ((st = rn.st) != SSO_OK || (st = quartet_summary(p, obs)) != SSO_OK)
+        goto exit;
+    if (res)
+        *res = r;
+exit:
+    for (size_t i = 0; i < q.n; i++)
+        free(q.json[i]);
+    free(q.seq);
+    free(q.json);
+    free(q.len);
+    free(q.topic);
+    return st;
+}

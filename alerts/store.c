@@ -8,6 +8,13 @@
  *          json TEXT,                              -- the message as published
  *          published INTEGER, superseded INTEGER)
  *   indexes on alert_id (latest revision lookup), time_us (since-time), unpublished rows.
+ *   observations(obs_id TEXT PRIMARY KEY, status TEXT 'started'|'done', n_exposures, attempts,
+ *          n_alerts, n_new, n_revised, n_unchanged, n_retracted, last_seq, started_us, done_us,
+ *          last_arrival_us, latency_s, <stage>_s for each sso_obs_stage_names, version)
+ *                                                  -- the quartet summaries (version 2)
+ * A retract row is an alerts row with kind 'retract' (store.h): the same seq, revision and
+ * superseded rules as an alert, so replay and the published flag need nothing special.
+ * Version 1 stores (no observations table) are upgraded in place on open (CREATE IF NOT EXISTS).
  * The counter lives in meta rather than in max(seq) so that it never goes back, whatever rows a
  * maintenance job may delete; it is read inside the write transaction (BEGIN IMMEDIATE), so two
  * writers on one file would still serialise correctly.
@@ -20,6 +27,7 @@
 #include "sso/store.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +35,7 @@
 
 #include <sqlite3.h>
 
+#include "alerts/json.h"
 #include "host/status_internal.h"
 
 struct sso_store {
@@ -100,7 +109,15 @@ static sso_status open_common(const char *path, int readonly, sso_store **out)
                      "CREATE INDEX IF NOT EXISTS alerts_by_id ON alerts(alert_id, seq);"
                      "CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts(time_us);"
                      "CREATE INDEX IF NOT EXISTS alerts_unpublished ON alerts(seq) WHERE published=0;"
-                     "PRAGMA user_version=1;"
+                     "CREATE TABLE IF NOT EXISTS observations(obs_id TEXT PRIMARY KEY,"
+                     " status TEXT NOT NULL, n_exposures INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+                     " n_alerts INTEGER, n_new INTEGER, n_revised INTEGER, n_unchanged INTEGER,"
+                     " n_retracted INTEGER, last_seq INTEGER, started_us INTEGER, done_us INTEGER,"
+                     " last_arrival_us INTEGER, latency_s REAL, read_s REAL, prep_s REAL,"
+                     " background_s REAL, cosmics_s REAL, resample_s REAL, difference_s REAL,"
+                     " likelihood_s REAL, stack_s REAL, measure_s REAL, fast_s REAL, total_s REAL,"
+                     " version TEXT);"
+                     "PRAGMA user_version=2;"
                      "COMMIT;");
         if (st) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -165,27 +182,14 @@ exit:
     return st;
 }
 
-sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned char *issued,
-                         sso_store_put_result *res)
+/* The alerts part of a put, inside the caller's transaction: *seq is the counter, advanced. */
+static sso_status put_alerts(sso_store *s, sso_alert *alerts, size_t n, unsigned char *issued,
+                             uint64_t *seq_io, sso_store_put_result *r)
 {
-    sqlite3_stmt *find = NULL, *ins = NULL, *sup = NULL, *upd = NULL;
+    sqlite3_stmt *find = NULL, *ins = NULL, *sup = NULL;
     sso_status st = SSO_OK;
     char *payload = NULL, *json = NULL;
-    sso_store_put_result r = {0, 0, 0, 0};
-    uint64_t seq = 0;
-    int in_tx = 0;
-    if (!s || (!alerts && n))
-        return sso_fail(SSO_ERR_ARG, "store put: NULL argument");
-    if (s->readonly)
-        return sso_fail(SSO_ERR_ARG, "store put: read-only connection");
-    for (size_t i = 0; i < n; i++)
-        if ((st = sso_alert_validate(&alerts[i])) != SSO_OK)
-            return st;
-    if ((st = exec(s, "BEGIN IMMEDIATE")) != SSO_OK)
-        return st;
-    in_tx = 1;
-    if ((st = sso_store_last_seq(s, &seq)) != SSO_OK)
-        goto exit;
+    uint64_t seq = *seq_io;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT seq, revision, payload, time_us, json FROM alerts "
                            "WHERE alert_id=?1 ORDER BY seq DESC LIMIT 1", -1, &find, NULL) ||
@@ -193,9 +197,7 @@ sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned cha
                            "INSERT INTO alerts(seq, alert_id, kind, time_us, revision, payload, json)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &ins, NULL) ||
         sqlite3_prepare_v2(s->db, "UPDATE alerts SET superseded=1 WHERE alert_id=?1 AND seq<?2",
-                           -1, &sup, NULL) ||
-        sqlite3_prepare_v2(s->db, "UPDATE meta SET value=?1 WHERE key='last_seq'", -1, &upd,
-                           NULL)) {
+                           -1, &sup, NULL)) {
         st = db_fail(s, "prepare");
         goto exit;
     }
@@ -228,7 +230,7 @@ sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned cha
                 }
                 if (issued)
                     issued[i] = 0;
-                r.n_unchanged++;
+                r->n_unchanged++;
                 free(payload);
                 payload = NULL;
                 continue;
@@ -261,9 +263,9 @@ sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned cha
                 st = db_fail(s, "marking the superseded revision");
                 goto exit;
             }
-            r.n_revised++;
+            r->n_revised++;
         } else {
-            r.n_new++;
+            r->n_new++;
         }
         if (issued)
             issued[i] = 1;
@@ -271,26 +273,242 @@ sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned cha
         free(json);
         payload = json = NULL;
     }
-    sqlite3_bind_int64(upd, 1, (sqlite3_int64)seq);
-    if (sqlite3_step(upd) != SQLITE_DONE) {
-        st = db_fail(s, "updating last_seq");
-        goto exit;
-    }
-    st = exec(s, "COMMIT");
-    in_tx = st != SSO_OK;
-    r.last_seq = seq;
+    *seq_io = seq;
 exit:
     free(payload);
     free(json);
     sqlite3_finalize(find);
     sqlite3_finalize(ins);
     sqlite3_finalize(sup);
+    return st;
+}
+
+static sso_status save_seq(sso_store *s, uint64_t seq)
+{
+    sqlite3_stmt *upd = NULL;
+    sso_status st = SSO_OK;
+    if (sqlite3_prepare_v2(s->db, "UPDATE meta SET value=?1 WHERE key='last_seq'", -1, &upd, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, "prepare");
+    sqlite3_bind_int64(upd, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(upd) != SQLITE_DONE)
+        st = db_fail(s, "updating last_seq");
     sqlite3_finalize(upd);
-    if (in_tx)
+    return st;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One retract row withdrawing the latest revision (prev_rev, role from its JSON) of alert_id. */
+static sso_status put_retract(sso_store *s, const char *obs_id, const char *alert_id, int prev_rev,
+                              const char *prev_json, size_t prev_len, uint64_t seq, int64_t now_us)
+{
+    sqlite3_stmt *ins = NULL, *sup = NULL;
+    sso_status st = SSO_OK;
+    char *payload = NULL, *json = NULL, t[48];
+    size_t plen = 0, jlen = 0;
+    sso_alert prev;
+    const char *role = "observation";
+    if (sso_alert_from_json(prev_json, prev_len, &prev) == SSO_OK && prev.role == SSO_ROLE_TEST)
+        role = "test";
+    if ((st = sso_time_us_to_rfc3339(now_us, t, sizeof t)) != SSO_OK)
+        return st;
+    for (int env = 0; env < 2; env++) {
+        sso_jw w;
+        sso_jw_init(&w);
+        sso_jw_obj_begin(&w);
+        sso_jw_key(&w, "schema"), sso_jw_str(&w, SSO_ALERT_SCHEMA);
+        sso_jw_key(&w, "kind"), sso_jw_str(&w, "retract");
+        sso_jw_key(&w, "alert_id"), sso_jw_str(&w, alert_id);
+        if (env) {
+            sso_jw_key(&w, "seq"), sso_jw_u64(&w, seq);
+            sso_jw_key(&w, "revision"), sso_jw_int(&w, prev_rev + 1);
+            sso_jw_key(&w, "boot_id"), sso_jw_str(&w, s->boot_id);
+            sso_jw_key(&w, "time"), sso_jw_str(&w, t);
+        }
+        sso_jw_key(&w, "role"), sso_jw_str(&w, role);
+        sso_jw_key(&w, "obs_id"), sso_jw_str(&w, obs_id);
+        sso_jw_key(&w, "reason"), sso_jw_str(&w, "not found when the observation was reprocessed");
+        sso_jw_obj_end(&w);
+        if ((st = sso_jw_finish(&w, env ? &json : &payload, env ? &jlen : &plen)) != SSO_OK)
+            goto exit;
+    }
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO alerts(seq, alert_id, kind, time_us, revision, payload, json)"
+                           " VALUES(?1, ?2, 'retract', ?3, ?4, ?5, ?6)", -1, &ins, NULL) ||
+        sqlite3_prepare_v2(s->db, "UPDATE alerts SET superseded=1 WHERE alert_id=?1 AND seq<?2",
+                           -1, &sup, NULL)) {
+        st = db_fail(s, "prepare retract");
+        goto exit;
+    }
+    sqlite3_bind_int64(ins, 1, (sqlite3_int64)seq);
+    sqlite3_bind_text(ins, 2, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 3, now_us);
+    sqlite3_bind_int(ins, 4, prev_rev + 1);
+    sqlite3_bind_text(ins, 5, payload, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 6, json, (int)jlen, SQLITE_STATIC);
+    sqlite3_bind_text(sup, 1, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sup, 2, (sqlite3_int64)seq);
+    if (sqlite3_step(ins) != SQLITE_DONE || sqlite3_step(sup) != SQLITE_DONE)
+        st = db_fail(s, "inserting a retraction");
+exit:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(sup);
+    free(payload);
+    free(json);
+    return st;
+}
+
+/* Retracts the live alerts of obs_id that are not among alerts[0..n). */
+static sso_status retract_missing(sso_store *s, const char *obs_id, const sso_alert *alerts, size_t n,
+                                  uint64_t *seq_io, size_t *n_retracted)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    const char **ids = NULL;
+    char prefix[80];
+    typedef struct victim {
+        char alert_id[96];
+        int revision;
+        char *json;
+        size_t len;
+    } victim;
+    victim *v = NULL;
+    size_t nv = 0, cap = 0;
+    snprintf(prefix, sizeof prefix, "%s-", obs_id);
+    if (n && !(ids = malloc(n * sizeof *ids)))
+        return sso_fail(SSO_ERR_NOMEM, "store: out of memory");
+    for (size_t i = 0; i < n; i++)
+        ids[i] = alerts[i].alert_id;
+    if (n)
+        qsort(ids, n, sizeof *ids, cmp_cstr);
+    /* the latest revision of every alert of this observation that is not a retraction */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT alert_id, revision, json FROM alerts WHERE superseded=0 AND "
+                           "kind<>'retract' AND length(alert_id)=?1 AND substr(alert_id,1,?2)=?3 "
+                           "ORDER BY seq", -1, &q, NULL) != SQLITE_OK) {
+        st = db_fail(s, "prepare retract query");
+        goto exit;
+    }
+    sqlite3_bind_int(q, 1, (int)strlen(prefix) + 16);
+    sqlite3_bind_int(q, 2, (int)strlen(prefix));
+    sqlite3_bind_text(q, 3, prefix, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(q, 0);
+        const char *js = (const char *)sqlite3_column_text(q, 2);
+        if (!id || !js || strlen(id) >= sizeof v->alert_id) {
+            st = db_fail(s, "reading an alert of the observation");
+            goto exit;
+        }
+        if (n && bsearch(&id, ids, n, sizeof *ids, cmp_cstr))
+            continue;
+        if (nv == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            victim *nvv = realloc(v, nc * sizeof *v);
+            if (!nvv) {
+                st = sso_fail(SSO_ERR_NOMEM, "store: out of memory");
+                goto exit;
+            }
+            v = nvv, cap = nc;
+        }
+        snprintf(v[nv].alert_id, sizeof v[nv].alert_id, "%s", id);
+        v[nv].revision = sqlite3_column_int(q, 1);
+        v[nv].len = (size_t)sqlite3_column_bytes(q, 2);
+        if (!(v[nv].json = malloc(v[nv].len + 1))) {
+            st = sso_fail(SSO_ERR_NOMEM, "store: out of memory");
+            goto exit;
+        }
+        memcpy(v[nv].json, js, v[nv].len + 1);
+        nv++;
+    }
+    if (rc != SQLITE_DONE) {
+        st = db_fail(s, "retract query");
+        goto exit;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    const int64_t now_us = sso_time_now_us();
+    for (size_t i = 0; i < nv && st == SSO_OK; i++) {
+        st = put_retract(s, obs_id, v[i].alert_id, v[i].revision, v[i].json, v[i].len, *seq_io + 1,
+                         now_us);
+        if (st == SSO_OK)
+            ++*seq_io, ++*n_retracted;
+    }
+exit:
+    sqlite3_finalize(q);
+    for (size_t i = 0; i < nv; i++)
+        free(v[i].json);
+    free(v);
+    free(ids);
+    return st;
+}
+
+static sso_status obs_done(sso_store *s, sso_obs_record *o);
+
+static sso_status put_common(sso_store *s, sso_obs_record *obs, sso_alert *alerts, size_t n,
+                             unsigned flags, unsigned char *issued, sso_store_put_result *res)
+{
+    sso_status st = SSO_OK;
+    sso_store_put_result r = {0};
+    uint64_t seq = 0;
+    if (!s || (!alerts && n))
+        return sso_fail(SSO_ERR_ARG, "store put: NULL argument");
+    if (s->readonly)
+        return sso_fail(SSO_ERR_ARG, "store put: read-only connection");
+    for (size_t i = 0; i < n; i++) {
+        if ((st = sso_alert_validate(&alerts[i])) != SSO_OK)
+            return st;
+        if (obs && strcmp(alerts[i].obs_id, obs->obs_id))
+            return sso_fail(SSO_ERR_ARG, "store put: alert %s is not of observation %s",
+                            alerts[i].alert_id, obs->obs_id);
+    }
+    if ((st = exec(s, "BEGIN IMMEDIATE")) != SSO_OK)
+        return st;
+    if ((st = sso_store_last_seq(s, &seq)) != SSO_OK ||
+        (st = put_alerts(s, alerts, n, issued, &seq, &r)) != SSO_OK)
+        goto exit;
+    if (obs && (flags & SSO_PUT_RETRACT_MISSING) &&
+        (st = retract_missing(s, obs->obs_id, alerts, n, &seq, &r.n_retracted)) != SSO_OK)
+        goto exit;
+    if ((st = save_seq(s, seq)) != SSO_OK)
+        goto exit;
+    r.last_seq = seq;
+    if (obs) {
+        obs->status = SSO_OBS_DONE;
+        obs->n_alerts = n;
+        obs->n_new = r.n_new, obs->n_revised = r.n_revised, obs->n_unchanged = r.n_unchanged;
+        obs->n_retracted = r.n_retracted;
+        obs->last_seq = seq;
+        obs->done_us = sso_time_now_us();
+        if ((st = obs_done(s, obs)) != SSO_OK)
+            goto exit;
+    }
+    st = exec(s, "COMMIT");
+exit:
+    if (st != SSO_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    if (st == SSO_OK && res)
+    else if (res)
         *res = r;
     return st;
+}
+
+sso_status sso_store_put(sso_store *s, sso_alert *alerts, size_t n, unsigned char *issued,
+                         sso_store_put_result *res)
+{
+    return put_common(s, NULL, alerts, n, 0, issued, res);
+}
+
+sso_status sso_store_put_observation(sso_store *s, sso_obs_record *obs, sso_alert *alerts, size_t n,
+                                     unsigned flags, unsigned char *issued,
+                                     sso_store_put_result *res)
+{
+    if (!obs || !obs->obs_id[0])
+        return sso_fail(SSO_ERR_ARG, "store put: no observation");
+    return put_common(s, obs, alerts, n, flags, issued, res);
 }
 
 static sso_status query(sso_store *s, const char *where, int64_t arg, size_t limit,
@@ -368,6 +586,194 @@ sso_status sso_store_mark_published(sso_store *s, uint64_t first, uint64_t last)
     sqlite3_bind_int64(q, 2, (sqlite3_int64)(last > (uint64_t)INT64_MAX ? INT64_MAX : last));
     if (sqlite3_step(q) != SQLITE_DONE)
         st = db_fail(s, "mark_published");
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* ---- observations ------------------------------------------------------------------------------ */
+
+const char *const sso_obs_stage_names[SSO_OBS_N_STAGES] = {
+    "read", "prep", "background", "cosmics", "resample", "difference", "likelihood", "stack",
+    "measure", "fast", "total"};
+
+#define OBS_COLS                                                                                    \
+    "obs_id, status, n_exposures, attempts, n_alerts, n_new, n_revised, n_unchanged, n_retracted, " \
+    "last_seq, started_us, done_us, last_arrival_us, latency_s, read_s, prep_s, background_s, "     \
+    "cosmics_s, resample_s, difference_s, likelihood_s, stack_s, measure_s, fast_s, total_s, version"
+
+void sso_obs_record_init(sso_obs_record *r, const char *obs_id)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->obs_id, sizeof r->obs_id, "%s", obs_id ? obs_id : "");
+    r->latency_s = NAN;
+    for (int i = 0; i < SSO_OBS_N_STAGES; i++)
+        r->stage_s[i] = NAN;
+}
+
+static void bind_real(sqlite3_stmt *q, int i, double v)
+{
+    if (isfinite(v))
+        sqlite3_bind_double(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static double col_real(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
+}
+
+/* Inside put_common's transaction: the row as done, with every field of o. */
+static sso_status obs_done(sso_store *s, sso_obs_record *o)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO observations(" OBS_COLS ") VALUES(?1, 'done', ?2, 1, ?3, ?4,"
+                           " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+                           " ?20, ?21, ?22, ?23, ?24) ON CONFLICT(obs_id) DO UPDATE SET"
+                           " status='done', n_exposures=?2, n_alerts=?3, n_new=?4, n_revised=?5,"
+                           " n_unchanged=?6, n_retracted=?7, last_seq=?8,"
+                           " started_us=coalesce(?9, started_us), done_us=?10,"
+                           " last_arrival_us=coalesce(?11, last_arrival_us), latency_s=?12,"
+                           " read_s=?13, prep_s=?14, background_s=?15, cosmics_s=?16,"
+                           " resample_s=?17, difference_s=?18, likelihood_s=?19, stack_s=?20,"
+                           " measure_s=?21, fast_s=?22, total_s=?23, version=?24",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(s, "prepare observation done");
+    sqlite3_bind_text(q, 1, o->obs_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, o->n_exposures);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)o->n_alerts);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)o->n_new);
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)o->n_revised);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)o->n_unchanged);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)o->n_retracted);
+    sqlite3_bind_int64(q, 8, (sqlite3_int64)o->last_seq);
+    if (o->started_us)
+        sqlite3_bind_int64(q, 9, o->started_us);
+    sqlite3_bind_int64(q, 10, o->done_us);
+    if (o->last_arrival_us)
+        sqlite3_bind_int64(q, 11, o->last_arrival_us);
+    bind_real(q, 12, o->latency_s);
+    for (int i = 0; i < SSO_OBS_N_STAGES; i++)
+        bind_real(q, 13 + i, o->stage_s[i]);
+    sqlite3_bind_text(q, 24, o->version, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        st = db_fail(s, "writing the observation");
+    sqlite3_finalize(q);
+    return st;
+}
+
+sso_status sso_store_obs_begin(sso_store *s, const char *obs_id, int n_exposures,
+                               int64_t last_arrival_us)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    if (!s || !obs_id || !obs_id[0])
+        return sso_fail(SSO_ERR_ARG, "store obs_begin: NULL argument");
+    if (s->readonly)
+        return sso_fail(SSO_ERR_ARG, "store obs_begin: read-only connection");
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO observations(obs_id, status, n_exposures, attempts, started_us,"
+                           " last_arrival_us) VALUES(?1, 'started', ?2, 1, ?3, ?4)"
+                           " ON CONFLICT(obs_id) DO UPDATE SET status='started', n_exposures=?2,"
+                           " attempts=attempts+1, started_us=?3, last_arrival_us=?4, done_us=NULL,"
+                           " latency_s=NULL", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(s, "prepare obs_begin");
+    sqlite3_bind_text(q, 1, obs_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, n_exposures);
+    sqlite3_bind_int64(q, 3, sso_time_now_us());
+    sqlite3_bind_int64(q, 4, last_arrival_us);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        st = db_fail(s, "obs_begin");
+    sqlite3_finalize(q);
+    return st;
+}
+
+static void obs_from_row(sqlite3_stmt *q, sso_obs_record *r)
+{
+    const char *id = (const char *)sqlite3_column_text(q, 0);
+    const char *stt = (const char *)sqlite3_column_text(q, 1);
+    const char *ver = (const char *)sqlite3_column_text(q, 25);
+    sso_obs_record_init(r, id);
+    r->status = stt && !strcmp(stt, "done") ? SSO_OBS_DONE : stt && !strcmp(stt, "started")
+                                                                  ? SSO_OBS_STARTED
+                                                                  : SSO_OBS_NONE;
+    r->n_exposures = sqlite3_column_int(q, 2);
+    r->attempts = sqlite3_column_int(q, 3);
+    r->n_alerts = (uint64_t)sqlite3_column_int64(q, 4);
+    r->n_new = (uint64_t)sqlite3_column_int64(q, 5);
+    r->n_revised = (uint64_t)sqlite3_column_int64(q, 6);
+    r->n_unchanged = (uint64_t)sqlite3_column_int64(q, 7);
+    r->n_retracted = (uint64_t)sqlite3_column_int64(q, 8);
+    r->last_seq = (uint64_t)sqlite3_column_int64(q, 9);
+    r->started_us = sqlite3_column_int64(q, 10);
+    r->done_us = sqlite3_column_int64(q, 11);
+    r->last_arrival_us = sqlite3_column_int64(q, 12);
+    r->latency_s = col_real(q, 13);
+    for (int i = 0; i < SSO_OBS_N_STAGES; i++)
+        r->stage_s[i] = col_real(q, 14 + i);
+    snprintf(r->version, sizeof r->version, "%s", ver ? ver : "");
+}
+
+sso_status sso_store_obs_get(sso_store *s, const char *obs_id, sso_obs_record *r, int *found)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    if (!s || !obs_id || !r || !found)
+        return sso_fail(SSO_ERR_ARG, "store obs_get: NULL argument");
+    *found = 0;
+    sso_obs_record_init(r, obs_id);
+    if (sqlite3_prepare_v2(s->db, "SELECT " OBS_COLS " FROM observations WHERE obs_id=?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, "prepare obs_get");
+    sqlite3_bind_text(q, 1, obs_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        obs_from_row(q, r);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        st = db_fail(s, "obs_get");
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+sso_status sso_store_obs_list(sso_store *s, sso_store_obs_fn fn, void *user)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    if (!s || !fn)
+        return sso_fail(SSO_ERR_ARG, "store obs_list: NULL argument");
+    if (sqlite3_prepare_v2(s->db, "SELECT " OBS_COLS " FROM observations ORDER BY obs_id", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, "prepare obs_list");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        sso_obs_record r;
+        obs_from_row(q, &r);
+        if (fn(&r, user))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        st = db_fail(s, "obs_list");
+    sqlite3_finalize(q);
+    return st;
+}
+
+sso_status sso_store_obs_set_latency(sso_store *s, const char *obs_id, double latency_s)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    if (!s || !obs_id)
+        return sso_fail(SSO_ERR_ARG, "store obs_set_latency: NULL argument");
+    if (sqlite3_prepare_v2(s->db, "UPDATE observations SET latency_s=?2 WHERE obs_id=?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, "prepare obs_set_latency");
+    sqlite3_bind_text(q, 1, obs_id, -1, SQLITE_STATIC);
+    bind_real(q, 2, latency_s);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        st = db_fail(s, "obs_set_latency");
     sqlite3_finalize(q);
     return st;
 }

@@ -1475,6 +1475,49 @@ static int same_obs_id(const char *a, const char *b)
     return !strcmp(a, b);
 }
 
+/* SSO_OPEN_ALLOW_THREE: the 4th exposure of a 3-file observation, as an empty exposure (no
+ * detectors, path "") at the missing exposure's time. With DITHOBS 1..4 on the three files, the
+ * missing dither is the one not there, and its start follows the line start = a + b * dither
+ * through the first and last present dithers (exposures start at a fixed cadence, EUCLID.md);
+ * otherwise it goes one mean step after the last exposure. Stages see an epoch that covers no
+ * patch, as dithers already leave some patch regions with 3 epochs. */
+static sso_status add_missing_exposure(sso_quartet *q, int n)
+{
+    const sso_exposure *first = q->x[0], *last = q->x[0];
+    int seen[SSO_QUARTET_N + 1] = {0}, all = 1;
+    for (int e = 0; e < n; e++) {
+        const sso_exposure *x = q->x[e];
+        if (x->mjd_start < first->mjd_start)
+            first = x;
+        if (x->mjd_start > last->mjd_start)
+            last = x;
+        if (x->dither >= 1 && x->dither <= SSO_QUARTET_N)
+            seen[x->dither] = 1;
+        else
+            all = 0;
+    }
+    sso_exposure *m = new_exposure("", first->flags, first->max_pixels);
+    if (!m)
+        return sso_fail(SSO_ERR_NOMEM, "sso_quartet_open: out of memory");
+    snprintf(m->obs_id, sizeof m->obs_id, "%s", first->obs_id);
+    m->exptime_s = first->exptime_s;
+    m->generic = first->generic;
+    const double span_d = last->mjd_start - first->mjd_start;
+    if (all && last->dither != first->dither) {
+        int d = 1;
+        while (d <= SSO_QUARTET_N && seen[d])
+            d++;
+        m->dither = d;
+        m->mjd_start =
+            first->mjd_start + span_d / (last->dither - first->dither) * (d - first->dither);
+    } else {
+        m->mjd_start = last->mjd_start + span_d / (n > 1 ? n - 1 : 1);
+    }
+    m->mjd_mid = m->mjd_start + m->exptime_s / 2.0 / 86400.0;
+    q->x[n] = m;
+    return SSO_OK;
+}
+
 sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flags, sso_quartet **out)
 {
     sso_status st = SSO_OK;
@@ -1484,7 +1527,8 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
     *out = NULL;
     if (n_paths < 0 || (n_paths > 0 && !paths))
         return sso_fail(SSO_ERR_ARG, "sso_quartet_open: no paths");
-    if (n_paths != SSO_QUARTET_N) {
+    const int allow3 = (flags & SSO_OPEN_ALLOW_THREE) != 0;
+    if (n_paths != SSO_QUARTET_N && !(allow3 && n_paths == SSO_QUARTET_N - 1)) {
         char list[1024] = "";
         for (int i = 0; i < n_paths && i < 8; i++) {
             size_t k = strlen(list);
@@ -1492,17 +1536,17 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
         }
         return sso_fail(SSO_ERR_EXPOSURE_COUNT,
                         "file %s, extension PRIMARY: %d exposure files given (%s%s); a quartet is "
-                        "exactly 4",
+                        "exactly 4%s",
                         n_paths ? paths[n_paths - 1] : "(none)", n_paths, list,
-                        n_paths > 8 ? ", ..." : "");
+                        n_paths > 8 ? ", ..." : "", allow3 ? " (or 3)" : "");
     }
     q = calloc(1, sizeof *q);
     if (!q)
         return sso_fail(SSO_ERR_NOMEM, "sso_quartet_open: out of memory");
-    for (int e = 0; e < SSO_QUARTET_N; e++)
+    for (int e = 0; e < n_paths; e++)
         if ((st = sso_exposure_open(paths[e], flags, &q->x[e])))
             goto exit;
-    for (int e = 1; e < SSO_QUARTET_N; e++) {
+    for (int e = 1; e < n_paths; e++) {
         if (!same_obs_id(q->x[0]->obs_id, q->x[e]->obs_id)) {
             st = sso_fail(SSO_ERR_OBS_MISMATCH,
                           "file %s, extension PRIMARY: OBS_ID '%s' differs from '%s' in file %s",
@@ -1512,7 +1556,7 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
     }
     /* every exposure has the same detectors (a file cut exactly between two HDUs is a valid
      * FITS file with fewer detectors: this is where that shows) */
-    for (int e = 1; e < SSO_QUARTET_N; e++)
+    for (int e = 1; e < n_paths; e++)
         for (int k = 0; k < 2; k++) {
             const sso_exposure *a = k ? q->x[e] : q->x[0], *b = k ? q->x[0] : q->x[e];
             for (int d = 0; d < a->n_det; d++) {
@@ -1527,7 +1571,7 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
                 }
             }
         }
-    for (int e = 1; e < SSO_QUARTET_N; e++)
+    for (int e = 1; e < n_paths; e++)
         for (int o = 0; o < e; o++) {
             const sso_exposure *a = q->x[o], *b = q->x[e];
             if (a->dither > 0 && a->dither == b->dither) {
@@ -1544,6 +1588,8 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
                 goto exit;
             }
         }
+    if (n_paths < SSO_QUARTET_N && (st = add_missing_exposure(q, n_paths)) != SSO_OK)
+        goto exit;
     /* time order */
     for (int i = 1; i < SSO_QUARTET_N; i++)
         for (int j = i; j > 0 && q->x[j - 1]->mjd_mid > q->x[j]->mjd_mid; j--) {

@@ -14,6 +14,7 @@ int sso_cmd_info(int argc, char **argv);  /* tools/cmd_info.c: ingest a quartet,
 int sso_cmd_run(int argc, char **argv);   /* tools/cmd_run.c: detect movers in a quartet */
 int sso_cmd_wcs(int argc, char **argv);   /* tools/cmd_wcs.c: pixel -> sky of one extension */
 int sso_cmd_listen(int argc, char **argv); /* tools/cmd_listen.c: subscribe to the alert stream */
+int sso_cmd_watch(int argc, char **argv); /* tools/cmd_watch.c: the service over a directory */
 int sso_cmd_alerts_demo(int argc, char **argv); /* tools/cmd_alerts_demo.c: synthetic alerts */
 int sso_cmd_score(int argc, char **argv); /* tools/cmd_score.c: alerts scored against truth.csv */
 int sso_cmd_bench(int argc, char **argv); /* tools/cmd_bench.c: time the pipeline, write reports */

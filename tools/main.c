@@ -18,6 +18,7 @@ static const struct {
     {"info", sso_cmd_info, "ingest a quartet and print what was read, detector by detector"},
     {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
+    {"watch", sso_cmd_watch, "run as a service: process quartets as their files land, publish alerts"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
     {"bench", sso_cmd_bench, "time the pipeline on a simulated quartet: JSON, markdown and plots"},

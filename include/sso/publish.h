@@ -79,6 +79,19 @@ void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s);
 sso_status sso_publisher_put_quartet(sso_publisher *p, const char *obs_id, sso_alert *alerts,
                                      size_t n, sso_store_put_result *res);
 
+/* The publisher's store writer (observation rows: sso_store_obs_*), for the caller's thread only. */
+sso_store *sso_publisher_store(sso_publisher *p);
+
+/* One observation end to end: sso_store_put_observation (flags SSO_PUT_*: with
+ * SSO_PUT_RETRACT_MISSING its alerts no longer found are withdrawn), then everything that
+ * transaction stored (new and revised alerts, retractions on topic sso.v1.retract) is handed to
+ * the PUB socket in seq order, then the sso.v1.quartet summary: {"kind":"quartet", obs_id,
+ * status, n_exposures, n_alerts, n_new, n_revised, n_unchanged, n_retracted, last_seq,
+ * latency_s, stages {<name>: seconds}, boot_id, time, version}. When obs->last_arrival_us is set,
+ * obs->latency_s becomes the time from it to the hand-over of the last message, and is stored. */
+sso_status sso_publisher_put_observation(sso_publisher *p, sso_obs_record *obs, sso_alert *alerts,
+                                         size_t n, unsigned flags, sso_store_put_result *res);
+
 /* ---- replay request grammar (alerts/replay.c), exposed for tests and fuzzing ---- */
 typedef enum sso_replay_kind { SSO_REPLAY_SINCE_SEQ = 1, SSO_REPLAY_SINCE_TIME = 2 } sso_replay_kind;
 typedef struct sso_replay_req {

@@ -38,7 +38,11 @@ typedef struct sso_detector sso_detector;
 
 /* Flags for sso_quartet_open(). */
 enum {
-    SSO_OPEN_VERIFY_CHECKSUM = 1 << 0 /* verify DATASUM/CHECKSUM of every HDU read (if present) */
+    SSO_OPEN_VERIFY_CHECKSUM = 1 << 0, /* verify DATASUM/CHECKSUM of every HDU read (if present) */
+    /* accept 3 exposure files (an observation whose 4th exposure never came, `sso watch`): the
+     * quartet then holds a 4th, empty exposure (path "", no detectors) at the missing dither's
+     * time, estimated from the others; every stage sees that epoch as uncovered (masked) */
+    SSO_OPEN_ALLOW_THREE = 1 << 1
 };
 
 typedef struct sso_exposure_info {
@@ -53,7 +57,8 @@ typedef struct sso_exposure_info {
     int n_detectors;
 } sso_exposure_info;
 
-/* Opens exactly 4 exposure files (any order). flags: SSO_OPEN_*. On error *out is NULL. */
+/* Opens exactly 4 exposure files (any order), or 3 with SSO_OPEN_ALLOW_THREE. flags: SSO_OPEN_*.
+ * On error *out is NULL. */
 sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flags, sso_quartet **out);
 /* Opens the exposure files (*.fits, *.fits.fz, *.fit) of a directory; it must hold exactly 4. */
 sso_status sso_quartet_open_dir(const char *dir, unsigned flags, sso_quartet **out);

@@ -18,6 +18,7 @@
  *   pipeline.h one quartet from files to alerts (`sso run`)
  *   sim.h      the Euclid VIS quartet simulator
  *   alert.h    an alert (one detected object) and its JSON; store.h, publish.h, subscribe.h
+ *   watch.h    `sso watch`: the engine as a service over a directory of arriving exposures
  *   score.h    detections scored against the simulator's truth (completeness, false alerts)
  * All types are opaque or plain C; no cfitsio, wcslib, CUDA or ZeroMQ type appears here.
  */
@@ -44,6 +45,7 @@
 #include "sso/store.h"
 #include "sso/publish.h"
 #include "sso/subscribe.h"
+#include "sso/watch.h"
 #include "sso/score.h"
 
 #ifdef __cplusplus

@@ -1,0 +1,528 @@
+/* alerts/watch.c: the service loop of `sso watch` (sso/watch.h).
+ *
+ * Data: an array of observations (wobs), each with the ready exposure files of one OBS_ID (path,
+ * dither, arrival) and a state: waiting (fewer exposures than needed, or not yet processed), done
+ * (processed with n_done exposures) or failed (its quartet or search failed; retried only when a
+ * further file of it arrives). The loop: scan the directory (alerts/watch_dir.c hands over
+ * complete, validated files), then process at most one observation that is due (4 exposures, or 3
+ * whose last arrival is timeout_s old), then wait for a directory event or the poll interval.
+ *
+ * One observation: store row started (sso_store_obs_begin), open the quartet, search, store the
+ * alerts and the done row in one transaction, publish (sso_publisher_put_observation with
+ * SSO_PUT_RETRACT_MISSING), write <out_dir>/<obs_id>.jsonl. What is known from the store before
+ * the first processing: done with >= the exposures present -> skipped; started -> redone.
+ *
+ * Isolation: the search runs in a fork()ed child that writes back [status, stats, n, n alerts,
+ * error text] through a pipe (sso_alert is a plain struct; parent and child are one binary). The
+ * child touches no socket or database of the parent and leaves with _exit; on Linux it dies with
+ * the parent (PR_SET_PDEATHSIG), so a killed service leaves no search behind. The parent reads with
+ * poll() so a stop request kills the child (SIGKILL) at once. Without isolation (tests, or when
+ * fork fails) the search runs in the service's thread.
+ */
+#define _GNU_SOURCE /* prctl */
+#include "sso/watch.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "alerts/watch_dir.h"
+#include "host/status_internal.h"
+
+#define MAX_FILES 8
+
+enum { OBS_WAITING = 0, OBS_DONE = 1, OBS_FAILED = 2 };
+
+typedef struct wexp {
+    char *path;
+    int dither;
+    double mjd_start;
+    int64_t arrival_us;
+} wexp;
+
+typedef struct wobs {
+    char key[72];    /* OBS_ID as written */
+    char obs_id[64]; /* as in alert ids (the pipeline's rule) */
+    wexp x[MAX_FILES];
+    int n;
+    int64_t last_arrival_us;
+    double last_arrival_mono;
+    int state, n_done, failed_n, checked_store, redo_now;
+} wobs;
+
+typedef struct watch {
+    const sso_watch_opts *o;
+    sso_publisher *pub;
+    sso_wdir *dir;
+    wobs *obs;
+    size_t n_obs, cap_obs;
+    sso_status fatal;
+} watch;
+
+void sso_watch_opts_default(sso_watch_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    sso_publisher_opts_default(&o->pub);
+    sso_pipeline_config_default(&o->pipe);
+    o->timeout_s = 600.0;
+    o->poll_ms = 500;
+    o->isolate = 1;
+    o->role = SSO_ROLE_OBSERVATION;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void logf_(const watch *w, const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    if (!w->o->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    w->o->log(w->o->log_user, line);
+}
+
+static int stopping(const watch *w)
+{
+    return w->o->stop && *w->o->stop;
+}
+
+/* The observation id as the pipeline writes it into alert ids (host/pipeline.c: characters outside
+ * [A-Za-z0-9_.:-] become '_', empty is "obs"). */
+static void alert_obs_id(const char *s, char *out, size_t n)
+{
+    size_t j = 0;
+    if (!s || !s[0])
+        s = "obs";
+    for (size_t i = 0; s[i] && j + 1 < n; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '.' || ch == ':' || ch == '-';
+        out[j++] = ok ? ch : '_';
+    }
+    out[j] = '\0';
+}
+
+/* ---- arrivals ------------------------------------------------------------------------------------ */
+
+static wobs *find_obs(watch *w, const char *key)
+{
+    for (size_t i = 0; i < w->n_obs; i++)
+        if (!strcmp(w->obs[i].key, key))
+            return &w->obs[i];
+    if (w->n_obs == w->cap_obs) {
+        size_t cap = w->cap_obs ? 2 * w->cap_obs : 8;
+        wobs *no = realloc(w->obs, cap * sizeof *no);
+        if (!no)
+            return NULL;
+        w->obs = no, w->cap_obs = cap;
+    }
+    wobs *o = &w->obs[w->n_obs++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->key, sizeof o->key, "%s", key);
+    alert_obs_id(key, o->obs_id, sizeof o->obs_id);
+    return o;
+}
+
+static void on_ready(void *user, const sso_wfile *f)
+{
+    watch *w = user;
+    wobs *o = find_obs(w, f->obs_id);
+    if (!o) {
+        w->fatal = sso_fail(SSO_ERR_NOMEM, "watch: out of memory");
+        return;
+    }
+    for (int i = 0; i < o->n; i++)
+        if ((f->dither > 0 && o->x[i].dither == f->dither) ||
+            fabs(o->x[i].mjd_start - f->mjd_start) * 86400.0 < 0.1) {
+            logf_(w, "bad file: file %s, extension PRIMARY: exposure %d of observation %s is already "
+                     "there as %s: ignored", f->path, f->dither, o->obs_id, o->x[i].path);
+            return;
+        }
+    if (o->n == MAX_FILES || o->n >= SSO_QUARTET_N) {
+        logf_(w, "bad file: file %s, extension PRIMARY: observation %s already has %d exposures: "
+                 "ignored", f->path, o->obs_id, o->n);
+        return;
+    }
+    wexp *x = &o->x[o->n];
+    if (!(x->path = malloc(strlen(f->path) + 1))) {
+        w->fatal = sso_fail(SSO_ERR_NOMEM, "watch: out of memory");
+        return;
+    }
+    memcpy(x->path, f->path, strlen(f->path) + 1);
+    x->dither = f->dither, x->mjd_start = f->mjd_start, x->arrival_us = f->arrival_us;
+    o->n++;
+    o->last_arrival_us = f->arrival_us;
+    o->last_arrival_mono = mono_s();
+    if (o->state == OBS_FAILED)
+        o->state = OBS_WAITING; /* a new file: try again */
+    logf_(w, "arrived: %s (observation %s, dither %d, %d detector(s)): %d/%d, headers and extensions "
+             "valid", f->path, o->obs_id, f->dither, f->n_detectors, o->n, SSO_QUARTET_N);
+}
+
+static void on_bad(void *user, const sso_wfile *f, sso_status st, int incomplete, const char *detail)
+{
+    watch *w = user;
+    (void)f;
+    if (incomplete)
+        logf_(w, "incomplete, waiting for the rest: %s", detail);
+    else
+        logf_(w, "bad file: %s: %s", sso_strerror(st), detail);
+}
+
+/* ---- the search, in a child process or here ------------------------------------------------------ */
+
+static sso_status search_here(watch *w, const sso_quartet *q, sso_alert **a, size_t *n,
+                              sso_pipeline_stats *ps)
+{
+    if (w->o->search)
+        return w->o->search(w->o->search_user, q, a, n, ps);
+    return sso_pipeline_run(q, &w->o->pipe, a, n, ps);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes from fd into buf, giving up (returning 1) when *stop is set; -1 at EOF or
+ * error. */
+static int read_all(watch *w, int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        if (stopping(w))
+            return 1;
+        struct pollfd pf = {fd, POLLIN, 0};
+        int r = poll(&pf, 1, 200);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            continue;
+        ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* SSO_ERR_INTERNAL with "abandoned" when stopped: the caller leaves the observation started. */
+static sso_status search_isolated(watch *w, const sso_quartet *q, sso_alert **a, size_t *n,
+                                  sso_pipeline_stats *ps, int *abandoned)
+{
+    int fds[2];
+    *abandoned = 0;
+    if (!w->o->isolate || pipe(fds) != 0)
+        return search_here(w, q, a, n, ps);
+    fflush(NULL);
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]), close(fds[1]);
+        return search_here(w, q, a, n, ps);
+    }
+    if (pid == 0) { /* child: search, write back, leave without running the parent's cleanup */
+        close(fds[0]);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* the service killed (kill -9): its search goes too */
+        if (getppid() != parent) /* it died before prctl */
+            _exit(1);
+#endif
+        sso_alert *ca = NULL;
+        size_t cn = 0;
+        sso_pipeline_stats cs;
+        memset(&cs, 0, sizeof cs);
+        int32_t cst = (int32_t)search_here(w, q, &ca, &cn, &cs);
+        uint64_t n64 = cst == SSO_OK ? (uint64_t)cn : 0;
+        const char *err = cst == SSO_OK ? "" : sso_last_error();
+        uint32_t elen = (uint32_t)strlen(err);
+        int bad = write_all(fds[1], &cst, sizeof cst) || write_all(fds[1], &cs, sizeof cs) ||
+                  write_all(fds[1], &n64, sizeof n64) ||
+                  (n64 && write_all(fds[1], ca, (size_t)n64 * sizeof *ca)) ||
+                  write_all(fds[1], &elen, sizeof elen) || write_all(fds[1], err, elen);
+        free(ca);
+        _exit(bad ? 1 : 0);
+    }
+    close(fds[1]);
+    int32_t cst = SSO_ERR_INTERNAL;
+    uint64_t n64 = 0;
+    uint32_t elen = 0;
+    char err[1024] = "";
+    sso_alert *ca = NULL;
+    int r = read_all(w, fds[0], &cst, sizeof cst);
+    if (!r)
+        r = read_all(w, fds[0], ps, sizeof *ps);
+    if (!r)
+        r = read_all(w, fds[0], &n64, sizeof n64);
+    if (!r && n64 > (uint64_t)(SIZE_MAX / sizeof *ca))
+        r = -1;
+    if (!r && n64 && !(ca = malloc((size_t)n64 * sizeof *ca)))
+        r = -1;
+    if (!r && n64)
+        r = read_all(w, fds[0], ca, (size_t)n64 * sizeof *ca);
+    if (!r)
+        r = read_all(w, fds[0], &elen, sizeof elen);
+    if (!r && elen)
+        r = read_all(w, fds[0], err, elen < sizeof err - 1 ? elen : sizeof err - 1);
+    if (r == 1) {
+        kill(pid, SIGKILL);
+        *abandoned = 1;
+    }
+    close(fds[0]);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (r != 0) {
+        free(ca);
+        if (*abandoned)
+            return sso_fail(SSO_ERR_INTERNAL, "watch: search abandoned (stop requested)");
+        return sso_fail(SSO_ERR_INTERNAL, "watch: the search process died (%s %d)",
+                        WIFSIGNALED(ws) ? "signal" : "exit status",
+                        WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+    }
+    if (cst != SSO_OK) {
+        free(ca);
+        return sso_fail((sso_status)cst, "%s", err);
+    }
+    *a = ca;
+    *n = (size_t)n64;
+    return SSO_OK;
+}
+
+/* ---- one observation ----------------------------------------------------------------------------- */
+
+static sso_status write_jsonl(const char *dir, const char *obs_id, const sso_alert *a, size_t n)
+{
+    char path[4096], tmp[4200];
+    sso_status st = SSO_OK;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return sso_fail(SSO_ERR_IO, "watch: %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/%s.jsonl", dir, obs_id);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return sso_fail(SSO_ERR_IO, "watch: %s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n && st == SSO_OK; i++) {
+        char *json = NULL;
+        if ((st = sso_alert_to_json(&a[i], 1, &json, NULL)) == SSO_OK)
+            fprintf(f, "%s\n", json);
+        free(json);
+    }
+    if (fclose(f) != 0 && st == SSO_OK)
+        st = sso_fail(SSO_ERR_IO, "watch: %s: %s", tmp, strerror(errno));
+    if (st == SSO_OK && rename(tmp, path) != 0)
+        st = sso_fail(SSO_ERR_IO, "watch: %s: %s", path, strerror(errno));
+    if (st != SSO_OK)
+        remove(tmp);
+    return st;
+}
+
+static void stats_to_record(const sso_pipeline_stats *s, sso_obs_record *r)
+{
+    const double v[SSO_OBS_N_STAGES] = {s->read_s,       s->prep_s,       s->background_s,
+                                        s->cosmic_s,     s->resample_s,   s->difference_s,
+                                        s->likelihood_s, s->stack_s,      s->measure_s,
+                                        s->fast_s,       s->total_s};
+    for (int i = 0; i < SSO_OBS_N_STAGES; i++)
+        r->stage_s[i] = v[i];
+}
+
+/* Returns a service error (fatal), SSO_OK otherwise; *abandoned when a stop cut the search. */
+static sso_status process(watch *w, wobs *o, int *abandoned)
+{
+    sso_store *store = sso_publisher_store(w->pub);
+    const char *paths[SSO_QUARTET_N];
+    sso_quartet *q = NULL;
+    sso_alert *alerts = NULL;
+    size_t n = 0;
+    sso_pipeline_stats ps;
+    sso_obs_record rec;
+    sso_store_put_result pr;
+    const int ne = o->n;
+    sso_status st;
+    *abandoned = 0;
+    memset(&ps, 0, sizeof ps);
+    for (int i = 0; i < ne; i++)
+        paths[i] = o->x[i].path;
+    if ((st = sso_store_obs_begin(store, o->obs_id, ne, o->last_arrival_us)) != SSO_OK)
+        return st; /* the store is the service's: fatal */
+    logf_(w, "observation %s: search on %d exposures%s", o->obs_id, ne,
+          ne < SSO_QUARTET_N ? " (timeout: proceeding with 3)" : "");
+    const double t0 = mono_s();
+    sso_status ost = sso_quartet_open(paths, ne, w->o->open_flags |
+                                                     (ne < SSO_QUARTET_N ? SSO_OPEN_ALLOW_THREE : 0),
+                                      &q);
+    if (ost == SSO_OK)
+        ost = search_isolated(w, q, &alerts, &n, &ps, abandoned);
+    sso_quartet_free(q);
+    if (*abandoned) {
+        logf_(w, "observation %s: search abandoned on stop; it stays started and is redone on the "
+                 "next start", o->obs_id);
+        return SSO_OK;
+    }
+    if (ost != SSO_OK) {
+        logf_(w, "observation %s failed: %s: %s", o->obs_id, sso_strerror(ost), sso_last_error());
+        o->state = OBS_FAILED;
+        o->failed_n = ne;
+        return SSO_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        alerts[i].role = w->o->role;
+    sso_obs_record_init(&rec, o->obs_id);
+    rec.n_exposures = ne;
+    rec.last_arrival_us = o->last_arrival_us;
+    stats_to_record(&ps, &rec);
+    st = sso_publisher_put_observation(w->pub, &rec, alerts, n, SSO_PUT_RETRACT_MISSING, &pr);
+    if (st == SSO_OK) {
+        o->state = OBS_DONE;
+        o->n_done = ne;
+        logf_(w, "observation %s done: %zu alert(s) from %d exposures (%zu new, %zu revised, %zu "
+                 "unchanged, %zu retracted; last seq %llu); search %.2f s, wall %.2f s; latency "
+                 "%.3f s from the last file's arrival to the last alert published",
+              o->obs_id, n, ne, pr.n_new, pr.n_revised, pr.n_unchanged, pr.n_retracted,
+              (unsigned long long)pr.last_seq, ps.total_s, mono_s() - t0, rec.latency_s);
+        if (w->o->out_dir) {
+            sso_status wst = write_jsonl(w->o->out_dir, o->obs_id, alerts, n);
+            if (wst != SSO_OK)
+                logf_(w, "observation %s: %s", o->obs_id, sso_last_error());
+        }
+    }
+    free(alerts);
+    return st;
+}
+
+/* What the store knows, once per observation in this run. */
+static sso_status check_store(watch *w, wobs *o)
+{
+    sso_obs_record r;
+    int found = 0;
+    o->checked_store = 1;
+    sso_status st = sso_store_obs_get(sso_publisher_store(w->pub), o->obs_id, &r, &found);
+    if (st != SSO_OK || !found)
+        return st;
+    if (r.status == SSO_OBS_DONE) {
+        o->state = OBS_DONE;
+        o->n_done = r.n_exposures;
+        logf_(w, "observation %s: already done with %d exposures (store)", o->obs_id, r.n_exposures);
+    } else if (r.status == SSO_OBS_STARTED) {
+        o->redo_now = r.n_exposures;
+        logf_(w, "observation %s: interrupted earlier (attempt %d, %d exposures): redoing", o->obs_id,
+              r.attempts, r.n_exposures);
+    }
+    return SSO_OK;
+}
+
+/* The observation to process now (the one waiting longest), or NULL; *waiting_timeout 1 when
+ * one waits for its 3-exposure timeout. */
+static wobs *due(watch *w, int *waiting_timeout)
+{
+    const double now = mono_s();
+    wobs *best = NULL;
+    *waiting_timeout = 0;
+    for (size_t i = 0; i < w->n_obs; i++) {
+        wobs *o = &w->obs[i];
+        int ready = 0;
+        if (o->n < SSO_QUARTET_N - 1 || o->state == OBS_FAILED)
+            continue;
+        if (o->state == OBS_DONE && o->n <= o->n_done)
+            continue;
+        if (o->n == SSO_QUARTET_N || (o->redo_now && o->n >= o->redo_now))
+            ready = 1;
+        else if (w->o->timeout_s >= 0) {
+            ready = now - o->last_arrival_mono >= w->o->timeout_s;
+            *waiting_timeout |= !ready;
+        }
+        if (ready && (!best || o->last_arrival_mono < best->last_arrival_mono))
+            best = o;
+    }
+    return best;
+}
+
+sso_status sso_watch_run(const sso_watch_opts *opt)
+{
+    watch w;
+    sso_status st = SSO_OK;
+    memset(&w, 0, sizeof w);
+    w.o = opt;
+    if (!opt || !opt->dir || !opt->pub.store_path)
+        return sso_fail(SSO_ERR_ARG, "watch: no directory or no store");
+    const int poll_ms = opt->poll_ms > 0 ? opt->poll_ms : 500;
+    const double settle_s = poll_ms / 1000.0;
+    if ((st = sso_wdir_open(opt->dir, &w.dir)) != SSO_OK ||
+        (st = sso_publisher_create(&opt->pub, &w.pub)) != SSO_OK)
+        goto exit;
+    {
+        char pep[256], rep[256];
+        sso_publisher_endpoints(w.pub, pep, sizeof pep, rep, sizeof rep);
+        logf_(&w, "watching %s (%s, every %d ms); store %s; publishing on %s, replay %s", opt->dir,
+              sso_wdir_has_inotify(w.dir) ? "inotify" : "polling", poll_ms, opt->pub.store_path, pep,
+              rep[0] ? rep : "off");
+    }
+    while (!stopping(&w)) {
+        int pending = 0, waiting = 0;
+        if ((st = sso_wdir_scan(w.dir, settle_s, opt->open_flags, on_ready, on_bad, &w, &pending)) !=
+                SSO_OK ||
+            (st = w.fatal) != SSO_OK)
+            goto exit;
+        for (size_t i = 0; i < w.n_obs; i++)
+            if (!w.obs[i].checked_store && (st = check_store(&w, &w.obs[i])) != SSO_OK)
+                goto exit;
+        wobs *o = due(&w, &waiting);
+        if (o) {
+            int abandoned = 0;
+            o->redo_now = 0;
+            if ((st = process(&w, o, &abandoned)) != SSO_OK || abandoned)
+                goto exit;
+            continue; /* look again at once: another may be due */
+        }
+        if (opt->once && pending == 0 && !waiting)
+            break;
+        sso_wdir_wait(w.dir, poll_ms);
+    }
+    if (stopping(&w))
+        logf_(&w, "stop requested: closing");
+exit:;
+    char detail[1024] = "";
+    if (st != SSO_OK) /* keep the detail across the cleanup below */
+        snprintf(detail, sizeof detail, "%s", sso_last_error());
+    sso_publisher_free(w.pub);
+    sso_wdir_free(w.dir);
+    for (size_t i = 0; i < w.n_obs; i++)
+        for (int k = 0; k < w.obs[i].n; k++)
+            free(w.obs[i].x[k].path);
+    free(w.obs);
+    return st != SSO_OK ? sso_fail(st, "%s", detail) : SSO_OK;
+}

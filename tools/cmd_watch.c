@@ -1,0 +1,214 @@
+/* tools/cmd_watch.c: `sso watch DIR`: the engine as a service (sso/watch.h).
+ *
+ * Parses the options into sso_watch_opts (the pipeline options are those of `sso run`), installs
+ * SIGINT/SIGTERM handlers that only set a flag (sso_watch_run stops at its next safe point:
+ * between steps, or at once during a search, which runs in a child process), and prints the
+ * service's log lines on stderr. Exit 0 after a stop or, with --once, when idle.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host/status_internal.h"
+#include "tools/commands.h"
+
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sso watch DIR [--out DIR] [--publish EP] [--replay EP] [--store FILE]\n"
+            "                 [--timeout-s S] [--poll-ms MS] [--once] [pipeline options]\n"
+            "\n"
+            "Runs sso as a service on a directory where exposure files land. Each file is taken once\n"
+            "it is complete (size stable for one poll interval and every HDU whole; files written\n"
+            "under another name and renamed work too) and validated at once: a bad file is reported\n"
+            "with the file and extension. Exposures are grouped by OBS_ID; when an observation has\n"
+            "its 4th exposure the search runs and its alerts are stored and published (topics\n"
+            "sso.v1.slow/fast, sso.v1.retract, sso.v1.quartet with counts, stage timings and the\n"
+            "latency from the last file's arrival to the last alert published). An observation still\n"
+            "at 3 exposures --timeout-s after its last arrival proceeds with 3; a late 4th redoes it.\n"
+            "After a restart, observations already done are skipped and an interrupted one is redone\n"
+            "without duplicate alerts. SIGINT/SIGTERM stop it cleanly (exit 0).\n"
+            "\n"
+            "options:\n"
+            "  --out DIR          write <DIR>/<obs_id>.jsonl per observation [none]\n"
+            "  --publish EP       PUB endpoint [tcp://127.0.0.1:5556]\n"
+            "  --replay EP        replay service endpoint, \"\" for none [tcp://127.0.0.1:5557]\n"
+            "  --store FILE       the SQLite alert store [<--out>/alerts.db; required without --out]\n"
+            "  --timeout-s S      proceed with 3 exposures after S seconds; -1 never [600]\n"
+            "  --poll-ms MS       scan interval and settle time of a file [500]\n"
+            "  --once             exit when nothing more can happen without new files\n"
+            "  --heartbeat S      heartbeat interval [2]\n"
+            "  --no-isolate       run the search in the service process (a stop then waits for it)\n"
+            "  --role R           observation or test [observation]\n"
+            "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
+            "  --backend B, --threads N, --vmax ARCSEC_H, --nu-min SIGMA, --patch-size PX,\n"
+            "  --no-cosmics, --fast, --fast-lmax PX    as in `sso run` [threads 2, nu-min 7]\n"
+            "  --quiet            no log on stderr (errors still)\n"
+            "  -h, --help         this text\n"
+            "\n"
+            "exit codes: 0 ok, 1 internal error, 2 usage, 4 I/O (directory, store, endpoint).\n");
+}
+
+static void on_log(void *user, const char *line)
+{
+    int quiet = *(int *)user;
+    if (!quiet || strstr(line, "bad file") || strstr(line, "failed"))
+        fprintf(stderr, "sso watch: %s\n", line);
+}
+
+static void on_progress(void *user, const char *stage, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "sso watch: [%s] %s\n", stage, message);
+}
+
+int sso_cmd_watch(int argc, char **argv)
+{
+    sso_watch_opts o;
+    sso_watch_opts_default(&o);
+    o.pipe.n_threads = 2;
+    o.pipe.stack.nu_min = 7.0f;
+    o.pub.replay_endpoint = SSO_REPLAY_DEFAULT_ENDPOINT;
+    const char *store = NULL;
+    int quiet = 0;
+    char db[4096];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") && more) {
+            o.out_dir = argv[++i];
+        } else if (!strcmp(a, "--publish") && more) {
+            o.pub.pub_endpoint = argv[++i];
+        } else if (!strcmp(a, "--replay") && more) {
+            o.pub.replay_endpoint = argv[++i];
+        } else if (!strcmp(a, "--store") && more) {
+            store = argv[++i];
+        } else if (!strcmp(a, "--timeout-s") && more) {
+            o.timeout_s = atof(argv[++i]);
+            if (!(o.timeout_s >= -1 && o.timeout_s <= 86400 * 7)) {
+                fprintf(stderr, "sso watch: --timeout-s must be -1 or 0..604800\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--poll-ms") && more) {
+            o.poll_ms = atoi(argv[++i]);
+            if (o.poll_ms < 10 || o.poll_ms > 600000) {
+                fprintf(stderr, "sso watch: --poll-ms must be 10..600000\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--heartbeat") && more) {
+            o.pub.heartbeat_s = atof(argv[++i]);
+            if (!(o.pub.heartbeat_s >= 0.01 && o.pub.heartbeat_s <= 3600)) {
+                fprintf(stderr, "sso watch: --heartbeat must be 0.01..3600 s\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--once")) {
+            o.once = 1;
+        } else if (!strcmp(a, "--no-isolate")) {
+            o.isolate = 0;
+        } else if (!strcmp(a, "--role") && more) {
+            const char *r = argv[++i];
+            if (!strcmp(r, "test"))
+                o.role = SSO_ROLE_TEST;
+            else if (strcmp(r, "observation")) {
+                fprintf(stderr, "sso watch: --role must be observation or test\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--verify-checksum")) {
+            o.open_flags |= SSO_OPEN_VERIFY_CHECKSUM;
+        } else if (!strcmp(a, "--backend") && more) {
+            if (sso_backend_from_name(argv[++i], &o.pipe.backend))
+                return sso_cli_error("watch", SSO_ERR_ARG);
+        } else if (!strcmp(a, "--threads") && more) {
+            o.pipe.n_threads = atoi(argv[++i]);
+            if (o.pipe.n_threads < 1 || o.pipe.n_threads > 256) {
+                fprintf(stderr, "sso watch: --threads must be 1..256\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--vmax") && more) {
+            double v = atof(argv[++i]);
+            if (!(v > 0 && v <= 100)) {
+                fprintf(stderr, "sso watch: --vmax must be in (0, 100] arcsec/h\n");
+                return 2;
+            }
+            o.pipe.stack.vmax_px_h = v / o.pipe.patch.scale_arcsec;
+        } else if (!strcmp(a, "--nu-min") && more) {
+            o.pipe.stack.nu_min = (float)atof(argv[++i]);
+            if (!(o.pipe.stack.nu_min > 0)) {
+                fprintf(stderr, "sso watch: --nu-min must be positive\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--patch-size") && more) {
+            o.pipe.patch.size_px = atoi(argv[++i]);
+            if (o.pipe.patch.size_px <= 2 * o.pipe.patch.margin_px || o.pipe.patch.size_px > 16384) {
+                fprintf(stderr, "sso watch: --patch-size must exceed twice the %d px margin and be "
+                                "<= 16384\n", o.pipe.patch.margin_px);
+                return 2;
+            }
+        } else if (!strcmp(a, "--no-cosmics")) {
+            o.pipe.cosmics = 0;
+        } else if (!strcmp(a, "--fast")) {
+            o.pipe.fast = 1;
+        } else if (!strcmp(a, "--fast-lmax") && more) {
+            o.pipe.fast_params.len_max_px = atof(argv[++i]);
+            if (!(o.pipe.fast_params.len_max_px >= 16 && o.pipe.fast_params.len_max_px <= 2000)) {
+                fprintf(stderr, "sso watch: --fast-lmax must be 16..2000 px\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "sso watch: unknown option or missing value: %s\n\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!o.dir) {
+            o.dir = a;
+        } else {
+            fprintf(stderr, "sso watch: one directory only (%s, %s)\n", o.dir, a);
+            return 2;
+        }
+    }
+    if (!o.dir || (!store && !o.out_dir)) {
+        if (o.dir)
+            fprintf(stderr, "sso watch: --store or --out is required\n\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!store) {
+        if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "sso watch: cannot create %s\n", o.out_dir);
+            return 4;
+        }
+        snprintf(db, sizeof db, "%s/alerts.db", o.out_dir);
+        store = db;
+    }
+    o.pub.store_path = store;
+    o.log = on_log;
+    o.log_user = &quiet;
+    if (!quiet) {
+        o.pipe.progress = on_progress;
+    }
+    o.stop = &g_stop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sso_status st = sso_watch_run(&o);
+    return st ? sso_cli_error("watch", st) : 0;
+}
