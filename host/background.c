@@ -6,6 +6,9 @@
  * second-derivative planes (f_xx, f_yy, f_xxyy per plane) -> per-pixel evaluation. Everything at
  * mesh resolution is tiny (~1000 cells for a full CCD); the time goes into the cell statistics
  * (a few passes over each cell's pixels) and the per-pixel evaluation (16 multiply-adds).
+ * Backend: with params backend CUDA (or AUTO and a device) exactly those two run on the GPU
+ * (sso_k_background_cells, sso_k_background_eval in kernels/background.cu); the mesh steps in
+ * between stay here, the same code for both.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 
 #include "host/background_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sso/background.h"
 
 sso_background_params sso_background_params_default(void)
@@ -24,6 +28,7 @@ sso_background_params sso_background_params_default(void)
     p.max_iter = 20;
     p.min_good_frac = 0.5f;
     p.interp = SSO_BKG_BICUBIC;
+    p.backend = SSO_BACKEND_CPU;
     return p;
 }
 
@@ -172,6 +177,36 @@ static void evaluate(const mesh_plane *mp, int nx, int ny, int w, int h, sso_bac
     }
 }
 
+/* Step 1 on the CPU: the clipped statistic of every cell with enough usable pixels (valid 1);
+ * scratch holds the largest cell. Returns whether any cell is valid. */
+static int cells_cpu(const float *img_e, const uint8_t *mask, int w, int h, int nx, int ny,
+                     const sso_background_params *p, double corr, float *scratch, float *raw_b,
+                     float *raw_r, uint8_t *valid)
+{
+    int any = 0;
+    for (int j = 0; j < ny; j++) {
+        int y0 = sso_bkg_cell_lo(j, ny, h), y1 = sso_bkg_cell_lo(j + 1, ny, h);
+        for (int i = 0; i < nx; i++) {
+            int x0 = sso_bkg_cell_lo(i, nx, w), x1 = sso_bkg_cell_lo(i + 1, nx, w);
+            size_t n = 0, k = (size_t)j * nx + i;
+            for (int y = y0; y < y1; y++) {
+                const float *row = img_e + (size_t)y * w;
+                const uint8_t *mrow = mask ? mask + (size_t)y * w : NULL;
+                for (int x = x0; x < x1; x++)
+                    if ((!mrow || !mrow[x]) && isfinite(row[x]))
+                        scratch[n++] = row[x];
+            }
+            size_t npx = (size_t)(y1 - y0) * (size_t)(x1 - x0);
+            if (sso_bkg_cell_usable(n, npx, p->min_good_frac)) {
+                sso_bkg_cell_stat(scratch, n, p->clip_sigma, p->max_iter, corr, &raw_b[k], &raw_r[k]);
+                valid[k] = 1;
+                any = 1;
+            }
+        }
+    }
+    return any;
+}
+
 sso_status sso_background_estimate(const float *img_e, const uint8_t *mask, int w, int h,
                                    const sso_background_params *p, float *bkg_e, float *bkg_rms_e)
 {
@@ -212,28 +247,23 @@ sso_status sso_background_estimate(const float *img_e, const uint8_t *mask, int 
     mesh_plane mr = {planes + 6 * nc, planes + 7 * nc, planes + 8 * nc, planes + 9 * nc};
     const double corr = sso_bkg_clip_correction(p->clip_sigma);
 
-    /* 1. per-cell clipped statistic */
-    int any = 0;
-    for (int j = 0; j < ny; j++) {
-        int y0 = sso_bkg_cell_lo(j, ny, h), y1 = sso_bkg_cell_lo(j + 1, ny, h);
-        for (int i = 0; i < nx; i++) {
-            int x0 = sso_bkg_cell_lo(i, nx, w), x1 = sso_bkg_cell_lo(i + 1, nx, w);
-            size_t n = 0, k = (size_t)j * nx + i;
-            for (int y = y0; y < y1; y++) {
-                const float *row = img_e + (size_t)y * w;
-                const uint8_t *mrow = mask ? mask + (size_t)y * w : NULL;
-                for (int x = x0; x < x1; x++)
-                    if ((!mrow || !mrow[x]) && isfinite(row[x]))
-                        scratch[n++] = row[x];
-            }
-            size_t npx = (size_t)(y1 - y0) * (size_t)(x1 - x0);
-            if (n >= 3 && (double)n >= (double)p->min_good_frac * (double)npx) {
-                sso_bkg_cell_stat(scratch, n, p->clip_sigma, p->max_iter, corr, &raw_b[k], &raw_r[k]);
-                valid[k] = 1;
-                any = 1;
-            }
+    /* 1. per-cell clipped statistic: on the GPU or here; the mesh steps after it run here either
+     * way, and the evaluation (5.) where the statistic ran */
+    int any = 0, on_gpu = 0;
+    if (sso_backend_resolve(p->backend) == SSO_BACKEND_CUDA) {
+        rc = sso_k_background_cells(img_e, mask, w, h, nx, ny, p, corr, raw_b, raw_r, valid, NULL);
+        if (rc != SSO_ERR_NO_DEVICE || p->backend != SSO_BACKEND_AUTO) {
+            if (rc)
+                goto exit;
+            on_gpu = 1;
         }
+        rc = SSO_OK; /* AUTO without a usable device: the CPU */
     }
+    if (on_gpu)
+        for (size_t k = 0; k < nc; k++)
+            any |= valid[k];
+    else
+        any = cells_cpu(img_e, mask, w, h, nx, ny, p, corr, scratch, raw_b, raw_r, valid);
     if (!any) {
         rc = sso_fail(SSO_ERR_ALL_NAN, "background: no cell of %d x %d has enough usable pixels",
                       nx, ny);
@@ -252,6 +282,12 @@ sso_status sso_background_estimate(const float *img_e, const uint8_t *mask, int 
     /* 4. spline planes and 5. evaluation at every pixel */
     spline_planes(&mb, nx, ny, dscratch);
     spline_planes(&mr, nx, ny, dscratch);
+    if (on_gpu) {
+        const float *const bm[4] = {mb.f, mb.fxx, mb.fyy, mb.fxxyy};
+        const float *const rm[4] = {mr.f, mr.fxx, mr.fyy, mr.fxxyy};
+        rc = sso_k_background_eval(bm, rm, nx, ny, w, h, p->interp, bkg_e, bkg_rms_e, NULL);
+        goto exit;
+    }
     if (bkg_e)
         evaluate(&mb, nx, ny, w, h, p->interp, 0, rowscratch, bkg_e);
     if (bkg_rms_e)

@@ -4,10 +4,13 @@
  *   - the mesh geometry (which pixels a cell holds, where its node sits): SSO_HD;
  *   - the per-pixel interpolation of the mesh, bicubic or bilinear: SSO_HD, so the CUDA twin
  *     evaluates exactly what host/background.c evaluates;
- *   - the clipped statistic of one cell and the spline's second derivatives along a mesh line:
- *     host-only. The statistic selects medians in place on a scratch copy of a cell's pixels
- *     (16k floats); a GPU would rather build a histogram per cell (as SEP does), a different
- *     algorithm, so the CPU result is the reference and the GPU only needs the mesh it produces.
+ *   - the clipped statistic of one cell: its iteration is defined here once in terms of what both
+ *     backends share (SSO_HD: which cells are usable, the clip interval, the mode estimate and
+ *     rms); the host selects medians in place on a scratch copy of a cell's pixels (16k floats),
+ *     the GPU (kernels/background.cu) by radix selection over the cell in device memory, both
+ *     exact, so they agree up to the order of the double sums;
+ *   - the spline's second derivatives along a mesh line: host-only (both backends build the mesh
+ *     on the host).
  *
  * Mesh coordinates: nx cells of width cw = w / nx (a float) across; pixel x (centre at x) lies in
  * cell floor((x + 0.5) / cw); node i (the cell centre) at x = (i + 0.5) cw - 0.5. In node units
@@ -23,6 +26,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "host/sso_hd.h"
 
@@ -121,6 +125,43 @@ SSO_HD static inline float sso_bkg_eval_bilinear(const sso_bkg_mesh *m, float x,
     return (1.0f - ty) * top + ty * bot;
 }
 
+/* Whether a cell with n usable pixels out of npx gets a statistic of its own (else it is filled
+ * from its neighbours). */
+SSO_HD static inline int sso_bkg_cell_usable(size_t n, size_t npx, float min_good_frac)
+{
+    return n >= 3 && (double)n >= (double)min_good_frac * (double)npx;
+}
+
+/* The clipping interval [*lo, *hi] of one iteration: median +- k sd. */
+SSO_HD static inline void sso_bkg_clip_range(double med, double sd, float k, double *lo, double *hi)
+{
+    *lo = med - k * sd;
+    *hi = med + k * sd;
+}
+
+/* The cell's background (SExtractor's mode estimate 2.5 median - 1.5 mean for a mildly skewed
+ * distribution, else the median) and rms (clipped sd times the truncation correction). */
+SSO_HD static inline void sso_bkg_cell_result(double med, double mean, double sd, double corr,
+                                              float *bkg, float *rms)
+{
+    *bkg = (float)(sd > 0.0 && fabs(mean - med) < 0.3 * sd ? 2.5 * med - 1.5 * mean : med);
+    *rms = (float)(sd * corr);
+}
+
+/* Compulsory device-memory bytes of the GPU background launchers (kernels/background.cu), for
+ * achieved bandwidth. Cells: the image (4 bytes/px) and the mask (1, when given) read once
+ * (the selection passes re-read a cell from cache), 9 bytes written per cell. Evaluation: 4 bytes
+ * written per pixel and per map wanted (bkg, rms), and that map's 4 mesh planes read. */
+static inline uint64_t sso_bkg_cells_bytes_moved(uint64_t npx, int has_mask, uint64_t ncells)
+{
+    return npx * (has_mask ? 5u : 4u) + ncells * 9u;
+}
+
+static inline uint64_t sso_bkg_eval_bytes_moved(uint64_t npx, int n_maps, uint64_t ncells)
+{
+    return (uint64_t)n_maps * (npx * 4u + ncells * 16u);
+}
+
 /* ---- host-only ------------------------------------------------------------------------------ */
 
 /* k-th smallest of v[0..n-1] (0-based), reordering v (Hoare's selection). */
@@ -203,7 +244,8 @@ static inline size_t sso_bkg_cell_stat(float *v, size_t n, float k, int max_iter
         for (size_t i = 0; i < n; i++)
             ss += ((double)v[i] - mean) * ((double)v[i] - mean);
         sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
-        double lo = med - k * sd, hi = med + k * sd;
+        double lo, hi;
+        sso_bkg_clip_range(med, sd, k, &lo, &hi);
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (v[i] >= lo && v[i] <= hi)
@@ -212,8 +254,7 @@ static inline size_t sso_bkg_cell_stat(float *v, size_t n, float k, int max_iter
             break;
         n = m;
     }
-    *bkg = (float)(sd > 0.0 && fabs(mean - med) < 0.3 * sd ? 2.5 * med - 1.5 * mean : med);
-    *rms = (float)(sd * corr);
+    sso_bkg_cell_result(med, mean, sd, corr, bkg, rms);
     return n;
 }
 

@@ -20,6 +20,7 @@
 
 #include "host/cosmic_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sso/cosmic.h"
 #include "sso/flags.h"
 
@@ -31,6 +32,7 @@ sso_cosmic_params sso_cosmic_params_default(void)
     p.objlim = 8.0f;
     p.niter = 4;
     p.use_flg_hint = 1;
+    p.backend = SSO_BACKEND_CPU;
     return p;
 }
 
@@ -180,6 +182,11 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
         return sso_fail(SSO_ERR_ARG, "cosmic: bad parameters (sigclip %g, sigfrac %g, objlim %g, "
                         "niter %d)", (double)p->sigclip, (double)p->sigfrac, (double)p->objlim,
                         p->niter);
+    if (sso_backend_resolve(p->backend) == SSO_BACKEND_CUDA) { /* kernels/cosmic.cu */
+        sso_status st = sso_k_cosmic(img_e, var_e2, mask, flg, w, h, p, cr_mask, n_flagged_px, NULL);
+        if (st != SSO_ERR_NO_DEVICE || p->backend != SSO_BACKEND_AUTO)
+            return st; /* AUTO without a usable device: the CPU below */
+    }
     sso_status rc = SSO_OK;
     size_t n = (size_t)w * h;
     cr_work c = {img_e, var_e2, w, h, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};

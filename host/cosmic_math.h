@@ -1,15 +1,26 @@
 /* host/cosmic_math.h: per-pixel arithmetic of cosmic-ray detection (include/sso/cosmic.h),
- * shared by host/cosmic.c and a CUDA twin.
+ * shared by host/cosmic.c and its CUDA twin (kernels/cosmic.cu).
  *
  * sso_cr_lplus(): L+ of one pixel from itself and its 4 neighbours (the caller passes the centre
  * value for a neighbour that is masked or off the image). sso_cr_median(): the median of a small
  * window (at most 49 values, sorted in place by insertion: windows are 9, 25 or 49 long, and a
  * sorting network would gain little over it here). sso_cr_ratio(): the objlim test quantity.
+ *
+ * The windowed quantities at one pixel of a w x h plane with its effective mask m (input mask |
+ * flagged so far): sso_cr_unusable() (the initial mask rule), sso_cr_lplus_at() (which neighbours
+ * L+ uses), sso_cr_window_median() (median over the unmasked pixels of a window, in row-major
+ * order), sso_cr_sprime() (S - med5 S) and sso_cr_fine() (F = med3 I - med7 med3 I). The GPU
+ * evaluates these directly at each pixel that needs them; host/cosmic.c computes the same
+ * quantities with the same arithmetic in its own loops, caching the medians per pass (its loops
+ * are left as they are: the CPU path of host/cosmic.c is edited by the detection work, and the
+ * parity test tests/gpu/test_cosmic_parity.c checks that the two agree pixel for pixel).
  */
 #ifndef SSO_COSMIC_MATH_H
 #define SSO_COSMIC_MATH_H
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "host/sso_hd.h"
 
@@ -49,6 +60,91 @@ SSO_HD static inline float sso_cr_ratio(float lplus, float fine_e, float var_e2)
 {
     float floor_e = 0.01f * sqrtf(var_e2);
     return lplus / fmaxf(fine_e, floor_e);
+}
+
+/* The initial effective mask: masked, or an image or variance value that cannot be used. */
+SSO_HD static inline int sso_cr_unusable(float img_e, float var_e2, int masked)
+{
+    return masked || !isfinite(img_e) || !(var_e2 > 0.0f) || !isfinite(var_e2);
+}
+
+/* L+ at unmasked pixel (x, y): a masked or off-image neighbour takes the centre's value. */
+SSO_HD static inline float sso_cr_lplus_at(const float *img, const uint8_t *m, int w, int h, int x,
+                                           int y)
+{
+    const size_t i = (size_t)y * w + x;
+    const float v = img[i];
+    const float l = x > 0 && !m[i - 1] ? img[i - 1] : v;
+    const float r = x < w - 1 && !m[i + 1] ? img[i + 1] : v;
+    const float u = y > 0 && !m[i - w] ? img[i - w] : v;
+    const float d = y < h - 1 && !m[i + w] ? img[i + w] : v;
+    return sso_cr_lplus(v, l, r, u, d);
+}
+
+/* Median of the unmasked pixels of src in the (2r+1)^2 window around (x, y), r <= 3; *ok = 0 (and
+ * 0 returned) when none is unmasked. */
+SSO_HD static inline float sso_cr_window_median(const float *src, const uint8_t *m, int w, int h,
+                                                int x, int y, int r, int *ok)
+{
+    float v[49];
+    int n = 0;
+    for (int yy = y - r; yy <= y + r; yy++) {
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int xx = x - r; xx <= x + r; xx++) {
+            if (xx < 0 || xx >= w)
+                continue;
+            const size_t i = (size_t)yy * w + xx;
+            if (!m[i])
+                v[n++] = src[i];
+        }
+    }
+    *ok = n > 0;
+    return n ? sso_cr_median(v, n) : 0.0f;
+}
+
+/* S' = S - med5(S) at unmasked pixel (x, y). */
+SSO_HD static inline float sso_cr_sprime(const float *sig, const uint8_t *m, int w, int h, int x,
+                                         int y)
+{
+    int ok;
+    const float med = sso_cr_window_median(sig, m, w, h, x, y, 2, &ok);
+    return sig[(size_t)y * w + x] - med;
+}
+
+/* Fine structure F = med3(I) - med7(med3(I)) at unmasked pixel (x, y), over unmasked pixels. */
+SSO_HD static inline float sso_cr_fine(const float *img, const uint8_t *m, int w, int h, int x,
+                                       int y)
+{
+    float v[49];
+    int n = 0, ok;
+    for (int yy = y - 3; yy <= y + 3; yy++) {
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int xx = x - 3; xx <= x + 3; xx++) {
+            if (xx < 0 || xx >= w || m[(size_t)yy * w + xx])
+                continue;
+            const float med3 = sso_cr_window_median(img, m, w, h, xx, yy, 1, &ok);
+            if (ok)
+                v[n++] = med3;
+        }
+    }
+    const float m3 = sso_cr_window_median(img, m, w, h, x, y, 1, &ok);
+    return n && ok ? m3 - sso_cr_median(v, n) : 0.0f;
+}
+
+/* Compulsory device-memory bytes of one GPU cosmic-ray call (kernels/cosmic.cu) on n pixels run
+ * for `passes` passes, for achieved bandwidth. Once: img, var (8 bytes/px) and the mask (1,
+ * when given) read, the effective mask and the flags written (2) (FLG is read by each pass). Per pass: L+ and S written (8)
+ * after img and the mask are read (5); the candidate pass reads S, the flags and FLG (1 + 4 + 4
+ * with FLG) and writes the seeds (1); each of the two growth passes reads seeds, mask and S (6)
+ * and writes (1); the update reads seeds and mask and writes mask and flags (4). The windowed
+ * medians at the few pixels above threshold re-read neighbours from cache and are not counted. */
+static inline uint64_t sso_cosmic_bytes_moved(uint64_t n, int has_mask, int has_flg, int passes)
+{
+    const uint64_t once = n * (8u + 2u + (has_mask ? 1u : 0u));
+    const uint64_t per_pass = n * ((8u + 5u) + (1u + 4u + 1u + (has_flg ? 4u : 0u)) + 2u * 7u + 4u);
+    return once + (uint64_t)passes * per_pass;
 }
 
 #endif

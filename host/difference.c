@@ -6,12 +6,15 @@
  *   2. the bright codes are grown by bright_grow_px (a separable max filter: rows into a scratch
  *      plane, then columns), and every code but OK becomes 1 with diff 0, var +inf.
  * Data layout: planes row-major, w columns by h rows, one per epoch; scratch: one w*h byte plane.
+ * With config backend CUDA (or AUTO and a device) the whole patch goes to sso_k_difference()
+ * (kernels/difference.cu), which runs the same sso_diff_pixel() and the same growth rule.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "host/difference_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sso/difference.h"
 
 void sso_difference_config_default(sso_difference_config *c)
@@ -21,6 +24,7 @@ void sso_difference_config_default(sso_difference_config *c)
     c->min_template_epochs = 1;
     c->bright_k = SSO_DIFF_BRIGHT_K;
     c->bright_grow_px = SSO_DIFF_BRIGHT_GROW_PX;
+    c->backend = SSO_BACKEND_CPU;
 }
 
 /* Grows code SSO_DIFF_BRIGHT in dm by r px (Chebyshev distance) over pixels whose code is OK. */
@@ -84,6 +88,12 @@ sso_status sso_difference_patch(int w, int h, const float *const img_e[SSO_DIFF_
         return sso_fail(SSO_ERR_ARG, "difference: min template epochs %d (1..3), grow %d px "
                         "(0..64), bright k %g", c.min_template_epochs, c.bright_grow_px,
                         (double)c.bright_k);
+    if (sso_backend_resolve(c.backend) == SSO_BACKEND_CUDA) {
+        sso_status st = sso_k_difference(w, h, img_e, var_e2, mask, &c, diff_e, dvar_e2, dmask,
+                                         stats, NULL);
+        if (st != SSO_ERR_NO_DEVICE || c.backend != SSO_BACKEND_AUTO)
+            return st; /* AUTO without a usable device: the CPU below */
+    }
     const size_t n = (size_t)w * h;
     uint8_t *tmp = NULL;
     if (c.bright_k > 0.0f && c.bright_grow_px > 0 && !(tmp = malloc(n)))

@@ -1,5 +1,5 @@
-/* host/difference_math.h: per-pixel static-sky removal, shared by host/difference.c and the CUDA
- * twin to come (kernels/difference.cu). The contract is in include/sso/difference.h.
+/* host/difference_math.h: per-pixel static-sky removal, shared by host/difference.c and its CUDA
+ * twin (kernels/difference.cu). The contract is in include/sso/difference.h.
  *
  * sso_median3()        the median of 3 floats (no branches on data beyond min/max);
  * sso_diff_template()  the template value and its variance from the n (0..3) other epochs that are
@@ -77,6 +77,18 @@ SSO_HD static inline int sso_diff_pixel(int e, const float img[4], const float v
     if (bright_k > 0.0f && fabsf(t) > bright_k * sqrtf(*dv))
         return SSO_DIFF_BRIGHT;
     return SSO_DIFF_OK;
+}
+
+/* Compulsory device-memory bytes of one GPU difference call (kernels/difference.cu) on n pixels
+ * per epoch, for achieved bandwidth. Pass 1 reads the 4 epochs' img, var, mask (4 x 9 bytes) and
+ * writes the 4 differences, variances and codes (4 x 9 bytes). With the bright growth (grow: the
+ * rule on and bright_grow_px > 0) the row pass reads the codes and writes a byte plane (4 x 2),
+ * and the column pass reads both and writes the final mask (4 x 3); without it one pass turns
+ * the codes into the mask (4 x 2). Not counted: diff and var rewritten at masked pixels (8 bytes
+ * each, data-dependent, a few percent of pixels). */
+static inline uint64_t sso_difference_bytes_moved(uint64_t n, int grow)
+{
+    return n * (grow ? 4u * (9u + 9u + 2u + 3u) : 4u * (9u + 9u + 2u));
 }
 
 #endif

@@ -200,6 +200,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     r->st->prep_s += t2 - t1;
 
     sso_background_params bp = sso_background_params_default();
+    bp.backend = r->cfg->backend;
     if ((st = sso_background_estimate(img, mask, w, h, &bp, bkg, bkg_rms)) ||
         (st = sso_background_subtract(img, mask, w, h, bkg)))
         goto exit;
@@ -214,6 +215,7 @@ static sso_status process_detector(run_state *r, int e, int d)
             goto exit;
         }
         sso_cosmic_params cp = sso_cosmic_params_default();
+        cp.backend = r->cfg->backend;
         if ((st = sso_cosmic_detect(img, var, mask, sso_detector_flg(det), w, h, &cp, cr, &n_cr)))
             goto exit;
         for (size_t i = 0; i < n; i++)
@@ -230,6 +232,7 @@ static sso_status process_detector(run_state *r, int e, int d)
 
     sso_resample_config rc;
     sso_resample_config_default(&rc);
+    rc.backend = r->cfg->backend;
     int n_into = 0;
     for (int k = 0; k < r->n_patches; k++) {
         sso_patch_info pi;
@@ -578,6 +581,7 @@ static sso_status process_patch(run_state *r, int k)
     }
     sso_difference_config dc;
     sso_difference_config_default(&dc);
+    dc.backend = r->cfg->backend;
     sso_difference_stats ds;
     if ((st = sso_difference_patch(w, h, (const float *const *)b->img, (const float *const *)b->var,
                                    (const uint8_t *const *)b->mask, &dc, diff, dvar, dmask, &ds)))

@@ -7,7 +7,8 @@
  * a cell whose corners' bounding box misses the detector's pixel area is skipped whole: a patch
  * touched by one corner of a detector costs little more than that corner. Inside a cell each pixel
  * goes through sso_grid_map() and sso_resample_pixel() (host/resample_math.h), the per-pixel math
- * the CUDA twin will share.
+ * the CUDA twin shares; with config backend CUDA (or AUTO and a device) sso_resample_detector()
+ * hands the grid and the planes to sso_k_resample() (kernels/resample.cu) instead.
  * Threads: single-threaded by design here (the pipeline runs patches or exposures in parallel);
  * a map is read-only after creation.
  */
@@ -16,6 +17,7 @@
 
 #include "host/resample_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 #include "sso/resample.h"
 
 struct sso_resample_map {
@@ -30,6 +32,7 @@ void sso_resample_config_default(sso_resample_config *c)
         return;
     c->grid_step_px = SSO_RESAMPLE_GRID_STEP_PX;
     c->mask_weight_min = SSO_RESAMPLE_MASK_WEIGHT_MIN;
+    c->backend = SSO_BACKEND_CPU;
 }
 
 static sso_status check_config(const sso_resample_config *cfg, sso_resample_config *c)
@@ -121,21 +124,6 @@ void sso_resample_patch_init(size_t n, float *img_e, float *var_e2, uint8_t *mas
     }
 }
 
-/* Whether the bilinear images of cell (a, b) can reach the detector's pixel area. */
-static int cell_touches(const sso_resample_map *m, int a, int b)
-{
-    const size_t k = (size_t)b * m->gnx + a;
-    const size_t ks[4] = {k, k + 1, k + m->gnx, k + m->gnx + 1};
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < 4; i++) {
-        const double x = m->gx[ks[i]], y = m->gy[ks[i]];
-        if (!isfinite(x) || !isfinite(y))
-            return 0;
-        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
-    }
-    return x1 >= 0.5 && x0 < m->det_w + 0.5 && y1 >= 0.5 && y0 < m->det_h + 0.5;
-}
-
 sso_status sso_resample_detector(const sso_resample_map *m, const float *img_e,
                                  const float *var_e2, const uint8_t *mask,
                                  const sso_resample_config *cfg, float *out_img_e,
@@ -147,13 +135,21 @@ sso_status sso_resample_detector(const sso_resample_map *m, const float *img_e,
         return sso_fail(SSO_ERR_ARG, "resample: NULL argument");
     if ((st = check_config(cfg, &c)) != SSO_OK)
         return st;
+    if (sso_backend_resolve(c.backend) == SSO_BACKEND_CUDA) {
+        const sso_k_resample_grid g = {m->gx, m->gy, m->gnx, m->gny, m->step,
+                                       m->patch_w, m->patch_h, m->det_w, m->det_h};
+        st = sso_k_resample(&g, img_e, var_e2, mask, c.mask_weight_min, out_img_e, out_var_e2,
+                            out_mask, n_written, NULL);
+        if (st != SSO_ERR_NO_DEVICE || c.backend != SSO_BACKEND_AUTO)
+            return st; /* AUTO without a usable device: the CPU below */
+    }
     const int S = m->step, W = m->det_w, H = m->det_h;
     const double xlo = 0.5, xhi = W + 0.5, ylo = 0.5, yhi = H + 0.5;
     int64_t written = 0;
     for (int b = 0; b < m->gny - 1; b++) {
         const int j0 = b * S, j1 = (b + 1) * S < m->patch_h ? (b + 1) * S : m->patch_h;
         for (int a = 0; a < m->gnx - 1; a++) {
-            if (!cell_touches(m, a, b))
+            if (!sso_grid_cell_touches(m->gx, m->gy, m->gnx, a, b, m->det_w, m->det_h))
                 continue;
             const int i0 = a * S, i1 = (a + 1) * S < m->patch_w ? (a + 1) * S : m->patch_w;
             for (int j = j0; j < j1; j++) {

@@ -1,7 +1,10 @@
-/* host/resample_math.h: per-pixel resampling arithmetic, shared by host/resample.c and the CUDA
- * twin to come (kernels/resample.cu).
+/* host/resample_math.h: per-pixel resampling arithmetic, shared by host/resample.c and its CUDA
+ * twin (kernels/resample.cu).
  *
- * Three pieces, each for one output (patch) pixel:
+ * Four pieces, each for one output (patch) pixel:
+ *   sso_grid_cell_touches() whether the cell of the coarse grid holding the pixel can reach the
+ *                         detector at all (both backends write only pixels of such cells, so
+ *                         they write the very same set);
  *   sso_grid_map()        detector coordinates of a patch pixel by bilinear interpolation of the
  *                         exact wcslib transform tabulated on a coarse grid (every `step` px), and
  *                         the Jacobian determinant of that interpolated map (detector px^2 per
@@ -51,6 +54,25 @@ SSO_HD static inline void sso_grid_map(const double *gx, const double *gy, int g
     const double dyds = ((1 - t) * (y10 - y00) + t * (y11 - y01)) * inv;
     const double dydt = ((1 - s) * (y01 - y00) + s * (y11 - y10)) * inv;
     *jac = fabs(dxds * dydt - dxdt * dyds);
+}
+
+/* Whether the bilinear images of grid cell (a, b) (0 <= a <= gnx - 2, 0 <= b <= gny - 2) can reach
+ * the detector's pixel area [0.5, det_w + 0.5) x [0.5, det_h + 0.5): a bilinear map sends a cell
+ * inside the convex hull of its 4 corner images, so a cell whose corners' bounding box misses the
+ * area holds no pixel that lands on the detector. 0 if a corner has no value (NaN). */
+SSO_HD static inline int sso_grid_cell_touches(const double *gx, const double *gy, int gnx, int a,
+                                               int b, int det_w, int det_h)
+{
+    const long long k = (long long)b * gnx + a;
+    const long long ks[4] = {k, k + 1, k + gnx, k + gnx + 1};
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < 4; i++) {
+        const double x = gx[ks[i]], y = gy[ks[i]];
+        if (!isfinite(x) || !isfinite(y))
+            return 0;
+        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+    }
+    return x1 >= 0.5 && x0 < det_w + 0.5 && y1 >= 0.5 && y0 < det_h + 0.5;
 }
 
 /* Lanczos-3 weights for the 6 input pixels i0 - 2 .. i0 + 3 around a point at i0 + f, f in [0, 1):
@@ -144,6 +166,17 @@ SSO_HD static inline uint8_t sso_resample_pixel(const float *img, const float *v
     *img_e = (float)(s * inv * jac);
     *var_e2 = (float)(sv * inv * inv * jac * jac);
     return 0;
+}
+
+/* Compulsory device-memory bytes of one GPU resampling call (kernels/resample.cu), for achieved
+ * bandwidth: each written patch pixel stores img, var (4 + 4 bytes) and mask (1), and needs about
+ * one input pixel's img, var and mask (9 bytes: the two pixel scales agree to ~2%; the other 35
+ * taps come from cache), plus the grid itself (2 doubles per node; each thread's 4 corner nodes
+ * come from cache too). Patch pixels of the box that no detector pixel covers are not counted:
+ * the kernel only reads their cell's corners. */
+static inline uint64_t sso_resample_bytes_moved(int64_t n_written, int gnx, int gny)
+{
+    return (uint64_t)n_written * (9u + 9u) + (uint64_t)gnx * (uint64_t)gny * 16u;
 }
 
 #endif

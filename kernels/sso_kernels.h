@@ -115,6 +115,70 @@ typedef struct sso_k_stack_job {
 sso_status sso_k_stack_search(const sso_k_stack_job *job, sso_k_stack_hit **hits, size_t *n_hits,
                               int64_t *n_samples, double *kernel_s);
 
+/* ---- pixel stages: background, cosmic rays, resampling, difference --------------------------- */
+/* kernels/background.cu, cosmic.cu, resample.cu, difference.cu; stubs in kernels/stub_<stage>.c.
+ * Each launcher is the GPU half of the host function of its stage, which dispatches on the
+ * stage's `backend` field; callers normally go through that function. Host pointers in and out,
+ * staged through this thread's engine buffers (slot ranges SSO_K_SLOT_<STAGE>) on its stream.
+ * The stage headers are included here, not at the top, to keep this section self-contained. */
+#include "sso/background.h"
+#include "sso/cosmic.h"
+#include "sso/difference.h"
+
+/* Device-memory traffic of one launcher call, for achieved bandwidth (bench/): `bytes` is the
+ * compulsory count (every byte its kernels must read or write once; formulas in the
+ * sso_<stage>_bytes_moved() helpers of host/<stage>_math.h, unit-tested on the host), kernel_ms
+ * the time of its kernels alone on the stream (cudaEvent pair; transfers excluded). */
+typedef struct sso_k_traffic {
+    uint64_t bytes;
+    double kernel_ms;
+} sso_k_traffic;
+
+/* Background, step 1 (kernels/background.cu): the clipped statistic of each of the nx x ny cells
+ * (one block per cell; exact medians by radix selection; the same iteration as
+ * sso_bkg_cell_stat()). raw_bkg_e, raw_rms_e, valid: nx * ny each, row-major; a cell without
+ * enough usable pixels (sso_bkg_cell_usable()) gets valid 0 and 0 values. corr: the truncation
+ * correction sso_bkg_clip_correction(p->clip_sigma). tr may be NULL. */
+sso_status sso_k_background_cells(const float *img_e, const uint8_t *mask, int w, int h, int nx,
+                                  int ny, const sso_background_params *p, double corr,
+                                  float *raw_bkg_e, float *raw_rms_e, uint8_t *valid,
+                                  sso_k_traffic *tr);
+
+/* Background, step 5: the interpolation-ready meshes (f, fxx, fyy, fxxyy planes of nx * ny, as
+ * host/background.c builds them) evaluated at every pixel of w x h (bicubic or bilinear), the
+ * rms clamped at 0. bkg_e or bkg_rms_e may be NULL (not wanted; its mesh is then not read). */
+sso_status sso_k_background_eval(const float *const bkg_mesh[4], const float *const rms_mesh[4],
+                                 int nx, int ny, int w, int h, sso_background_interp interp,
+                                 float *bkg_e, float *bkg_rms_e, sso_k_traffic *tr);
+
+/* GPU twin of sso_cosmic_detect() (same contract; p already validated, not NULL). */
+sso_status sso_k_cosmic(const float *img_e, const float *var_e2, const uint8_t *mask,
+                        const int32_t *flg, int w, int h, const sso_cosmic_params *p,
+                        uint8_t *cr_mask, int64_t *n_flagged_px, sso_k_traffic *tr);
+
+/* The coarse detector->patch map of host/resample.c, borrowed (host arrays of gnx * gny). */
+typedef struct sso_k_resample_grid {
+    const double *gx, *gy; /* 1-based detector coordinates of node (a, b) = patch pixel (1 + a step, 1 + b step) */
+    int gnx, gny, step;
+    int patch_w, patch_h, det_w, det_h;
+} sso_k_resample_grid;
+
+/* GPU twin of sso_resample_detector(): the patch planes are read and written in place (only the
+ * covered pixels change). Only the bounding box of the cells that touch the detector travels. */
+sso_status sso_k_resample(const sso_k_resample_grid *g, const float *img_e, const float *var_e2,
+                          const uint8_t *mask, float mask_weight_min, float *out_img_e,
+                          float *out_var_e2, uint8_t *out_mask, int64_t *n_written,
+                          sso_k_traffic *tr);
+
+/* GPU twin of sso_difference_patch() (c validated, not NULL; stats may be NULL). */
+sso_status sso_k_difference(int w, int h, const float *const img_e[SSO_DIFF_EPOCHS],
+                            const float *const var_e2[SSO_DIFF_EPOCHS],
+                            const uint8_t *const mask[SSO_DIFF_EPOCHS],
+                            const sso_difference_config *c, float *const diff_e[SSO_DIFF_EPOCHS],
+                            float *const dvar_e2[SSO_DIFF_EPOCHS],
+                            uint8_t *const dmask[SSO_DIFF_EPOCHS], sso_difference_stats *stats,
+                            sso_k_traffic *tr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,11 +23,15 @@
  *
  * Masked pixels (mask != 0) and non-finite pixels never enter a statistic; the outputs are finite
  * everywhere. The per-pixel spline evaluation is shared with the CUDA twin (host/background_math.h).
+ * With backend CUDA the cell statistics and the per-pixel evaluation run on the GPU
+ * (kernels/background.cu); the mesh steps in between (fill, median filter, spline planes: ~1000
+ * cells) stay on the host, the same code for both backends.
  */
 #ifndef SSO_BACKGROUND_H
 #define SSO_BACKGROUND_H
 
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -46,6 +50,8 @@ typedef struct sso_background_params {
     int max_iter;         /* clipping iterations at most [20] */
     float min_good_frac;  /* a cell with fewer usable pixels is filled from neighbours [0.5] */
     sso_background_interp interp; /* [SSO_BKG_BICUBIC] */
+    sso_backend backend;  /* where the cell statistics and the per-pixel evaluation run [cpu];
+                           * AUTO: the GPU when present (kernels/background.cu), else the CPU */
 } sso_background_params;
 
 /* The defaults above. */

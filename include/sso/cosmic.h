@@ -31,6 +31,7 @@
 #define SSO_COSMIC_H
 
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -43,6 +44,7 @@ typedef struct sso_cosmic_params {
     float objlim;     /* minimum L+ / F of a candidate [8.0] */
     int niter;        /* passes at most [4] */
     int use_flg_hint; /* lower the threshold where FLG has the COSMIC bit [1] */
+    sso_backend backend; /* [cpu]; CUDA: kernels/cosmic.cu; AUTO: the GPU when present */
 } sso_cosmic_params;
 
 sso_cosmic_params sso_cosmic_params_default(void);

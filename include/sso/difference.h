@@ -37,6 +37,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -51,6 +52,7 @@ typedef struct sso_difference_config {
     int min_template_epochs; /* fewest other epochs that make a template [1]; 1..3 */
     float bright_k;          /* mask where |template| > bright_k * sqrt(var_diff) [20]; <= 0: off */
     int bright_grow_px;      /* grow the bright mask by this many px (Chebyshev) [1] */
+    sso_backend backend;     /* [cpu]; CUDA: kernels/difference.cu; AUTO: the GPU when present */
 } sso_difference_config;
 
 void sso_difference_config_default(sso_difference_config *c);

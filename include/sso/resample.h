@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sso/prep.h"
 #include "sso/status.h"
 #include "sso/wcs.h"
 
@@ -52,6 +53,7 @@ extern "C" {
 typedef struct sso_resample_config {
     int grid_step_px;       /* exact-transform grid spacing [32 px] */
     float mask_weight_min;  /* |weight| from which a masked/off-detector input masks the output [0.02] */
+    sso_backend backend;    /* sso_resample_detector [cpu]; CUDA: kernels/resample.cu; AUTO: GPU if present */
 } sso_resample_config;
 
 void sso_resample_config_default(sso_resample_config *c);
