@@ -20,6 +20,9 @@ static const struct {
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
+    {"ades", sso_cmd_ades, "stored detections as an ADES PSV report for the Minor Planet Center"},
+    {"alerts", sso_cmd_alerts, "stored alerts as JSON lines"},
+    {"regions", sso_cmd_regions, "ds9 region files per exposure from alerts.jsonl or the store"},
 };
 
 static void usage(FILE *f)

@@ -50,6 +50,10 @@ typedef struct sso_alert_obs {
     double y_px;
     char band[8];          /* "VIS" */
     char det[8];           /* Euclid detector id, "3-4" */
+    /* Observer (spacecraft) position at mjd, geocentric ICRF [km]: ADES sys ICRF_KM, ctr 399.
+     * Optional: NaN = not carried by the alert (JSON omits sys/ctr/pos1..3); sso/ades.h then
+     * looks in a configured ephemeris. */
+    double pos_km[3];
 } sso_alert_obs;
 
 typedef struct sso_alert {
