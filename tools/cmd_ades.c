@@ -98,23 +98,64 @@ typedef struct export_opts {
     int include_test, require_position;
 } export_opts;
 
-/* 1 consumed k (and v), 0 not an option of this family, -1 bad value. */
-static int common_opt(export_opts *e, const char *k, const char *v)
+static void usage_ades(FILE *f);
+static void usage_alerts(FILE *f)
 {
-    char *end = NULL;
-    if (!v)
-        return 0;
-    if (!strcmp(k, "--store"))
-        e->store = v;
-    else if (!strcmp(k, "--out"))
-        e->out = v;
-    else if (!strcmp(k, "--since-seq"))
-        return (v[0] != '-' && (e->since_seq = strtoull(v, &end, 10), end != v && !*end)) ? 1 : -1;
-    else if (!strcmp(k, "--since-time"))
-        return sso_time_rfc3339_to_us(v, &e->since_us) == SSO_OK ? 1 : -1;
-    else
-        return 0;
-    return 1;
+    fprintf(f, "usage: sso alerts --store FILE [--since-seq N | --since-time ISO] [--out FILE]\n"
+               "\n"
+               "Writes the stored alerts (latest revision of each, role test included) as JSON\n"
+               "lines, exactly as published, in seq order.\n"
+               "\n"
+               "exit codes: 0 ok, 2 usage, 4 store or file error.\n");
+}
+
+/* Options of `sso ades` (ades = 1) or `sso alerts` (0). Returns -1 to go on, else the exit code
+ * (0 after --help, 2 after a usage message). */
+static int parse_export(int argc, char **argv, int ades, export_opts *e)
+{
+    const char *cmd = ades ? "ades" : "alerts";
+    memset(e, 0, sizeof *e);
+    e->since_us = INT64_MIN;
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        int takes_value = 1;
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            (ades ? usage_ades : usage_alerts)(stdout);
+            return 0;
+        } else if (v && !strcmp(k, "--store")) {
+            e->store = v;
+        } else if (v && !strcmp(k, "--out")) {
+            e->out = v;
+        } else if (v && !strcmp(k, "--since-seq") && v[0] != '-' &&
+                   (e->since_seq = strtoull(v, &end, 10), end != v && !*end)) {
+        } else if (v && !strcmp(k, "--since-time") &&
+                   sso_time_rfc3339_to_us(v, &e->since_us) == SSO_OK) {
+        } else if (ades && v && !strcmp(k, "--stn")) {
+            e->stn = v;
+        } else if (ades && v && !strcmp(k, "--ephem")) {
+            e->ephem = v;
+        } else if (ades && v && !strcmp(k, "--ast-cat")) {
+            e->ast_cat = v;
+        } else if (ades && v && !strcmp(k, "--band")) {
+            e->band = v;
+        } else if (ades && !strcmp(k, "--include-test")) {
+            e->include_test = 1, takes_value = 0;
+        } else if (ades && !strcmp(k, "--require-position")) {
+            e->require_position = 1, takes_value = 0;
+        } else {
+            fprintf(stderr, "sso %s: bad option or value: %s\n", cmd, k);
+            (ades ? usage_ades : usage_alerts)(stderr);
+            return 2;
+        }
+        i += takes_value;
+    }
+    if (!e->store) {
+        fprintf(stderr, "sso %s: --store FILE is required\n", cmd);
+        (ades ? usage_ades : usage_alerts)(stderr);
+        return 2;
+    }
+    return -1;
 }
 
 /* Opens --out under a temporary name (or stdout). */
@@ -225,43 +266,10 @@ static sso_status write_report(FILE *f, const sso_ades_opts *o, const sso_alert 
 
 int sso_cmd_ades(int argc, char **argv)
 {
-    export_opts e = {0};
-    e.since_us = INT64_MIN;
-    const char *bad = "";
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bad = k;
-        int r = common_opt(&e, k, v);
-        if (r < 0)
-            goto bad;
-        if (r > 0) {
-            i++;
-            continue;
-        }
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            usage_ades(stdout);
-            return 0;
-        } else if (!strcmp(k, "--include-test")) {
-            e.include_test = 1;
-        } else if (!strcmp(k, "--require-position")) {
-            e.require_position = 1;
-        } else if (v && !strcmp(k, "--stn")) {
-            e.stn = argv[++i];
-        } else if (v && !strcmp(k, "--ephem")) {
-            e.ephem = argv[++i];
-        } else if (v && !strcmp(k, "--ast-cat")) {
-            e.ast_cat = argv[++i];
-        } else if (v && !strcmp(k, "--band")) {
-            e.band = argv[++i];
-        } else {
-            goto bad;
-        }
-    }
-    if (!e.store) {
-        fprintf(stderr, "sso ades: --store FILE is required\n");
-        usage_ades(stderr);
-        return 2;
-    }
+    export_opts e;
+    int rc = parse_export(argc, argv, 1, &e);
+    if (rc >= 0)
+        return rc;
     sso_ades_opts o;
     sso_ades_opts_default(&o);
     o.stn = e.stn;
@@ -323,47 +331,19 @@ exit:
         return st == SSO_ERR_ARG ? 2 : 4;
     }
     return code;
-bad:
-    fprintf(stderr, "sso ades: bad option or value: %s\n", bad);
-    usage_ades(stderr);
-    return 2;
 }
 
 /* ---- sso alerts (JSON lines) ------------------------------------------------------------------ */
 
 int sso_cmd_alerts(int argc, char **argv)
 {
-    export_opts e = {0};
-    e.since_us = INT64_MIN;
-    load_ctx c = {INT64_MIN, 0, NULL, NULL, 0, 0, SSO_OK};
-    const char *bad = "";
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bad = k;
-        int r = common_opt(&e, k, v);
-        if (r < 0)
-            goto bad;
-        if (r > 0) {
-            i++;
-        } else if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            printf("usage: sso alerts --store FILE [--since-seq N | --since-time ISO] [--out FILE]\n"
-                   "\n"
-                   "Writes the stored alerts (latest revision of each, role test included) as JSON\n"
-                   "lines, exactly as published, in seq order.\n"
-                   "\n"
-                   "exit codes: 0 ok, 2 usage, 4 store or file error.\n");
-            return 0;
-        } else {
-            goto bad;
-        }
-    }
-    if (!e.store) {
-        fprintf(stderr, "sso alerts: --store FILE is required\n");
-        return 2;
-    }
+    export_opts e;
+    load_ctx c = {INT64_MIN, 1, NULL, NULL, 0, 0, SSO_OK};
+    int rc = parse_export(argc, argv, 0, &e);
+    if (rc >= 0)
+        return rc;
     char tmp[4200];
     c.since_us = e.since_us;
-    c.include_test = 1;
     sso_status st = SSO_OK;
     if (!(c.jsonl = open_out(&e, tmp, sizeof tmp)))
         st = SSO_ERR_IO;
@@ -375,9 +355,6 @@ int sso_cmd_alerts(int argc, char **argv)
         return st == SSO_ERR_ARG ? 2 : 4;
     }
     return 0;
-bad:
-    fprintf(stderr, "sso alerts: bad option or value: %s\n", bad);
-    return 2;
 }
 
 /* ---- sso listen --format ades ----------------------------------------------------------------- */
