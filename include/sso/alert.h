@@ -15,7 +15,7 @@
  * and read back as NaN ("unknown").
  *
  * Modules of the alert layer (alerts/): alert.c + json.c (this header), store.c (sso/store.h),
- * publish.c + replay.c (sso/publish.h), subscribe.c (sso/subscribe.h).
+ * publish.c + replay.c (sso/publish.h), subscribe.c (sso/subscribe.h), ades.c (sso/ades.h).
  */
 #ifndef SSO_ALERT_H
 #define SSO_ALERT_H
