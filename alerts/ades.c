@@ -285,6 +285,18 @@ static void num_field(FILE *f, int col, const char *fmt, double v)
     field(f, col, b);
 }
 
+/* An rms in arcsec: 3 decimals (the mas), more below 0.5 mas so that a positive rms is never
+ * written as 0 (at most 6 decimals). */
+static void rms_field(FILE *f, int col, double v)
+{
+    int dec = 3;
+    while (dec < 6 && isfinite(v) && v > 0 && v < 0.5 * pow(10.0, -dec))
+        dec++;
+    char fmt[8];
+    snprintf(fmt, sizeof fmt, "%%.%df", dec);
+    num_field(f, col, fmt, v);
+}
+
 static sso_status finish(FILE *f, char **buf, char **out)
 {
     if (fclose(f) != 0) {
@@ -385,8 +397,8 @@ sso_status sso_ades_rows(const sso_ades_opts *o, const sso_alert *a, char **out,
         field(f, 8, iso);
         num_field(f, 9, "%.7f", ra);
         num_field(f, 10, "%+.7f", ob->dec_deg);
-        num_field(f, 11, "%.3f", ob->rms_ra_arcsec);
-        num_field(f, 12, "%.3f", ob->rms_dec_arcsec);
+        rms_field(f, 11, ob->rms_ra_arcsec);
+        rms_field(f, 12, ob->rms_dec_arcsec);
         field(f, 13, o->ast_cat ? o->ast_cat : "");
         num_field(f, 14, "%.2f", ob->mag);
         num_field(f, 15, "%.2f", isfinite(ob->mag) ? ob->rms_mag : NAN);

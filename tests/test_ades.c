@@ -3,7 +3,8 @@
  * Asserts:
  * - rows of a hand-built alert equal hand-written lines, field for field: column order, padding,
  *   obsTime of MJD 60000.5 = 2023-02-25T12:00:00.000Z (MJD 59945 is 2023-01-01, + 55 d), ra/dec
- *   decimal degrees at 1e-7 (ra 359.99999999 is written 0.0000000, not 360), rms to the mas,
+ *   decimal degrees at 1e-7 (ra 359.99999999 is written 0.0000000, not 360), rms to the mas
+ *   (more decimals below 0.5 mas, never 0.000),
  *   logSNR = log10(100) = 2.00, mode CCD, stn, the observer position from the alert, empty fields
  *   for unknowns (and no band/photCat without a magnitude);
  * - the header blocks in ADES order, with the comment block and the column line;
@@ -88,6 +89,13 @@ static void test_rows_by_hand(void **state)
     assert_non_null(strstr(rows, "|X01 |ICRF_KM|"));
     assert_non_null(strstr(rows, "|21.50|0.12  |Vi  |Gaia3  |"));
     assert_null(strstr(rows, "C57"));
+    free(rows);
+
+    /* an rms below half a mas gets the decimals it needs rather than "0.000" */
+    a.obs[0].rms_ra_arcsec = 0.0004;
+    a.obs[0].rms_dec_arcsec = 0.00004;
+    assert_int_equal(sso_ades_rows(&o, &a, &rows, NULL), SSO_OK);
+    assert_non_null(strstr(rows, "|-20.2500000|0.0004|0.00004|Gaia3 |"));
     free(rows);
 }
 

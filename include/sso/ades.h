@@ -12,7 +12,8 @@
  * Formats (ADES optical, version 2017): obsTime ISO 8601 UTC with 'Z' at the millisecond (the
  * alert's mid-exposure time); ra, dec decimal degrees (not sexagesimal: that is the old 80-column
  * format), 7 decimals = 0.36 mas, ra in [0, 360), dec signed; rmsRA (includes cos dec), rmsDec
- * arcsec, 3 decimals; mag, rmsMag 2 decimals; logSNR = log10(snr), 2 decimals; exp seconds;
+ * arcsec, 3 decimals (up to 6 below 0.5 mas: a positive rms is never written 0); mag, rmsMag
+ * 2 decimals; logSNR = log10(snr), 2 decimals; exp seconds;
  * mode CCD; stn the MPC observatory code; astCat/photCat the reference catalogues (settings).
  *
  * Observer position (space-based stations: every Euclid observation): sys ICRF_KM, ctr 399
