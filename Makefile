@@ -16,7 +16,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the project builds and tests with (names as in Debian 12 "bookworm").
 DEB_PKGS := cmake make gcc g++ pkg-config libcfitsio-dev wcslib-dev libfftw3-dev libcmocka-dev \
-            libzmq3-dev libsqlite3-dev libjansson-dev clang libclang-rt-dev python3 python3-numpy python3-astropy python3-jsonschema bsdextrautils \
+            libzmq3-dev libsqlite3-dev libjansson-dev clang libclang-rt-dev python3 python3-numpy python3-astropy python3-jsonschema python3-zmq bsdextrautils \
             gnuplot-nox source-extractor
 
 # The CUDA toolkit is optional: use nvcc from PATH or the default toolkit location.

@@ -4,7 +4,8 @@
  *   {"schema","kind":"alert","alert_id","seq","revision","boot_id","time","role","obs_id",
  *    "class","n_epochs","trkSub","stn","mode","score","motion":{"rate","rateUnc","pa","paUnc"},
  *    ["trail":{"length","angle"},] "obs":[{"obsTime","mjd","ra","dec","rmsRA","rmsDec","mag",
- *    "rmsMag","band","snr","exp","det","x","y"}, ...]}
+ *    "rmsMag","band","snr","exp","det","x","y"[,"sys","ctr","pos1","pos2","pos3"]}, ...]}
+ * (sys/ctr/pos1..3, the observer's position, only when the alert carries one.)
  * Member order is fixed, so the same alert always gives the same bytes: the store compares the
  * envelope-less text to tell an unchanged re-issue from a revision.
  *
@@ -38,6 +39,7 @@ void sso_alert_init(sso_alert *a)
         sso_alert_obs *o = &a->obs[i];
         o->mjd = o->ra_deg = o->dec_deg = o->rms_ra_arcsec = o->rms_dec_arcsec = NAN;
         o->mag = o->rms_mag = o->snr = o->exp_s = o->x_px = o->y_px = NAN;
+        o->pos_km[0] = o->pos_km[1] = o->pos_km[2] = NAN;
         snprintf(o->band, sizeof o->band, "VIS");
     }
 }
@@ -296,6 +298,13 @@ sso_status sso_alert_to_json(const sso_alert *a, int envelope, char **out, size_
         sso_jw_key(&w, "det"), sso_jw_str(&w, o->det);
         sso_jw_key(&w, "x"), sso_jw_num(&w, o->x_px);
         sso_jw_key(&w, "y"), sso_jw_num(&w, o->y_px);
+        if (isfinite(o->pos_km[0]) && isfinite(o->pos_km[1]) && isfinite(o->pos_km[2])) {
+            sso_jw_key(&w, "sys"), sso_jw_str(&w, "ICRF_KM");
+            sso_jw_key(&w, "ctr"), sso_jw_int(&w, 399);
+            sso_jw_key(&w, "pos1"), sso_jw_num(&w, o->pos_km[0]);
+            sso_jw_key(&w, "pos2"), sso_jw_num(&w, o->pos_km[1]);
+            sso_jw_key(&w, "pos3"), sso_jw_num(&w, o->pos_km[2]);
+        }
         sso_jw_obj_end(&w);
     }
     sso_jw_arr_end(&w);
@@ -424,6 +433,19 @@ sso_status sso_alert_from_json(const char *json, size_t len, sso_alert *a)
         rd_str(&r, o, "det", e->det, sizeof e->det);
         e->x_px = rd_num(&r, o, "x");
         e->y_px = rd_num(&r, o, "y");
+        if (sso_jdoc_get(&d, o, "pos1")) { /* optional observer position: all or nothing */
+            rd_str(&r, o, "sys", tmp, sizeof tmp);
+            if (!r.bad && strcmp(tmp, "ICRF_KM"))
+                r.bad = "sys";
+            if (!r.bad && rd_num(&r, o, "ctr") != 399.0)
+                r.bad = "ctr";
+            e->pos_km[0] = rd_num(&r, o, "pos1");
+            e->pos_km[1] = rd_num(&r, o, "pos2");
+            e->pos_km[2] = rd_num(&r, o, "pos3");
+            if (!r.bad && !(isfinite(e->pos_km[0]) && isfinite(e->pos_km[1]) &&
+                            isfinite(e->pos_km[2])))
+                r.bad = "pos1..3";
+        }
     }
     a->n_epochs = k;
     double ne = rd_num(&r, root, "n_epochs");

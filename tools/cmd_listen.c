@@ -3,7 +3,8 @@
  * A thin shell over sso_subscriber (alerts/subscribe.c: subscribe, replay since the last seq,
  * fill gaps seen from seq and heartbeats). Filters (--topic, --class, --min-snr) apply here, after
  * gap tracking, which needs the whole stream. --format json prints each message exactly as
- * received, one per line; table prints one line per alert.
+ * received, one per line; table prints one line per alert; ades prints ADES PSV rows
+ * (sso_cli_ades_print in tools/cmd_ades.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -18,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sso listen --connect ENDPOINT [--replay ENDPOINT] [--topic PREFIX]\n"
-            "                  [--min-snr X] [--class slow|fast] [--format table|json]\n"
+            "                  [--min-snr X] [--class slow|fast] [--format table|json|ades]\n"
             "                  [--since-seq N] [--count N] [--timeout S]\n"
             "\n"
             "Subscribes to an sso alert stream and prints alerts as they arrive, in seq order, each\n"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
             "  --topic PREFIX  only topics starting with PREFIX, e.g. sso.v1.fast [sso.v1.]\n"
             "  --min-snr X     only alerts whose best epoch has snr >= X\n"
             "  --class C       only slow or fast movers\n"
-            "  --format F      table or json (one message per line, as received) [table]\n"
+            "  --format F      table, json (one message per line, as received) or ades (PSV\n"
+            "                  rows, header first; see `sso ades`) [table]\n"
             "  --since-seq N   start after seq N [0: all stored history]\n"
             "  --count N       exit after printing N alerts\n"
             "  --timeout S     exit after S seconds\n"
@@ -45,6 +47,8 @@ typedef struct listen_ctx {
     int cls; /* -1 any */
     int json;
     unsigned long long count, printed;
+    int ades; /* --format ades */
+    int ades_state; /* sso_cli_ades_print's: 0 before the header */
 } listen_ctx;
 
 static int on_alert(const char *topic, const char *json, size_t len, uint64_t seq, int replay,
@@ -67,7 +71,10 @@ static int on_alert(const char *topic, const char *json, size_t len, uint64_t se
             best = a.obs[i].snr;
     if (c->min_snr > -INFINITY && !(best >= c->min_snr))
         return 0;
-    if (c->json) {
+    if (c->ades) {
+        if (sso_cli_ades_print(stdout, &a, &c->ades_state)) /* tools/cmd_ades.c */
+            return 0;
+    } else if (c->json) {
         fwrite(json, 1, len, stdout);
         fputc('\n', stdout);
     } else {
@@ -87,7 +94,7 @@ static int on_alert(const char *topic, const char *json, size_t len, uint64_t se
 int sso_cmd_listen(int argc, char **argv)
 {
     sso_subscriber_opts o = {NULL, NULL, 0, 0};
-    listen_ctx c = {"sso.v1.", -INFINITY, -1, 0, 0, 0};
+    listen_ctx c = {"sso.v1.", -INFINITY, -1, 0, 0, 0, 0, 0};
     double timeout_s = 0;
     const char *bad_opt = "";
     for (int i = 1; i < argc; i++) {
@@ -111,8 +118,9 @@ int sso_cmd_listen(int argc, char **argv)
             ;
         else if (!strcmp(k, "--class") && (!strcmp(v, "slow") || !strcmp(v, "fast")))
             c.cls = !strcmp(v, "fast") ? SSO_ALERT_FAST : SSO_ALERT_SLOW;
-        else if (!strcmp(k, "--format") && (!strcmp(v, "table") || !strcmp(v, "json")))
-            c.json = !strcmp(v, "json");
+        else if (!strcmp(k, "--format") &&
+                 (!strcmp(v, "table") || !strcmp(v, "json") || !strcmp(v, "ades")))
+            c.json = !strcmp(v, "json"), c.ades = !strcmp(v, "ades");
         else if (!strcmp(k, "--since-seq") && v[0] != '-' &&
                  (o.since_seq = strtoull(v, &end, 10), end != v && !*end))
             ;

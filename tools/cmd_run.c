@@ -108,22 +108,9 @@ static sso_status write_outputs(const char *dir, const sso_quartet *q, sso_alert
         if ((st = sso_quartet_exposure(q, e, &ei)))
             return st;
         snprintf(path, sizeof path, "%s/regions-%d.reg", dir, ei.dither > 0 ? ei.dither : e + 1);
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        if (!(f = fopen(tmp, "w")))
-            return sso_fail(SSO_ERR_IO, "%s: %s", tmp, strerror(errno));
-        fprintf(f, "# Region file format: DS9 version 4.1\n# sso run: %s, exposure MJD %.6f\n"
-                   "global color=green width=1\nfk5\n",
-                ei.path, ei.mjd_mid);
-        for (size_t i = 0; i < n; i++)
-            for (int k = 0; k < alerts[i].n_epochs; k++)
-                if (fabs(alerts[i].obs[k].mjd - ei.mjd_mid) < 1e-6)
-                    fprintf(f, "circle(%.7f,%.7f,0.5\") # text={%s %.1f\"/h} color=%s\n",
-                            alerts[i].obs[k].ra_deg, alerts[i].obs[k].dec_deg, alerts[i].trk_sub,
-                            alerts[i].rate_arcsec_h, alerts[i].cls == SSO_ALERT_SLOW ? "green" : "cyan");
-        if (fclose(f) != 0 || rename(tmp, path) != 0) {
-            remove(tmp);
-            return sso_fail(SSO_ERR_IO, "%s: %s", path, strerror(errno));
-        }
+        snprintf(tmp, sizeof tmp, "sso run: %s", ei.path);
+        if ((st = sso_regions_write(path, tmp, NULL, ei.mjd_mid, alerts, n)))
+            return st; /* tools/cmd_regions.c */
     }
     return SSO_OK;
 }

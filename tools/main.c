@@ -22,6 +22,9 @@ static const struct {
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
     {"bench", sso_cmd_bench, "time the pipeline on a simulated quartet: JSON, markdown and plots"},
+    {"ades", sso_cmd_ades, "stored detections as an ADES PSV report for the Minor Planet Center"},
+    {"alerts", sso_cmd_alerts, "stored alerts as JSON lines"},
+    {"regions", sso_cmd_regions, "ds9 region files per exposure from alerts.jsonl or the store"},
 };
 
 static void usage(FILE *f)

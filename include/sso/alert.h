@@ -15,7 +15,7 @@
  * and read back as NaN ("unknown").
  *
  * Modules of the alert layer (alerts/): alert.c + json.c (this header), store.c (sso/store.h),
- * publish.c + replay.c (sso/publish.h), subscribe.c (sso/subscribe.h).
+ * publish.c + replay.c (sso/publish.h), subscribe.c (sso/subscribe.h), ades.c (sso/ades.h).
  */
 #ifndef SSO_ALERT_H
 #define SSO_ALERT_H
@@ -50,6 +50,10 @@ typedef struct sso_alert_obs {
     double y_px;
     char band[8];          /* "VIS" */
     char det[8];           /* Euclid detector id, "3-4" */
+    /* Observer (spacecraft) position at mjd, geocentric ICRF [km]: ADES sys ICRF_KM, ctr 399.
+     * Optional: NaN = not carried by the alert (JSON omits sys/ctr/pos1..3); sso/ades.h then
+     * looks in a configured ephemeris. */
+    double pos_km[3];
 } sso_alert_obs;
 
 typedef struct sso_alert {

@@ -46,6 +46,7 @@
 #include "sso/publish.h"
 #include "sso/subscribe.h"
 #include "sso/watch.h"
+#include "sso/ades.h"
 #include "sso/score.h"
 
 #ifdef __cplusplus
