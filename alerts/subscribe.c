@@ -5,6 +5,7 @@
  * consumed until "sso.v1.replay.end"; when it says more, the next request goes out at once.
  * Only the envelope's "seq" is read from each message (alerts/json.c), and the heartbeat's
  * "last_seq". Anything unparsable on the live stream is counted as a gap trigger, not delivered.
+ * With CURVE, both sockets get this client's key pair and the server key before they connect.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sso/subscribe.h"
@@ -20,6 +21,7 @@
 #include "alerts/json.h"
 #include "host/status_internal.h"
 #include "sso/publish.h"
+#include "sso/security.h"
 
 struct sso_subscriber {
     void *ctx, *sub, *dealer;
@@ -39,10 +41,20 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
 {
     sso_status st = SSO_OK;
     sso_subscriber *s;
+    sso_curve_keypair kp;
+    char server_z85[SSO_CURVE_Z85_LEN + 1];
     int hwm = o && o->rcvhwm > 0 ? o->rcvhwm : 100000, linger = 0;
+    const int curve = o && o->curve_secret && o->curve_secret[0];
     if (!o || !o->connect || !out)
         return sso_fail(SSO_ERR_ARG, "subscriber: NULL argument or no endpoint");
     *out = NULL;
+    memset(&kp, 0, sizeof kp);
+    if (curve != (o->server_key && o->server_key[0]))
+        return sso_fail(SSO_ERR_ARG, "subscriber: CURVE needs both this client's secret key and "
+                        "the server's public key");
+    if (curve && ((st = sso_curve_load_secret(o->curve_secret, &kp)) != SSO_OK ||
+                  (st = sso_curve_load_public(o->server_key, server_z85)) != SSO_OK))
+        return st;
     if (!(s = calloc(1, sizeof *s)))
         return sso_fail(SSO_ERR_NOMEM, "subscriber: out of memory");
     s->last = o->since_seq;
@@ -53,6 +65,8 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
     zmq_setsockopt(s->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "sso.v1.", 7);
+    if (curve && (st = sso_curve_client_socket(s->sub, &kp, server_z85)) != SSO_OK)
+        goto exit;
     if (zmq_connect(s->sub, o->connect) != 0) {
         st = sso_fail(SSO_ERR_ARG, "zmq: cannot connect to %s: %s", o->connect, zmq_strerror(errno));
         goto exit;
@@ -64,6 +78,8 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         }
         zmq_setsockopt(s->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
         zmq_setsockopt(s->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        if (curve && (st = sso_curve_client_socket(s->dealer, &kp, server_z85)) != SSO_OK)
+            goto exit;
         if (zmq_connect(s->dealer, o->replay) != 0) {
             st = sso_fail(SSO_ERR_ARG, "zmq: cannot connect to %s: %s", o->replay,
                           zmq_strerror(errno));
@@ -71,6 +87,7 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         }
     }
 exit:
+    memset(&kp, 0, sizeof kp);
     if (st != SSO_OK) {
         sso_subscriber_free(s);
         return st;

@@ -15,7 +15,8 @@ int sso_cmd_run(int argc, char **argv);   /* tools/cmd_run.c: detect movers in a
 int sso_cmd_wcs(int argc, char **argv);   /* tools/cmd_wcs.c: pixel -> sky of one extension */
 int sso_cmd_listen(int argc, char **argv); /* tools/cmd_listen.c: subscribe to the alert stream */
 int sso_cmd_alerts_demo(int argc, char **argv); /* tools/cmd_alerts_demo.c: synthetic alerts */
-int sso_cmd_score(int argc, char **argv); /* tools/cmd_score.c: alerts scored against truth.csv */
+int sso_cmd_score(int argc, char **argv);
+int sso_cmd_keygen(int argc, char **argv); /* tools/cmd_keygen.c: CURVE key pair */ /* tools/cmd_score.c: alerts scored against truth.csv */
 
 /* Prints "sso <cmd>: <strerror>: <detail>" on stderr and returns the exit code for s. */
 int sso_cli_error(const char *cmd, sso_status s);

@@ -19,6 +19,7 @@ static const struct {
     {"wcs", sso_cmd_wcs, "print pixel -> sky of one extension as sso reads its WCS"},
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
+    {"keygen", sso_cmd_keygen, "write a CURVE key pair (secret + .pub) for the alert stream"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
 };
 

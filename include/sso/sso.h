@@ -44,6 +44,7 @@
 #include "sso/store.h"
 #include "sso/publish.h"
 #include "sso/subscribe.h"
+#include "sso/security.h"
 #include "sso/score.h"
 
 #ifdef __cplusplus
