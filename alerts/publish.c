@@ -585,6 +585,7 @@ void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s)
     pthread_mutex_lock(&p->mu);
     *s = p->stats;
     pthread_mutex_unlock(&p->mu);
+    sso_zap_counts(p->zap, &s->auth_accepted, &s->auth_rejected);
 }
 
 sso_status sso_publisher_put_quartet(sso_publisher *p, const char *obs_id, sso_alert *alerts,

@@ -2,8 +2,8 @@
  *
  * Key files: read whole (at most SSO_CURVE_MAX_KEY_FILE bytes) and split into lines; a line whose
  * first word is 40 characters of the Z85 alphabet that zmq_z85_decode accepts is a key, any other
- * line starting with '#' a comment (Z85 itself contains '#', hence "first word is a key" is tested
- * first). Keys are kept binary (32 bytes) and compared with memcmp: they are public, so a
+ * line starting with '#' a comment. Z85 has '#' in its alphabet, but as its last digit (84): no
+ * 4-byte group encodes to a first digit above 82 ('%'), so a key never starts with '#'. Keys are kept binary (32 bytes) and compared with memcmp: they are public, so a
  * constant-time comparison buys nothing.
  *
  * Writing: sso_curve_keygen writes each file through mkstemp (mode 0600) in the target's folder,
@@ -504,7 +504,7 @@ sso_status sso_curve_server_socket(void *sock, const sso_curve_keypair *server)
         return st;
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, server->secret_z85, SSO_CURVE_Z85_LEN) != 0 ||
-        /* without a domain libzmq does not ask the ZAP handler: any key would get in */
+        /* libzmq >= 4.3 asks a bound ZAP handler even without a domain; older ones needed it */
         zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, SSO_ZAP_DOMAIN, strlen(SSO_ZAP_DOMAIN)) != 0)
         return sso_fail(SSO_ERR_UNSUPPORTED, "curve server: %s", zmq_strerror(errno));
     return SSO_OK;

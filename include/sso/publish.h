@@ -90,6 +90,7 @@ typedef struct sso_publish_stats {
     uint64_t replay_errors;
     uint64_t replay_sent; /* replay messages (rows, ends, errors) queued for clients */
     uint64_t replay_cut;  /* replies cut short: the client's queue was full, or it left */
+    uint64_t auth_accepted, auth_rejected; /* CURVE handshakes the ZAP handler let in / refused */
 } sso_publish_stats;
 void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s);
 

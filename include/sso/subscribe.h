@@ -11,8 +11,8 @@
  * message as received; it is borrowed until the callback returns.
  *
  * With curve_secret (this client's key pair, sso/security.h) and server_key (the server's public
- * key, a file or Z85), both sockets connect as CURVE clients. A server that rejects the key, or a
- * plaintext/CURVE mismatch, shows only as silence: ZeroMQ retries the handshake, nothing arrives.
+ * key, a file or Z85), both sockets connect as CURVE clients. A failed handshake (the server
+ * refused the key, CURVE on one side only) ends sso_subscriber_run with SSO_ERR_IO and the reason.
  */
 #ifndef SSO_SUBSCRIBE_H
 #define SSO_SUBSCRIBE_H
