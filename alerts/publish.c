@@ -12,6 +12,17 @@
  * thread forwards [topic, json] to PUB with ZMQ_DONTWAIT (PUB drops at its high-water mark per
  * subscriber; it never blocks) and keeps the highest seq seen for heartbeats.
  *
+ * Replay replies go out with ZMQ_DONTWAIT on a ROUTER with ZMQ_ROUTER_MANDATORY and a per-client
+ * high-water mark of SSO_REPLAY_PEER_HWM: a send refused (EAGAIN: that client's queue is full;
+ * EHOSTUNREACH: it left) can only be the first frame of a message (ZeroMQ queues the rest of a
+ * multipart message atomically), so a refused reply is cut at a message boundary, the store query
+ * is stopped there (the row callback returns nonzero) and the cut is counted. A flooding client
+ * thus costs one row of work per request once its queue is full, and never blocks the thread.
+ *
+ * Security: with opts.curve_secret, the key files are read before anything else is opened; the
+ * ZAP handler (alerts/security.c) is bound in this context before PUB and ROUTER are bound as
+ * CURVE servers, and freed after they are closed, before the context ends.
+ *
  * Published flag: set after the hand-over to the pipe succeeds. An alert the pipe refused (only if
  * the thread fell 100k messages behind) stays unpublished: replay has it, and the next start
  * publishes it again (subscribers drop seq <= last seen, so a repeat is harmless).
@@ -30,6 +41,7 @@
 
 #include "alerts/json.h"
 #include "host/status_internal.h"
+#include "sso/security.h"
 
 #ifndef SSO_VERSION_STRING
 #define SSO_VERSION_STRING "unknown"
@@ -45,6 +57,7 @@ struct sso_publisher {
     void *router; /* thread; NULL without replay */
     sso_store *store;  /* caller's writer */
     sso_store *reader; /* thread's reader for replay */
+    sso_zap *zap;      /* the ZAP handler when CURVE is on */
     pthread_t th;
     int started;
     double hb_s;
@@ -136,18 +149,30 @@ typedef struct replay_ctx {
     sso_publisher *p;
     zmq_msg_t *id;
     int delim;
+    int cut;     /* a message was refused: send nothing more in this reply */
+    size_t sent; /* messages queued */
     size_t count;
     uint64_t last_seq;
 } replay_ctx;
 
-static void reply_frames(replay_ctx *c, const char *topic, const char *json, size_t len)
+/* Queues one reply message; -1 (and c->cut) when the client's queue refused it. */
+static int reply_frames(replay_ctx *c, const char *topic, const char *json, size_t len)
 {
     void *r = c->p->router;
-    zmq_send(r, zmq_msg_data(c->id), zmq_msg_size(c->id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (c->cut)
+        return -1;
+    /* ROUTER_MANDATORY: EAGAIN (queue full) or EHOSTUNREACH (gone) come on the routing frame;
+     * once it is accepted, the rest of the message is queued whatever the high-water mark */
+    if (zmq_send(r, zmq_msg_data(c->id), zmq_msg_size(c->id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        c->cut = 1;
+        return -1;
+    }
     if (c->delim)
         zmq_send(r, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(r, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(r, json, len, ZMQ_DONTWAIT);
+    c->sent++;
+    return 0;
 }
 
 static int replay_row(const sso_store_row *row, void *user)
@@ -155,7 +180,8 @@ static int replay_row(const sso_store_row *row, void *user)
     replay_ctx *c = user;
     char topic[32];
     snprintf(topic, sizeof topic, "sso.v1.%s", row->kind);
-    reply_frames(c, topic, row->json, row->json_len);
+    if (reply_frames(c, topic, row->json, row->json_len) != 0)
+        return 1; /* stop the query: the rest would not be queued either */
     c->count++;
     c->last_seq = row->seq;
     return 0;
@@ -185,7 +211,7 @@ static void serve_replay(sso_publisher *p)
     if (k < 1)
         return;
     stat_add(p, &p->stats.replay_requests, 1);
-    replay_ctx c = {p, &f[0], 0, 0, 0};
+    replay_ctx c = {p, &f[0], 0, 0, 0, 0, 0};
     int kept = k < 3 ? k : 3;
     sso_replay_req req;
     if (k == 3 && zmq_msg_size(&f[1]) == 0)
@@ -198,12 +224,15 @@ static void serve_replay(sso_publisher *p)
             reply_error(&c, sso_last_error());
         } else {
             sso_status st;
+            size_t batch = req.limit < SSO_REPLAY_MAX_BATCH ? req.limit : SSO_REPLAY_MAX_BATCH;
             c.last_seq = req.kind == SSO_REPLAY_SINCE_SEQ ? req.after_seq : 0;
             if (req.kind == SSO_REPLAY_SINCE_SEQ)
-                st = sso_store_since_seq(p->reader, req.after_seq, req.limit, replay_row, &c);
+                st = sso_store_since_seq(p->reader, req.after_seq, batch, replay_row, &c);
             else
-                st = sso_store_since_time(p->reader, req.t_us, req.limit, replay_row, &c);
-            if (st != SSO_OK) {
+                st = sso_store_since_time(p->reader, req.t_us, batch, replay_row, &c);
+            if (c.cut) {
+                /* cut short: no end message (it would not be queued either) */
+            } else if (st != SSO_OK) {
                 reply_error(&c, "store unavailable");
             } else {
                 sso_jw w;
@@ -215,7 +244,7 @@ static void serve_replay(sso_publisher *p)
                 sso_jw_key(&w, "kind"), sso_jw_str(&w, "replay_end");
                 sso_jw_key(&w, "count"), sso_jw_u64(&w, c.count);
                 sso_jw_key(&w, "last_seq"), sso_jw_u64(&w, c.last_seq);
-                sso_jw_key(&w, "more"), sso_jw_bool(&w, c.count == req.limit);
+                sso_jw_key(&w, "more"), sso_jw_bool(&w, c.count == batch);
                 sso_jw_obj_end(&w);
                 if (sso_jw_finish(&w, &json, &len) == SSO_OK)
                     reply_frames(&c, "sso.v1.replay.end", json, len);
@@ -223,6 +252,10 @@ static void serve_replay(sso_publisher *p)
             }
         }
     }
+    pthread_mutex_lock(&p->mu);
+    p->stats.replay_sent += c.sent;
+    p->stats.replay_cut += (uint64_t)c.cut;
+    pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < kept; i++)
         zmq_msg_close(&f[i]);
 }
@@ -407,13 +440,30 @@ sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out
     sso_status st = SSO_OK;
     sso_publisher *p = NULL;
     char inproc[64];
-    int hwm, linger;
+    int hwm, linger, one = 1;
     int64_t maxmsg = 4096;
+    sso_curve_keypair kp;
+    sso_curve_allow *allow = NULL;
+    const int curve = o && o->curve_secret && o->curve_secret[0];
     if (!o || !out || !o->store_path)
         return sso_fail(SSO_ERR_ARG, "publisher: NULL argument or no store path");
     *out = NULL;
-    if (!(p = calloc(1, sizeof *p)))
+    memset(&kp, 0, sizeof kp);
+    if (curve) { /* keys first: a bad key file or a libzmq without CURVE opens nothing */
+        if (!o->allow_keys || !o->allow_keys[0])
+            return sso_fail(SSO_ERR_ARG, "publisher: CURVE (secret key %s) needs an allowed-keys "
+                            "file: without one any client would get in", o->curve_secret);
+        if ((st = sso_curve_load_secret(o->curve_secret, &kp)) != SSO_OK ||
+            (st = sso_curve_allow_load(o->allow_keys, &allow)) != SSO_OK)
+            return st;
+    } else if (o->allow_keys && o->allow_keys[0]) {
+        return sso_fail(SSO_ERR_ARG, "publisher: allowed keys (%s) without a CURVE secret key",
+                        o->allow_keys);
+    }
+    if (!(p = calloc(1, sizeof *p))) {
+        sso_curve_allow_free(allow);
         return sso_fail(SSO_ERR_NOMEM, "publisher: out of memory");
+    }
     pthread_mutex_init(&p->mu, NULL);
     p->hb_s = o->heartbeat_s > 0 ? o->heartbeat_s : 2.0;
     if ((st = sso_store_open(o->store_path, &p->store)) != SSO_OK ||
@@ -424,6 +474,12 @@ sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out
     if (!(p->ctx = zmq_ctx_new())) {
         st = sso_fail(SSO_ERR_NOMEM, "zmq: no context");
         goto exit;
+    }
+    if (curve) { /* the ZAP handler must be there before a CURVE server socket binds */
+        st = sso_zap_create(p->ctx, allow, &p->zap);
+        allow = NULL; /* owned by the handler now, also on error */
+        if (st != SSO_OK)
+            goto exit;
     }
     p->pub = zmq_socket(p->ctx, ZMQ_PUB);
     p->pull = zmq_socket(p->ctx, ZMQ_PULL);
@@ -443,6 +499,8 @@ sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out
     zmq_setsockopt(p->push, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(p->pull, ZMQ_LINGER, &linger, sizeof linger);
     snprintf(inproc, sizeof inproc, "inproc://sso-publisher-%p", (void *)p);
+    if (curve && (st = sso_curve_server_socket(p->pub, &kp)) != SSO_OK)
+        goto exit;
     if ((st = bind_ep(p->pub, o->pub_endpoint ? o->pub_endpoint : SSO_PUB_DEFAULT_ENDPOINT,
                       p->pub_ep, sizeof p->pub_ep)) != SSO_OK)
         goto exit;
@@ -451,12 +509,15 @@ sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out
             st = sso_fail(SSO_ERR_NOMEM, "zmq: cannot create the replay socket");
             goto exit;
         }
-        hwm = 50000;
+        hwm = SSO_REPLAY_PEER_HWM;
         linger = 0;
         zmq_setsockopt(p->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(p->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         zmq_setsockopt(p->router, ZMQ_LINGER, &linger, sizeof linger);
         /* a peer sending a frame over 4 KiB is disconnected by the transport */
         zmq_setsockopt(p->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        if (curve && (st = sso_curve_server_socket(p->router, &kp)) != SSO_OK)
+            goto exit;
         if ((st = bind_ep(p->router, o->replay_endpoint, p->replay_ep, sizeof p->replay_ep)) !=
             SSO_OK)
             goto exit;
@@ -472,6 +533,8 @@ sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out
     p->started = 1;
     st = publish_unpublished(p);
 exit:
+    memset(&kp, 0, sizeof kp);
+    sso_curve_allow_free(allow);
     if (st != SSO_OK) {
         sso_publisher_free(p);
         return st;
@@ -496,6 +559,7 @@ void sso_publisher_free(sso_publisher *p)
         zmq_close(p->router);
     if (p->pub)
         zmq_close(p->pub);
+    sso_zap_free(p->zap); /* after the CURVE servers closed, before the context ends */
     if (p->ctx)
         zmq_ctx_term(p->ctx);
     sso_store_free(p->reader);
@@ -521,6 +585,7 @@ void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s)
     pthread_mutex_lock(&p->mu);
     *s = p->stats;
     pthread_mutex_unlock(&p->mu);
+    sso_zap_counts(p->zap, &s->auth_accepted, &s->auth_rejected);
 }
 
 sso_status sso_publisher_put_quartet(sso_publisher *p, const char *obs_id, sso_alert *alerts,

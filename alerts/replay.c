@@ -4,7 +4,8 @@
  * written for hostile input: a length bound first, printable ASCII only, exact tokens separated by
  * single spaces, numbers of bounded length checked for overflow, times through the RFC 3339 parser.
  * It allocates nothing and never reads past n. tests/test_alert_replay_req.c feeds it hostile
- * inputs; it has the shape of a libFuzzer entry point (bytes, length).
+ * inputs; tests/fuzz/fuzz_replay_req.c fuzzes it (libFuzzer) and checks that every request it
+ * accepts formats back to itself (sso_replay_request_format).
  */
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,10 @@ sso_status sso_replay_request_parse(const char *buf, size_t n, sso_replay_req *o
         t[ln[1]] = 0;
         if (sso_time_rfc3339_to_us(t, &r.t_us) != SSO_OK)
             return sso_fail(SSO_ERR_ARG, "replay request: since-time needs an RFC 3339 UTC time");
+        /* a leap second on 9999-12-31 lands in year 10000, which no reply could name (found by
+         * tests/fuzz/fuzz_replay_req: every accepted request must format back) */
+        if (sso_time_us_to_rfc3339(r.t_us, t, sizeof t) != SSO_OK)
+            return sso_fail(SSO_ERR_ARG, "replay request: since-time outside years 0000..9999");
     } else {
         return sso_fail(SSO_ERR_ARG, "replay request: unknown verb (since-seq, since-time)");
     }

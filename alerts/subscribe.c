@@ -5,6 +5,10 @@
  * consumed until "sso.v1.replay.end"; when it says more, the next request goes out at once.
  * Only the envelope's "seq" is read from each message (alerts/json.c), and the heartbeat's
  * "last_seq". Anything unparsable on the live stream is counted as a gap trigger, not delivered.
+ * With CURVE, both sockets get this client's key pair and the server key before they connect.
+ * A socket monitor on the SUB (a PAIR on inproc, read without waiting once per loop) turns a failed
+ * handshake (key refused by the server's ZAP handler, CURVE on one side only, wrong server key)
+ * into an error from sso_subscriber_run instead of endless silence.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sso/subscribe.h"
@@ -20,9 +24,12 @@
 #include "alerts/json.h"
 #include "host/status_internal.h"
 #include "sso/publish.h"
+#include "sso/security.h"
 
 struct sso_subscriber {
     void *ctx, *sub, *dealer;
+    void *mon; /* PAIR receiving the SUB's handshake failures */
+    char ep[256];
     uint64_t last;
     int replaying;
     sso_subscriber_stats st;
@@ -39,10 +46,20 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
 {
     sso_status st = SSO_OK;
     sso_subscriber *s;
+    sso_curve_keypair kp;
+    char server_z85[SSO_CURVE_Z85_LEN + 1];
     int hwm = o && o->rcvhwm > 0 ? o->rcvhwm : 100000, linger = 0;
+    const int curve = o && o->curve_secret && o->curve_secret[0];
     if (!o || !o->connect || !out)
         return sso_fail(SSO_ERR_ARG, "subscriber: NULL argument or no endpoint");
     *out = NULL;
+    memset(&kp, 0, sizeof kp);
+    if (curve != (o->server_key && o->server_key[0]))
+        return sso_fail(SSO_ERR_ARG, "subscriber: CURVE needs both this client's secret key and "
+                        "the server's public key");
+    if (curve && ((st = sso_curve_load_secret(o->curve_secret, &kp)) != SSO_OK ||
+                  (st = sso_curve_load_public(o->server_key, server_z85)) != SSO_OK))
+        return st;
     if (!(s = calloc(1, sizeof *s)))
         return sso_fail(SSO_ERR_NOMEM, "subscriber: out of memory");
     s->last = o->since_seq;
@@ -53,6 +70,23 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
     zmq_setsockopt(s->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "sso.v1.", 7);
+    if (curve && (st = sso_curve_client_socket(s->sub, &kp, server_z85)) != SSO_OK)
+        goto exit;
+    snprintf(s->ep, sizeof s->ep, "%s", o->connect);
+    {
+        char mon_ep[64];
+        snprintf(mon_ep, sizeof mon_ep, "inproc://sso-subscriber-mon-%p", (void *)s);
+        if (zmq_socket_monitor(s->sub, mon_ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+            !(s->mon = zmq_socket(s->ctx, ZMQ_PAIR)) ||
+            zmq_setsockopt(s->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+            zmq_connect(s->mon, mon_ep) != 0) {
+            st = sso_fail(SSO_ERR_INTERNAL, "zmq: cannot monitor the SUB socket: %s",
+                          zmq_strerror(errno));
+            goto exit;
+        }
+    }
     if (zmq_connect(s->sub, o->connect) != 0) {
         st = sso_fail(SSO_ERR_ARG, "zmq: cannot connect to %s: %s", o->connect, zmq_strerror(errno));
         goto exit;
@@ -64,6 +98,8 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         }
         zmq_setsockopt(s->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
         zmq_setsockopt(s->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        if (curve && (st = sso_curve_client_socket(s->dealer, &kp, server_z85)) != SSO_OK)
+            goto exit;
         if (zmq_connect(s->dealer, o->replay) != 0) {
             st = sso_fail(SSO_ERR_ARG, "zmq: cannot connect to %s: %s", o->replay,
                           zmq_strerror(errno));
@@ -71,6 +107,7 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         }
     }
 exit:
+    memset(&kp, 0, sizeof kp);
     if (st != SSO_OK) {
         sso_subscriber_free(s);
         return st;
@@ -83,8 +120,12 @@ void sso_subscriber_free(sso_subscriber *s)
 {
     if (!s)
         return;
-    if (s->sub)
+    if (s->sub) {
+        zmq_socket_monitor(s->sub, NULL, 0);
         zmq_close(s->sub);
+    }
+    if (s->mon)
+        zmq_close(s->mon);
     if (s->dealer)
         zmq_close(s->dealer);
     if (s->ctx)
@@ -182,16 +223,51 @@ static int deliver(sso_subscriber *s, zmq_msg_t *topic, zmq_msg_t *body, uint64_
     return stop;
 }
 
+/* SSO_ERR_IO with the reason if the monitor reported a failed handshake within wait_ms. */
+static sso_status handshake_failure(sso_subscriber *s, long wait_ms)
+{
+    zmq_pollitem_t it = {s->mon, 0, ZMQ_POLLIN, 0};
+    if (!s->mon || zmq_poll(&it, 1, wait_ms) <= 0)
+        return SSO_OK;
+    zmq_msg_t f1, f2;
+    uint16_t ev = 0;
+    uint32_t val = 0;
+    zmq_msg_init(&f1);
+    zmq_msg_init(&f2);
+    if (zmq_msg_recv(&f1, s->mon, 0) >= 6) {
+        memcpy(&ev, zmq_msg_data(&f1), 2);
+        memcpy(&val, (const char *)zmq_msg_data(&f1) + 2, 4);
+    }
+    if (zmq_msg_more(&f1))
+        zmq_msg_recv(&f2, s->mon, 0);
+    zmq_msg_close(&f1);
+    zmq_msg_close(&f2);
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return sso_fail(SSO_ERR_IO, "%s: the server refused this client's CURVE key (ZAP status "
+                        "%u): is its public key in the server's allowed keys?", s->ep, val);
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return sso_fail(SSO_ERR_IO, "%s: security handshake failed (ZeroMQ protocol error 0x%x): "
+                        "CURVE on one side only, or the wrong server key?", s->ep, val);
+    return SSO_OK;
+}
+
 sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscriber_fn fn, void *user)
 {
     double end = timeout_s > 0 ? mono_s() + timeout_s : 0;
     sso_status st = SSO_OK;
     if (!s || !fn)
         return sso_fail(SSO_ERR_ARG, "subscriber: NULL argument");
-    if (s->dealer && !s->replaying && ask_replay(s) != 0)
+    if (s->dealer && !s->replaying && ask_replay(s) != 0) {
+        /* the DEALER's pipe is gone: a handshake failed (the monitor says why, shortly) */
+        for (double t = mono_s() + 0.5; mono_s() < t;)
+            if ((st = handshake_failure(s, 50)) != SSO_OK)
+                return st;
         return sso_fail(SSO_ERR_IO, "subscriber: cannot send the replay request");
+    }
     for (;;) {
         double now = mono_s();
+        if ((st = handshake_failure(s, 0)) != SSO_OK)
+            return st;
         if (end && now >= end)
             return SSO_OK;
         long wait_ms = end ? (long)((end - now) * 1000.0) + 1 : 200;

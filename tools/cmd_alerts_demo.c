@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "usage: sso alerts-demo [--n N] [--seed S] [--obs-id ID] --dry-run\n"
             "       sso alerts-demo [--n N] [--seed S] [--obs-id ID] --store DB [--publish EP]\n"
             "                       [--replay EP] [--per-quartet K] [--heartbeat S] [--linger S]\n"
+            "                       [--curve-secret FILE --allow-keys FILE]\n"
             "\n"
             "Writes N synthetic alerts (role \"test\"): stores them in DB (one transaction per K),\n"
             "publishes them, then keeps serving replay and heartbeats for --linger seconds.\n"
@@ -35,6 +36,7 @@ static void usage(FILE *f)
             "  --per-quartet K  alerts per stored quartet [100]\n"
             "  --heartbeat S heartbeat interval [1]\n"
             "  --linger S    keep serving after publishing [2]\n"
+            "  --curve-secret FILE, --allow-keys FILE  CURVE, as for `sso run`\n"
             "\n"
             "exit codes: 0 ok, 2 usage, 4 store or socket error.\n");
 }
@@ -124,6 +126,12 @@ int sso_cmd_alerts_demo(int argc, char **argv)
             i++;
         } else if (!strcmp(o, "--replay") && v) {
             po.replay_endpoint = v;
+            i++;
+        } else if (!strcmp(o, "--curve-secret") && v) {
+            po.curve_secret = v;
+            i++;
+        } else if (!strcmp(o, "--allow-keys") && v) {
+            po.allow_keys = v;
             i++;
         } else if (!strcmp(o, "--per-quartet") && !parse_u64(v, &per_q) && per_q > 0) {
             i++;

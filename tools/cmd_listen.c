@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "usage: sso listen --connect ENDPOINT [--replay ENDPOINT] [--topic PREFIX]\n"
             "                  [--min-snr X] [--class slow|fast] [--format table|json|ades]\n"
             "                  [--since-seq N] [--count N] [--timeout S]\n"
+            "                  [--curve-secret FILE --server-key FILE|Z85]\n"
             "\n"
             "Subscribes to an sso alert stream and prints alerts as they arrive, in seq order, each\n"
             "once. With --replay, history after --since-seq and any gap (a dropped message, a\n"
@@ -36,6 +37,9 @@ static void usage(FILE *f)
             "  --since-seq N   start after seq N [0: all stored history]\n"
             "  --count N       exit after printing N alerts\n"
             "  --timeout S     exit after S seconds\n"
+            "  --curve-secret FILE  CURVE: this client's secret key (`sso keygen`); its public key\n"
+            "                  must be in the server's --allow-keys file\n"
+            "  --server-key K  CURVE: the server's public key, a .pub file or 40 Z85 characters\n"
             "\n"
             "exit codes: 0 ok (count reached, or timeout without --count), 1 timeout before\n"
             "--count alerts, 2 usage, 4 connection or replay error.\n");
@@ -93,7 +97,8 @@ static int on_alert(const char *topic, const char *json, size_t len, uint64_t se
 
 int sso_cmd_listen(int argc, char **argv)
 {
-    sso_subscriber_opts o = {NULL, NULL, 0, 0};
+    sso_subscriber_opts o;
+    memset(&o, 0, sizeof o);
     listen_ctx c = {"sso.v1.", -INFINITY, -1, 0, 0, 0, 0, 0};
     double timeout_s = 0;
     const char *bad_opt = "";
@@ -112,6 +117,10 @@ int sso_cmd_listen(int argc, char **argv)
             o.connect = v;
         else if (!strcmp(k, "--replay"))
             o.replay = v;
+        else if (!strcmp(k, "--curve-secret"))
+            o.curve_secret = v;
+        else if (!strcmp(k, "--server-key"))
+            o.server_key = v;
         else if (!strcmp(k, "--topic"))
             c.topic = v;
         else if (!strcmp(k, "--min-snr") && (c.min_snr = strtod(v, &end), end != v && !*end))
@@ -138,6 +147,10 @@ int sso_cmd_listen(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!o.curve_secret != !o.server_key) {
+        fprintf(stderr, "sso listen: --curve-secret and --server-key go together\n");
+        return 2;
+    }
     sso_subscriber *s = NULL;
     sso_status st = sso_subscriber_create(&o, &s);
     if (st == SSO_OK)
@@ -153,7 +166,7 @@ int sso_cmd_listen(int argc, char **argv)
     }
     sso_subscriber_free(s);
     if (st != SSO_OK) {
-        sso_cli_error("listen", st == SSO_ERR_ARG ? SSO_ERR_ARG : SSO_ERR_IO);
+        sso_cli_error("listen", st == SSO_ERR_ARG || st == SSO_ERR_UNSUPPORTED ? st : SSO_ERR_IO);
         return st == SSO_ERR_ARG ? 2 : 4;
     }
     if (c.count && c.printed < c.count) {

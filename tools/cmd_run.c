@@ -54,6 +54,9 @@ static void usage(FILE *f)
             "                     e.g. tcp://127.0.0.1:5556 (loopback; see `sso listen`)\n"
             "  --replay EP        the replay service's endpoint [tcp://127.0.0.1:5557]\n"
             "  --store PATH       the SQLite alert store [DIR/alerts.db]\n"
+            "  --curve-secret F   CURVE on the PUB and replay sockets with this server secret key\n"
+            "                     (`sso keygen F`; clients use F.pub as --server-key)\n"
+            "  --allow-keys F     client public keys (Z85, one per line) let in; needed with CURVE\n"
             "  --linger S         keep publishing heartbeats and answering replay for S seconds\n"
             "                     after the alerts went out (for subscribers catching up) [0]\n"
             "  --quiet            no progress on stderr\n"
@@ -126,6 +129,7 @@ int sso_cmd_run(int argc, char **argv)
     cfg.stack.nu_min = 7.0f;
     sso_alert_role role = SSO_ROLE_OBSERVATION;
     const char *pub_ep = NULL, *replay_ep = SSO_REPLAY_DEFAULT_ENDPOINT, *store_path = NULL;
+    const char *curve_secret = NULL, *allow_keys = NULL;
     double linger_s = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -198,6 +202,10 @@ int sso_cmd_run(int argc, char **argv)
             replay_ep = argv[++i];
         } else if (!strcmp(a, "--store") && more) {
             store_path = argv[++i];
+        } else if (!strcmp(a, "--curve-secret") && more) {
+            curve_secret = argv[++i];
+        } else if (!strcmp(a, "--allow-keys") && more) {
+            allow_keys = argv[++i];
         } else if (!strcmp(a, "--linger") && more) {
             linger_s = atof(argv[++i]);
             if (!(linger_s >= 0 && linger_s <= 3600)) {
@@ -220,6 +228,15 @@ int sso_cmd_run(int argc, char **argv)
     if (!out || n_paths == 0) {
         usage(stderr);
         return 2;
+    }
+    if ((curve_secret || allow_keys) && !pub_ep) {
+        fprintf(stderr, "sso run: --curve-secret and --allow-keys secure --publish: give it too\n");
+        return 2;
+    }
+    if (curve_secret || allow_keys) { /* refuse before any work: keys, allowed list, CURVE */
+        sso_status cst = sso_curve_check_server(curve_secret, allow_keys);
+        if (cst)
+            return sso_cli_error("run", cst);
     }
     if (!quiet)
         cfg.progress = on_progress;
@@ -261,6 +278,8 @@ int sso_cmd_run(int argc, char **argv)
         po.store_path = store_path;
         po.pub_endpoint = pub_ep;
         po.replay_endpoint = replay_ep;
+        po.curve_secret = curve_secret;
+        po.allow_keys = allow_keys;
         sso_exposure_info ei;
         sso_store_put_result pr;
         st = sso_publisher_create(&po, &pub);

@@ -20,6 +20,7 @@ int sso_cmd_listen(int argc, char **argv); /* tools/cmd_listen.c: subscribe to t
 int sso_cmd_watch(int argc, char **argv); /* tools/cmd_watch.c: the service over a directory */
 int sso_cmd_alerts_demo(int argc, char **argv); /* tools/cmd_alerts_demo.c: synthetic alerts */
 int sso_cmd_score(int argc, char **argv); /* tools/cmd_score.c: alerts scored against truth.csv */
+int sso_cmd_keygen(int argc, char **argv); /* tools/cmd_keygen.c: CURVE key pair */
 int sso_cmd_bench(int argc, char **argv); /* tools/cmd_bench.c: time the pipeline, write reports */
 int sso_cmd_ades(int argc, char **argv);  /* tools/cmd_ades.c: stored alerts as an ADES PSV report */
 int sso_cmd_alerts(int argc, char **argv); /* tools/cmd_ades.c: stored alerts as JSON lines */

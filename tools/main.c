@@ -20,6 +20,7 @@ static const struct {
     {"listen", sso_cmd_listen, "subscribe to the alert stream; fills gaps from the replay service"},
     {"watch", sso_cmd_watch, "run as a service: process quartets as their files land, publish alerts"},
     {"alerts-demo", sso_cmd_alerts_demo, "store and publish synthetic alerts (tests, demos)"},
+    {"keygen", sso_cmd_keygen, "write a CURVE key pair (secret + .pub) for the alert stream"},
     {"score", sso_cmd_score, "score alerts against the simulator's truth.csv (completeness, false)"},
     {"bench", sso_cmd_bench, "time the pipeline on a simulated quartet: JSON, markdown and plots"},
     {"ades", sso_cmd_ades, "stored detections as an ADES PSV report for the Minor Planet Center"},

@@ -19,8 +19,20 @@
  *   since-time T [limit L]    alerts issued at or after T (RFC 3339, e.g. 2025-01-01T00:00:00Z)
  * L is 1..SSO_REPLAY_MAX_LIMIT (default SSO_REPLAY_DEFAULT_LIMIT). Replies: one [topic, JSON] per
  * alert by seq, then ["sso.v1.replay.end", {"kind":"replay_end","count":n,"last_seq":s,"more":b}]
- * (more: the limit was reached, ask again since last_seq); or for a bad request only
+ * (more: the limit or the batch was reached, ask again since last_seq); or for a bad request only
  * ["sso.v1.replay.error", {"kind":"replay_error","error":"..."}].
+ * Memory bound: one reply carries at most SSO_REPLAY_MAX_BATCH alerts (a larger limit is answered
+ * in batches, each ending with more=true), and the ROUTER queues at most SSO_REPLAY_PEER_HWM
+ * messages per client, with ZMQ_ROUTER_MANDATORY so that a full queue is seen, not silently
+ * dropped into. A client that asks again before reading the previous reply (a flood) has its reply
+ * cut short where its queue is full (no end message; counted in replay_cut) and the query stops
+ * there: the service neither grows nor blocks, and answers other clients as usual. A client that
+ * waits for each replay_end before its next request (sso_subscriber does) is never cut: the queue
+ * holds a batch plus its end even while libzmq's count of what the peer has read lags (by up to
+ * HWM/2 messages at this HWM).
+ *
+ * Security (sso/security.h): with curve_secret set, PUB and ROUTER are CURVE servers with that key
+ * pair and a ZAP handler in the publisher's context admits only the client keys in allow_keys.
  */
 #ifndef SSO_PUBLISH_H
 #define SSO_PUBLISH_H
@@ -41,6 +53,8 @@ extern "C" {
 #define SSO_REPLAY_MAX_REQUEST 256
 #define SSO_REPLAY_DEFAULT_LIMIT 1000
 #define SSO_REPLAY_MAX_LIMIT 5000
+#define SSO_REPLAY_MAX_BATCH 1000 /* alerts per reply; more=true asks for the next batch */
+#define SSO_REPLAY_PEER_HWM 2048  /* messages queued per replay client, at most */
 
 typedef struct sso_publisher sso_publisher;
 
@@ -50,12 +64,16 @@ typedef struct sso_publisher_opts {
     const char *replay_endpoint; /* [SSO_REPLAY_DEFAULT_ENDPOINT]; NULL or "" = no replay service */
     int sndhwm;                  /* PUB send high-water mark per subscriber, messages [10000] */
     double heartbeat_s;          /* heartbeat interval [2] */
+    const char *curve_secret;    /* server secret key file: CURVE on PUB and ROUTER [NULL: off] */
+    const char *allow_keys;      /* allowed client public keys (Z85), required with curve_secret */
 } sso_publisher_opts;
 
 void sso_publisher_opts_default(sso_publisher_opts *o);
 
 /* Opens the store, binds the sockets (errors such as an endpoint in use are returned here),
- * starts the thread and publishes stored-but-unpublished alerts. */
+ * starts the thread and publishes stored-but-unpublished alerts. With curve_secret: the key files
+ * are read first (SSO_ERR_ARG / SSO_ERR_IO naming the file, before anything is opened) and a
+ * libzmq without CURVE is refused with SSO_ERR_UNSUPPORTED. */
 sso_status sso_publisher_create(const sso_publisher_opts *o, sso_publisher **out);
 /* Stops the thread (pending PUB messages get up to 1 s to leave), closes everything. NULL-safe. */
 void sso_publisher_free(sso_publisher *p);
@@ -70,6 +88,9 @@ typedef struct sso_publish_stats {
     uint64_t heartbeats;
     uint64_t replay_requests;
     uint64_t replay_errors;
+    uint64_t replay_sent; /* replay messages (rows, ends, errors) queued for clients */
+    uint64_t replay_cut;  /* replies cut short: the client's queue was full, or it left */
+    uint64_t auth_accepted, auth_rejected; /* CURVE handshakes the ZAP handler let in / refused */
 } sso_publish_stats;
 void sso_publisher_stats(sso_publisher *p, sso_publish_stats *s);
 

@@ -47,6 +47,7 @@
 #include "sso/subscribe.h"
 #include "sso/watch.h"
 #include "sso/ades.h"
+#include "sso/security.h"
 #include "sso/score.h"
 
 #ifdef __cplusplus

@@ -9,6 +9,10 @@
  *
  * Alerts are delivered in strictly increasing seq, each once. The callback gets the topic and the
  * message as received; it is borrowed until the callback returns.
+ *
+ * With curve_secret (this client's key pair, sso/security.h) and server_key (the server's public
+ * key, a file or Z85), both sockets connect as CURVE clients. A failed handshake (the server
+ * refused the key, CURVE on one side only) ends sso_subscriber_run with SSO_ERR_IO and the reason.
  */
 #ifndef SSO_SUBSCRIBE_H
 #define SSO_SUBSCRIBE_H
@@ -29,6 +33,8 @@ typedef struct sso_subscriber_opts {
     const char *replay;   /* the replay endpoint; NULL or "" = live only */
     uint64_t since_seq;   /* deliver alerts with seq > since_seq (0: the whole stored history) */
     int rcvhwm;           /* SUB receive high-water mark [100000] */
+    const char *curve_secret; /* this client's secret key file: CURVE on [NULL: plaintext] */
+    const char *server_key;   /* the server's public key: a key file or 40 Z85 characters */
 } sso_subscriber_opts;
 
 typedef struct sso_subscriber_stats {
@@ -46,6 +52,8 @@ typedef int (*sso_subscriber_fn)(const char *topic, const char *json, size_t len
                                  int from_replay, void *user);
 
 sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **out);
+/* Key files are read first: SSO_ERR_ARG / SSO_ERR_IO naming the file; SSO_ERR_UNSUPPORTED when
+ * CURVE is asked of a libzmq without it. */
 void sso_subscriber_free(sso_subscriber *s);
 /* Runs until fn returns nonzero (SSO_OK) or timeout_s passes (SSO_OK; timeout_s <= 0: no limit).
  * A replay error reply is SSO_ERR_IO with the service's reason. */
