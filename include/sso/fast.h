@@ -15,7 +15,8 @@
  *    (length, angle) map is measured robustly (MAD) on the map itself, so SNR is N(0,1) on noise,
  *    correlated (resampled) noise included. Local maxima above nu_epoch (suppression over position,
  *    length and angle: a weaker streak lying along a stronger one is dropped, a crossing one is
- *    kept) are measured with the exact trail template (PSF averaged along the segment, as
+ *    kept) are measured with the exact trail template (the segment kept on the image: a trail
+ *    leaving it is measured by its visible part and flagged clipped) (PSF averaged along the segment, as
  *    sso_template_trail): centre, length, angle refined, flux = psi/phi, SNR = psi/sqrt(phi). A
  *    width test flags streaks sharper than the PSF (cosmic-ray tracks): a 1-pixel-wide line model
  *    fits them better than the PSF-wide one.
@@ -71,6 +72,7 @@ typedef struct sso_fast_streak {
     float flux_e, flux_err_e, snr;
     float snr_bank;          /* SNR of the best bank template (before refinement) */
     int sharp;               /* 1: narrower than the PSF (cosmic-ray-like), never a seed */
+    int clipped;             /* 1: the segment was cut at the image edge: len_px a lower bound */
     int used;                /* 1: part of an accepted candidate */
 } sso_fast_streak;
 
