@@ -215,9 +215,24 @@ static sso_status coord_search(ctx *c, const void *arg, objective fn, int np, do
     return SSO_OK;
 }
 
+/* A streak as its two ends: p = (along1, along2, across1, across2) offsets of the ends from the
+ * base segment's ends, along its direction u and across it (n). The SNR depends on each end
+ * through the few pixels about it, so the ends are near-independent coordinates, where centre and
+ * length are not (moving the centre along a long trail is nearly flat). */
 typedef struct streak_arg {
     int e;
+    double xc, yc, hl, ux, uy;
 } streak_arg;
+
+static void streak_from(const streak_arg *a, const double *p, double *q)
+{
+    const double x1 = a->xc - (a->hl - p[0]) * a->ux - p[2] * a->uy;
+    const double y1 = a->yc - (a->hl - p[0]) * a->uy + p[2] * a->ux;
+    const double x2 = a->xc + (a->hl + p[1]) * a->ux - p[3] * a->uy;
+    const double y2 = a->yc + (a->hl + p[1]) * a->uy + p[3] * a->ux;
+    q[0] = 0.5 * (x1 + x2), q[1] = 0.5 * (y1 + y2), q[2] = hypot(x2 - x1, y2 - y1);
+    q[3] = atan2(y2 - y1, x2 - x1);
+}
 
 /* Clips the segment (xc, yc, len, th) to the image [-0.5, w - 0.5] x [-0.5, h - 0.5] (Liang-Barsky
  * on the parameter s in [-len/2, len/2]); q = clipped (xc, yc, len, th). 0: off the image. */
@@ -246,10 +261,11 @@ static int clip_seg(const ctx *c, const double *p, double *q)
     return 1;
 }
 
-static sso_status obj_streak(ctx *c, const void *arg, const double *p, double *f)
+static sso_status obj_streak(ctx *c, const void *arg, const double *pe, double *f)
 {
     const streak_arg *a = arg;
-    double psi, phi, q[4];
+    double psi, phi, q[4], p[4];
+    streak_from(a, pe, p);
     if (!clip_seg(c, p, q)) {
         *f = -1e30;
         return SSO_OK;
@@ -257,6 +273,51 @@ static sso_status obj_streak(ctx *c, const void *arg, const double *p, double *f
     sso_status st = model_eval(c, a->e, c->psf, c->ph, q[0], q[1], q[2], q[3], &psi, &phi);
     *f = phi > 0.0 ? psi / sqrt(phi) : -1e30;
     return st;
+}
+
+/* Maximises f along coordinate q of p: a scan over +-D in 25 steps, then halving steps about the
+ * best (+-1 step each) down to 1/8 px, then a parabola. Robust where the coordinate search's steps
+ * are too small to travel (a long trail's end may start ~L/8 away). */
+static sso_status scan1d(ctx *c, const void *arg, objective fn, double *p, int q, double D,
+                         double *fbest)
+{
+    const double p0 = p[q];
+    double h = fmax(D / 12.0, 0.125), best = -1e30, bx = p0, f;
+    sso_status st;
+    for (int i = -12; i <= 12; i++) {
+        p[q] = p0 + i * h;
+        if ((st = fn(c, arg, p, &f)) != SSO_OK)
+            return st;
+        if (f > best)
+            best = f, bx = p[q];
+    }
+    while (h > 0.125) {
+        h *= 0.5;
+        double fm, fp, x0 = bx;
+        p[q] = x0 - h;
+        if ((st = fn(c, arg, p, &fm)) != SSO_OK)
+            return st;
+        p[q] = x0 + h;
+        if ((st = fn(c, arg, p, &fp)) != SSO_OK)
+            return st;
+        if (fm > best)
+            best = fm, bx = x0 - h;
+        if (fp > best)
+            best = fp, bx = x0 + h;
+        if (bx == x0 && h <= 0.25) { /* parabola on the last triple */
+            double den = fp - 2.0 * best + fm;
+            if (den < 0.0) {
+                p[q] = x0 + fmax(-h, fmin(h, 0.5 * h * (fm - fp) / den));
+                if ((st = fn(c, arg, p, &f)) != SSO_OK)
+                    return st;
+                if (f > best)
+                    best = f, bx = p[q];
+            }
+        }
+    }
+    p[q] = bx;
+    *fbest = best;
+    return SSO_OK;
 }
 
 /* Per-epoch exact psi/phi of the track p = (x0, y0, vx, vy). */
@@ -391,15 +452,33 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
             suppressed(res->s + first, res->ns - first, rw->xc_px, rw->yc_px, len0, th0))
             continue;
         double p[4] = {rw->xc_px, rw->yc_px, len0, th0}, f;
-        double step[4] = {0.5, 0.5, fmax(1.0, 0.1 * len0), c->fwhm / len0};
-        streak_arg a = {e};
+        streak_arg a = {e, p[0], p[1], 0.5 * p[2], cos(p[3]), sin(p[3])};
+        double pe[4] = {0.0, 0.0, 0.0, 0.0};
         /* prescreen on the residual: what a kept streak explains is not refined */
-        if ((st = obj_streak(c, &a, p, &f)) != SSO_OK)
+        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK)
             goto exit;
         if (f < 0.7 * c->p->nu_epoch)
             continue;
-        if ((st = coord_search(c, &a, obj_streak, 4, p, step, 4, &f)) != SSO_OK)
+        /* stage 1 (every sample past the prescreen): a short coordinate search of the ends; stage
+         * 2 (what reaches 0.9 nu_epoch): the ends move by up to ~L/6 (bank start stride and length
+         * bin), across by ~1 px: scans per end, then a joint polish */
+        const double sa = fmax(1.0, len0 / 16.0);
+        double stepe[4] = {sa, sa, 0.5, 0.5};
+        if ((st = coord_search(c, &a, obj_streak, 4, pe, stepe, 3, &f)) != SSO_OK)
             goto exit;
+        if (f < 0.9 * c->p->nu_epoch)
+            continue;
+        const double D = fmax(3.0, len0 / 6.0);
+        for (int q = 0; q < 4; q++)
+            if ((st = scan1d(c, &a, obj_streak, pe, q, q < 2 ? D : 1.5, &f)) != SSO_OK)
+                goto exit;
+        for (int q = 0; q < 2; q++)
+            if ((st = scan1d(c, &a, obj_streak, pe, q, 2.0, &f)) != SSO_OK)
+                goto exit;
+        stepe[0] = stepe[1] = stepe[2] = stepe[3] = 0.25;
+        if ((st = coord_search(c, &a, obj_streak, 4, pe, stepe, 3, &f)) != SSO_OK)
+            goto exit;
+        streak_from(&a, pe, p);
         p[2] = p[2] < 1.0 ? 1.0 : p[2];
         double pc[4];
         if (!clip_seg(c, p, pc))
