@@ -261,6 +261,53 @@ static int clip_seg(const ctx *c, const double *p, double *q)
     return 1;
 }
 
+/* Bank noise scale nearest to (len, th) in epoch e. */
+static double cal_at(const ctx *c, int e, double len, double th)
+{
+    int k = 0;
+    for (int i = 1; i < c->n_len; i++)
+        if (fabs(log(c->len[i] / len)) < fabs(log(c->len[k] / len)))
+            k = i;
+    double tm = fmod(th, PI);
+    tm += tm < 0.0 ? PI : 0.0;
+    int ia = (int)lround(tm / (PI / c->n_ang) / c->step[k]) * c->step[k];
+    ia %= c->n_ang;
+    float v = c->ep[e].cal[(size_t)ia * c->n_len + k];
+    return v > 0.0f ? v : 1.0;
+}
+
+/* Line sum of psi_psf over the segment (bank sampling) and its variance c^2 sum phi_psf. */
+static void line_sum(const ctx *c, int e, double xc, double yc, double len, double th, double *ps,
+                     double *var)
+{
+    const int xm = sso_fast_xmajor(th), n = sso_fast_line_n(len, th);
+    const double t = sso_fast_slope(th), ac = xm ? xc : yc, mc = xm ? yc : xc, j = mc - t * ac;
+    const int a0 = (int)lround(ac - (n - 1) / 2.0);
+    double a = 0.0, b = 0.0;
+    for (int q = a0; q < a0 + n; q++) {
+        a += sso_fast_sample(c->ep[e].psi, c->w, c->h, xm, q, j + t * q);
+        b += sso_fast_sample(c->ep[e].phi, c->w, c->h, xm, q, j + t * q);
+    }
+    double cs = cal_at(c, e, len, th);
+    *ps = a, *var = cs * cs * b;
+}
+
+/* The cheap twin of obj_streak: the line sum of psi_psf over the clipped segment (bank sampling)
+ * over its calibrated noise; stage 1 of the streak measurement, where most samples are noise. */
+static sso_status obj_streak_line(ctx *c, const void *arg, const double *pe, double *f)
+{
+    const streak_arg *a = arg;
+    double q[4], p[4], ps, var;
+    streak_from(a, pe, p);
+    if (!clip_seg(c, p, q)) {
+        *f = -1e30;
+        return SSO_OK;
+    }
+    line_sum(c, a->e, q[0], q[1], q[2], q[3], &ps, &var);
+    *f = var > 0.0 ? ps / sqrt(var) : -1e30;
+    return SSO_OK;
+}
+
 static sso_status obj_streak(ctx *c, const void *arg, const double *pe, double *f)
 {
     const streak_arg *a = arg;
@@ -454,19 +501,17 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         double p[4] = {rw->xc_px, rw->yc_px, len0, th0}, f;
         streak_arg a = {e, p[0], p[1], 0.5 * p[2], cos(p[3]), sin(p[3])};
         double pe[4] = {0.0, 0.0, 0.0, 0.0};
-        /* prescreen on the residual: what a kept streak explains is not refined */
-        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK)
-            goto exit;
-        if (f < 0.7 * c->p->nu_epoch)
-            continue;
-        /* stage 1 (every sample past the prescreen): a short coordinate search of the ends; stage
-         * 2 (what reaches 0.9 nu_epoch): the ends move by up to ~L/6 (bank start stride and length
-         * bin), across by ~1 px: scans per end, then a joint polish */
+        /* stage 1 (every sample): a short coordinate search of the ends on line sums (cheap);
+         * then the exact model on the residual: what a kept streak explains, or what does not
+         * reach 0.8 nu_epoch, is dropped; stage 2: exact scans per end (they move by up to ~L/6:
+         * bank start stride and length bin) and across, then a joint polish */
         const double sa = fmax(1.0, len0 / 16.0);
         double stepe[4] = {sa, sa, 0.5, 0.5};
-        if ((st = coord_search(c, &a, obj_streak, 4, pe, stepe, 3, &f)) != SSO_OK)
+        if ((st = coord_search(c, &a, obj_streak_line, 4, pe, stepe, 4, &f)) != SSO_OK)
             goto exit;
-        if (f < 0.9 * c->p->nu_epoch)
+        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK)
+            goto exit;
+        if (f < 0.8 * c->p->nu_epoch)
             continue;
         const double D = fmax(3.0, len0 / 6.0);
         for (int q = 0; q < 4; q++)
@@ -533,37 +578,6 @@ exit:
 }
 
 /* ---- guided stack --------------------------------------------------------------------------- */
-
-/* Bank noise scale nearest to (len, th) in epoch e. */
-static double cal_at(const ctx *c, int e, double len, double th)
-{
-    int k = 0;
-    for (int i = 1; i < c->n_len; i++)
-        if (fabs(log(c->len[i] / len)) < fabs(log(c->len[k] / len)))
-            k = i;
-    double tm = fmod(th, PI);
-    tm += tm < 0.0 ? PI : 0.0;
-    int ia = (int)lround(tm / (PI / c->n_ang) / c->step[k]) * c->step[k];
-    ia %= c->n_ang;
-    float v = c->ep[e].cal[(size_t)ia * c->n_len + k];
-    return v > 0.0f ? v : 1.0;
-}
-
-/* Line sum of psi_psf over the segment (bank sampling) and its variance c^2 sum phi_psf. */
-static void line_sum(const ctx *c, int e, double xc, double yc, double len, double th, double *ps,
-                     double *var)
-{
-    const int xm = sso_fast_xmajor(th), n = sso_fast_line_n(len, th);
-    const double t = sso_fast_slope(th), ac = xm ? xc : yc, mc = xm ? yc : xc, j = mc - t * ac;
-    const int a0 = (int)lround(ac - (n - 1) / 2.0);
-    double a = 0.0, b = 0.0;
-    for (int q = a0; q < a0 + n; q++) {
-        a += sso_fast_sample(c->ep[e].psi, c->w, c->h, xm, q, j + t * q);
-        b += sso_fast_sample(c->ep[e].phi, c->w, c->h, xm, q, j + t * q);
-    }
-    double cs = cal_at(c, e, len, th);
-    *ps = a, *var = cs * cs * b;
-}
 
 /* Best track on the local velocity grid about v, keeping the position at time ts fixed: across
  * the motion +-6 px at the farthest epoch in 0.5 px steps, along it +-al_px (>= 6 px). */
