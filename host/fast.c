@@ -3,19 +3,11 @@
  * Contract in include/sso/fast.h. Design:
  *   Likelihood. Per epoch psi_psf/phi_psf with the PSF (sso_likelihood) and the weight images
  *     DW = D/V, W = 1/V (0 where masked) for exact-template measurements.
- *   Bank (the cost). For a trail whose long axis lies on a line, the trailed matched filter is, to
- *     within the line's sampling, the sum of psi_psf along the segment (psi_psf is D correlated
- *     with the PSF; the trail template is the PSF averaged along the segment). So per angle one
- *     shear pass reads psi_psf and phi_psf along every line of that angle (host/fast_math.h: major
- *     axis in integer steps, minor axis interpolated), prefix sums make every segment sum two loads,
- *     and each length is evaluated at starts every n/8 samples along the line (a shift of 1/8 of
- *     the trail loses < 1% SNR) and every line (<= 1 px apart across). The raw statistic
- *     r = sum psi / sqrt(sum phi) has a noise scale c(L, theta) set by the PSF's autocorrelation
- *     along the line (and by any correlation of the noise: resampling); c is measured per (L,
- *     theta) on the map itself as MAD / 0.6745 so that SNR = r / c is N(0,1) on noise. Angles:
- *     n0 * 2^k with n0 = ceil(pi Lmin / (ang_k FWHM)); a length uses the coarsest set with spacing
- *     <= ang_k FWHM / L; the cost is one pass per angle of the finest set, ~ N pixels each.
- *     Kept: samples above nu_epoch that are local maxima over their 4 neighbours in the map.
+ *   Bank (host/fast_bank.c). For a trail whose long axis lies on a line, the trailed matched
+ *     filter is, to within the line's sampling, the sum of psi_psf along the segment (psi_psf is
+ *     D correlated with the PSF; the trail template is the PSF averaged along the segment). The
+ *     bank computes those line sums for every length and angle from a segment pyramid in
+ *     O(Npx log Lmax) and returns the MAD-calibrated local maxima above nu_epoch (raw samples).
  *   Suppression (per epoch, by SNR): a sample is dropped if its centre lies within 3 px of a kept
  *     streak's segment and its angle is within 0.2 rad (sub- and super-segments, neighbours), or if
  *     3 of its 5 quarter points do (any angle); a streak crossing another is kept. Then explaining
@@ -24,12 +16,19 @@
  *     (partial overlaps at other angles and lengths) falls below nu_epoch and is dropped.
  *   Measurement: the exact trail model (the PSF bilinearly shifted to points <= 0.25 px apart
  *     along the segment and averaged: sso_tmpl_trail_px's definition, splatted into a box around
- *     the segment) gives psi = sum DW T, phi = sum W T^2; (xc, yc, L, theta) are refined by a
- *     coordinate search with parabolic steps maximising psi / sqrt(phi). Width test: the same with
- *     a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
+ *     the segment) gives psi = sum DW T, phi = sum W T^2. A streak is parametrised by its two
+ *     ends (along and across offsets), which the SNR sees nearly independently; the segment is
+ *     clipped to the image (a trail leaving it is measured by its visible part, flagged clipped).
+ *     Stages: a prescreen (one exact model), a coordinate search on line sums (cheap), the exact
+ *     model again, then 1-D scans per end over +-L/6 and across, and a joint polish. Width test:
+ *     the same with a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
  *   Linking and guided stack: see include/sso/fast.h. The local velocity grid keeps the seed
- *     epoch's position and moves the farthest epoch's by up to +-6 px in 0.5 px steps (line sums,
- *     cheap); the best grid track is refined on (x0, y0, vx, vy) with the exact models.
+ *     epoch's position and moves the farthest epoch's by up to +-6 px across and +-6 px (links)
+ *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap);
+ *     then each epoch's trail is slid along the track and a weighted line through the offsets
+ *     updates position and rate (along_refine); then a coordinate search on the positions at the
+ *     first and last epochs with the exact models. Clipped streaks give no centre to the link's
+ *     line fit when two unclipped ones exist, and their length bounds the rate from below only.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
  * depend on the thread count.
  */
@@ -501,10 +500,14 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         double p[4] = {rw->xc_px, rw->yc_px, len0, th0}, f;
         streak_arg a = {e, p[0], p[1], 0.5 * p[2], cos(p[3]), sin(p[3])};
         double pe[4] = {0.0, 0.0, 0.0, 0.0};
-        /* stage 1 (every sample): a short coordinate search of the ends on line sums (cheap);
-         * then the exact model on the residual: what a kept streak explains, or what does not
-         * reach 0.8 nu_epoch, is dropped; stage 2: exact scans per end (they move by up to ~L/6:
-         * bank start stride and length bin) and across, then a joint polish */
+        /* prescreen (one exact model on the residual, 0.7 nu_epoch: what a kept streak explains
+         * is dropped); stage 1: a short coordinate search of the ends on line sums (cheap), then
+         * the exact model again (0.8 nu_epoch); stage 2: exact scans per end (they move by up to
+         * ~L/6: bank start stride and length bin) and across, then a joint polish */
+        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK) /* prescreen: one exact model */
+            goto exit;
+        if (f < 0.7 * c->p->nu_epoch)
+            continue;
         const double sa = fmax(1.0, len0 / 16.0);
         double stepe[4] = {sa, sa, 0.5, 0.5};
         if ((st = coord_search(c, &a, obj_streak_line, 4, pe, stepe, 4, &f)) != SSO_OK)

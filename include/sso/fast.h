@@ -8,9 +8,9 @@
  * trails L = |v| exptime_h pixels in one exposure, centred on its mid-exposure position.
  *
  * 1. Streaks per epoch. psi/phi with the PSF (sso_likelihood), then for a bank of lengths
- *    Lmin * f^k .. Lmax (f = len_factor) and angles theta in [0, pi) (spacing ~ ang_k FWHM / L, in
- *    nested power-of-2 sets so one sheared pass serves every length that needs that angle), the
- *    line sum of psi_psf along the segment: for a trail whose long axis is the line, this is the
+ *    Lmin * f^k .. Lmax (f = len_factor) and angles theta in [0, pi) (spacing <= ang_k FWHM / L,
+ *    computed for all lengths at once by a segment pyramid, O(Npx log Lmax): host/fast_bank.c),
+ *    the line sum of psi_psf along the segment: for a trail whose long axis is the line, this is the
  *    trailed matched filter to within the line's sampling (see host/fast.c). The noise scale of each
  *    (length, angle) map is measured robustly (MAD) on the map itself, so SNR is N(0,1) on noise,
  *    correlated (resampled) noise included. Local maxima above nu_epoch (suppression over position,
