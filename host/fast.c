@@ -321,16 +321,16 @@ static sso_status obj_streak(ctx *c, const void *arg, const double *pe, double *
     return st;
 }
 
-/* Maximises f along coordinate q of p: a scan over +-D in 25 steps, then halving steps about the
+/* Maximises f along coordinate q of p: a scan over +-D in 9 steps, then halving steps about the
  * best (+-1 step each) down to 1/8 px, then a parabola. Robust where the coordinate search's steps
  * are too small to travel (a long trail's end may start ~L/8 away). */
 static sso_status scan1d(ctx *c, const void *arg, objective fn, double *p, int q, double D,
                          double *fbest)
 {
     const double p0 = p[q];
-    double h = fmax(D / 12.0, 0.125), best = -1e30, bx = p0, f;
+    double h = fmax(D / 4.0, 0.125), best = -1e30, bx = p0, f;
     sso_status st;
-    for (int i = -12; i <= 12; i++) {
+    for (int i = -4; i <= 4; i++) {
         p[q] = p0 + i * h;
         if ((st = fn(c, arg, p, &f)) != SSO_OK)
             return st;
@@ -502,7 +502,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         double pe[4] = {0.0, 0.0, 0.0, 0.0};
         /* prescreen (one exact model on the residual, 0.7 nu_epoch: what a kept streak explains
          * is dropped); stage 1: a short coordinate search of the ends on line sums (cheap), then
-         * the exact model again (0.8 nu_epoch); stage 2: exact scans per end (they move by up to
+         * the exact model again (0.9 nu_epoch); stage 2: exact scans per end (they move by up to
          * ~L/6: bank start stride and length bin) and across, then a joint polish */
         if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK) /* prescreen: one exact model */
             goto exit;
@@ -514,7 +514,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
             goto exit;
         if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK)
             goto exit;
-        if (f < 0.8 * c->p->nu_epoch)
+        if (f < 0.9 * c->p->nu_epoch)
             continue;
         const double D = fmax(3.0, len0 / 6.0);
         for (int q = 0; q < 4; q++)
