@@ -3,19 +3,11 @@
  * Contract in include/sso/fast.h. Design:
  *   Likelihood. Per epoch psi_psf/phi_psf with the PSF (sso_likelihood) and the weight images
  *     DW = D/V, W = 1/V (0 where masked) for exact-template measurements.
- *   Bank (the cost). For a trail whose long axis lies on a line, the trailed matched filter is, to
- *     within the line's sampling, the sum of psi_psf along the segment (psi_psf is D correlated
- *     with the PSF; the trail template is the PSF averaged along the segment). So per angle one
- *     shear pass reads psi_psf and phi_psf along every line of that angle (host/fast_math.h: major
- *     axis in integer steps, minor axis interpolated), prefix sums make every segment sum two loads,
- *     and each length is evaluated at starts every n/8 samples along the line (a shift of 1/8 of
- *     the trail loses < 1% SNR) and every line (<= 1 px apart across). The raw statistic
- *     r = sum psi / sqrt(sum phi) has a noise scale c(L, theta) set by the PSF's autocorrelation
- *     along the line (and by any correlation of the noise: resampling); c is measured per (L,
- *     theta) on the map itself as MAD / 0.6745 so that SNR = r / c is N(0,1) on noise. Angles:
- *     n0 * 2^k with n0 = ceil(pi Lmin / (ang_k FWHM)); a length uses the coarsest set with spacing
- *     <= ang_k FWHM / L; the cost is one pass per angle of the finest set, ~ N pixels each.
- *     Kept: samples above nu_epoch that are local maxima over their 4 neighbours in the map.
+ *   Bank (host/fast_bank.c). For a trail whose long axis lies on a line, the trailed matched
+ *     filter is, to within the line's sampling, the sum of psi_psf along the segment (psi_psf is
+ *     D correlated with the PSF; the trail template is the PSF averaged along the segment). The
+ *     bank computes those line sums for every length and angle from a segment pyramid in
+ *     O(Npx log Lmax) and returns the MAD-calibrated local maxima above nu_epoch (raw samples).
  *   Suppression (per epoch, by SNR): a sample is dropped if its centre lies within 3 px of a kept
  *     streak's segment and its angle is within 0.2 rad (sub- and super-segments, neighbours), or if
  *     3 of its 5 quarter points do (any angle); a streak crossing another is kept. Then explaining
@@ -24,12 +16,19 @@
  *     (partial overlaps at other angles and lengths) falls below nu_epoch and is dropped.
  *   Measurement: the exact trail model (the PSF bilinearly shifted to points <= 0.25 px apart
  *     along the segment and averaged: sso_tmpl_trail_px's definition, splatted into a box around
- *     the segment) gives psi = sum DW T, phi = sum W T^2; (xc, yc, L, theta) are refined by a
- *     coordinate search with parabolic steps maximising psi / sqrt(phi). Width test: the same with
- *     a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
+ *     the segment) gives psi = sum DW T, phi = sum W T^2. A streak is parametrised by its two
+ *     ends (along and across offsets), which the SNR sees nearly independently; the segment is
+ *     clipped to the image (a trail leaving it is measured by its visible part, flagged clipped).
+ *     Stages: a prescreen (one exact model), a coordinate search on line sums (cheap), the exact
+ *     model again, then 1-D scans per end over +-L/6 and across, and a joint polish. Width test:
+ *     the same with a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
  *   Linking and guided stack: see include/sso/fast.h. The local velocity grid keeps the seed
- *     epoch's position and moves the farthest epoch's by up to +-6 px in 0.5 px steps (line sums,
- *     cheap); the best grid track is refined on (x0, y0, vx, vy) with the exact models.
+ *     epoch's position and moves the farthest epoch's by up to +-6 px across and +-6 px (links)
+ *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap);
+ *     then each epoch's trail is slid along the track and a weighted line through the offsets
+ *     updates position and rate (along_refine); then a coordinate search on the positions at the
+ *     first and last epochs with the exact models. Clipped streaks give no centre to the link's
+ *     line fit when two unclipped ones exist, and their length bounds the rate from below only.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
  * depend on the thread count.
  */
@@ -41,6 +40,7 @@
 #include <time.h>
 
 #include "host/background_math.h"
+#include "host/fast_bank.h"
 #include "host/fast_math.h"
 #include "host/stack_math.h"
 #include "host/status_internal.h"
@@ -58,12 +58,6 @@ struct sso_fast_result {
     sso_fast_stats st;
 };
 
-typedef struct raw {
-    float snr;
-    int k, ang;
-    double xc, yc;
-} raw;
-
 typedef struct epoch_ctx {
     float *psi, *phi, *dw, *wt;
     float *dwr; /* DW less the streaks measured so far (explaining away), during measurement */
@@ -77,8 +71,9 @@ typedef struct ctx {
     const float *psf;
     const sso_fast_params *p;
     int n_len, n_ang;
-    double *len;
-    int *step;
+    const double *len; /* bank.len_px */
+    const int *step;   /* bank.step: a length's angle slots are multiples of it */
+    sso_fast_bank bank;
     epoch_ctx ep[SSO_FAST_MAX_EPOCHS];
     float *box; /* scratch for model evaluations: the last model, unscaled by 1/m */
     size_t box_cap;
@@ -219,18 +214,156 @@ static sso_status coord_search(ctx *c, const void *arg, objective fn, int np, do
     return SSO_OK;
 }
 
+/* A streak as its two ends: p = (along1, along2, across1, across2) offsets of the ends from the
+ * base segment's ends, along its direction u and across it (n). The SNR depends on each end
+ * through the few pixels about it, so the ends are near-independent coordinates, where centre and
+ * length are not (moving the centre along a long trail is nearly flat). */
 typedef struct streak_arg {
     int e;
+    double xc, yc, hl, ux, uy;
 } streak_arg;
 
-static sso_status obj_streak(ctx *c, const void *arg, const double *p, double *f)
+static void streak_from(const streak_arg *a, const double *p, double *q)
+{
+    const double x1 = a->xc - (a->hl - p[0]) * a->ux - p[2] * a->uy;
+    const double y1 = a->yc - (a->hl - p[0]) * a->uy + p[2] * a->ux;
+    const double x2 = a->xc + (a->hl + p[1]) * a->ux - p[3] * a->uy;
+    const double y2 = a->yc + (a->hl + p[1]) * a->uy + p[3] * a->ux;
+    q[0] = 0.5 * (x1 + x2), q[1] = 0.5 * (y1 + y2), q[2] = hypot(x2 - x1, y2 - y1);
+    q[3] = atan2(y2 - y1, x2 - x1);
+}
+
+/* Clips the segment (xc, yc, len, th) to the image [-0.5, w - 0.5] x [-0.5, h - 0.5] (Liang-Barsky
+ * on the parameter s in [-len/2, len/2]); q = clipped (xc, yc, len, th). 0: off the image. */
+static int clip_seg(const ctx *c, const double *p, double *q)
+{
+    const double ct = cos(p[3]), st = sin(p[3]), hl = 0.5 * (p[2] < 1.0 ? 1.0 : p[2]);
+    double lo = -hl, hi = hl;
+    const double d[2] = {ct, st}, o[2] = {p[0], p[1]}, mx[2] = {c->w - 0.5, c->h - 0.5};
+    for (int ax = 0; ax < 2; ax++) {
+        if (fabs(d[ax]) < 1e-12) {
+            if (o[ax] < -0.5 || o[ax] > mx[ax])
+                return 0;
+            continue;
+        }
+        double s1 = (-0.5 - o[ax]) / d[ax], s2 = (mx[ax] - o[ax]) / d[ax];
+        if (s1 > s2) {
+            double tmp = s1;
+            s1 = s2, s2 = tmp;
+        }
+        lo = fmax(lo, s1), hi = fmin(hi, s2);
+    }
+    if (hi - lo < 1.0)
+        return 0;
+    const double sm = 0.5 * (lo + hi);
+    q[0] = p[0] + sm * ct, q[1] = p[1] + sm * st, q[2] = hi - lo, q[3] = p[3];
+    return 1;
+}
+
+/* Bank noise scale nearest to (len, th) in epoch e. */
+static double cal_at(const ctx *c, int e, double len, double th)
+{
+    int k = 0;
+    for (int i = 1; i < c->n_len; i++)
+        if (fabs(log(c->len[i] / len)) < fabs(log(c->len[k] / len)))
+            k = i;
+    double tm = fmod(th, PI);
+    tm += tm < 0.0 ? PI : 0.0;
+    int ia = (int)lround(tm / (PI / c->n_ang) / c->step[k]) * c->step[k];
+    ia %= c->n_ang;
+    float v = c->ep[e].cal[(size_t)ia * c->n_len + k];
+    return v > 0.0f ? v : 1.0;
+}
+
+/* Line sum of psi_psf over the segment (bank sampling) and its variance c^2 sum phi_psf. */
+static void line_sum(const ctx *c, int e, double xc, double yc, double len, double th, double *ps,
+                     double *var)
+{
+    const int xm = sso_fast_xmajor(th), n = sso_fast_line_n(len, th);
+    const double t = sso_fast_slope(th), ac = xm ? xc : yc, mc = xm ? yc : xc, j = mc - t * ac;
+    const int a0 = (int)lround(ac - (n - 1) / 2.0);
+    double a = 0.0, b = 0.0;
+    for (int q = a0; q < a0 + n; q++) {
+        a += sso_fast_sample(c->ep[e].psi, c->w, c->h, xm, q, j + t * q);
+        b += sso_fast_sample(c->ep[e].phi, c->w, c->h, xm, q, j + t * q);
+    }
+    double cs = cal_at(c, e, len, th);
+    *ps = a, *var = cs * cs * b;
+}
+
+/* The cheap twin of obj_streak: the line sum of psi_psf over the clipped segment (bank sampling)
+ * over its calibrated noise; stage 1 of the streak measurement, where most samples are noise. */
+static sso_status obj_streak_line(ctx *c, const void *arg, const double *pe, double *f)
 {
     const streak_arg *a = arg;
-    double psi, phi;
-    sso_status st = model_eval(c, a->e, c->psf, c->ph, p[0], p[1], p[2] < 1.0 ? 1.0 : p[2], p[3],
-                               &psi, &phi);
+    double q[4], p[4], ps, var;
+    streak_from(a, pe, p);
+    if (!clip_seg(c, p, q)) {
+        *f = -1e30;
+        return SSO_OK;
+    }
+    line_sum(c, a->e, q[0], q[1], q[2], q[3], &ps, &var);
+    *f = var > 0.0 ? ps / sqrt(var) : -1e30;
+    return SSO_OK;
+}
+
+static sso_status obj_streak(ctx *c, const void *arg, const double *pe, double *f)
+{
+    const streak_arg *a = arg;
+    double psi, phi, q[4], p[4];
+    streak_from(a, pe, p);
+    if (!clip_seg(c, p, q)) {
+        *f = -1e30;
+        return SSO_OK;
+    }
+    sso_status st = model_eval(c, a->e, c->psf, c->ph, q[0], q[1], q[2], q[3], &psi, &phi);
     *f = phi > 0.0 ? psi / sqrt(phi) : -1e30;
     return st;
+}
+
+/* Maximises f along coordinate q of p: a scan over +-D in 9 steps, then halving steps about the
+ * best (+-1 step each) down to 1/8 px, then a parabola. Robust where the coordinate search's steps
+ * are too small to travel (a long trail's end may start ~L/8 away). */
+static sso_status scan1d(ctx *c, const void *arg, objective fn, double *p, int q, double D,
+                         double *fbest)
+{
+    const double p0 = p[q];
+    double h = fmax(D / 4.0, 0.125), best = -1e30, bx = p0, f;
+    sso_status st;
+    for (int i = -4; i <= 4; i++) {
+        p[q] = p0 + i * h;
+        if ((st = fn(c, arg, p, &f)) != SSO_OK)
+            return st;
+        if (f > best)
+            best = f, bx = p[q];
+    }
+    while (h > 0.125) {
+        h *= 0.5;
+        double fm, fp, x0 = bx;
+        p[q] = x0 - h;
+        if ((st = fn(c, arg, p, &fm)) != SSO_OK)
+            return st;
+        p[q] = x0 + h;
+        if ((st = fn(c, arg, p, &fp)) != SSO_OK)
+            return st;
+        if (fm > best)
+            best = fm, bx = x0 - h;
+        if (fp > best)
+            best = fp, bx = x0 + h;
+        if (bx == x0 && h <= 0.25) { /* parabola on the last triple */
+            double den = fp - 2.0 * best + fm;
+            if (den < 0.0) {
+                p[q] = x0 + fmax(-h, fmin(h, 0.5 * h * (fm - fp) / den));
+                if ((st = fn(c, arg, p, &f)) != SSO_OK)
+                    return st;
+                if (f > best)
+                    best = f, bx = p[q];
+            }
+        }
+    }
+    p[q] = bx;
+    *fbest = best;
+    return SSO_OK;
 }
 
 /* Per-epoch exact psi/phi of the track p = (x0, y0, vx, vy). */
@@ -246,19 +379,22 @@ static sso_status track_eval(ctx *c, const double *p, double *psi, double *phi)
     return SSO_OK;
 }
 
-/* The track in the frame of the seed motion: p = (along, across offsets at t = 0, along, across
- * velocity offsets) about q0 with unit direction (ux, uy): along-track moves are one coordinate,
- * which the coordinate search needs (the SNR surface is long and flat along the trail). */
+/* The track as offsets of its positions at the first and last epochs (tf, tl), along and across
+ * the seed motion (unit (ux, uy)) about the seed track q0 = (x0, y0, vx, vy): p = (along_f,
+ * across_f, along_l, across_l). The end epochs' positions are nearly independent measurements, so
+ * the coordinate search is not slowed by the strong correlation of position and velocity along
+ * the track (the SNR surface of a long trail is flat along it). */
 typedef struct track_arg {
-    double q0[4], ux, uy;
+    double q0[4], ux, uy, tf, tl;
 } track_arg;
 
 static void track_from(const track_arg *t, const double *p, double *q)
 {
-    q[0] = t->q0[0] + p[0] * t->ux - p[1] * t->uy;
-    q[1] = t->q0[1] + p[0] * t->uy + p[1] * t->ux;
-    q[2] = t->q0[2] + p[2] * t->ux - p[3] * t->uy;
-    q[3] = t->q0[3] + p[2] * t->uy + p[3] * t->ux;
+    const double xf = p[0] * t->ux - p[1] * t->uy, yf = p[0] * t->uy + p[1] * t->ux;
+    const double xl = p[2] * t->ux - p[3] * t->uy, yl = p[2] * t->uy + p[3] * t->ux;
+    const double dt = t->tl - t->tf, vx = (xl - xf) / dt, vy = (yl - yf) / dt;
+    q[0] = t->q0[0] + xf - vx * t->tf, q[1] = t->q0[1] + yf - vy * t->tf;
+    q[2] = t->q0[2] + vx, q[3] = t->q0[3] + vy;
 }
 
 static sso_status obj_track(ctx *c, const void *arg, const double *pp, double *f)
@@ -272,168 +408,21 @@ static sso_status obj_track(ctx *c, const void *arg, const double *pp, double *f
     return st;
 }
 
-/* ---- bank ----------------------------------------------------------------------------------- */
-
-static double robust_scale(float *v, size_t n)
-{
-    if (n < 32)
-        return 1.0;
-    for (size_t i = 0; i < n; i++)
-        v[i] = fabsf(v[i]);
-    /* the median |r| (the shared quickselect of host/background_math.h) over the Gaussian MAD */
-    double s = sso_bkg_select(v, n, n / 2) / 0.6744897501960817;
-    return s > 0.0 ? s : 1.0;
-}
-
-typedef struct worker {
-    ctx *c;
-    int e, tid, nt;
-    raw *raws;
-    size_t n, cap;
-    sso_status st;
-} worker;
-
-static int push_raw(worker *wk, raw r)
-{
-    if (wk->n == wk->cap) {
-        size_t nc = wk->cap ? 2 * wk->cap : 1024;
-        raw *nr = realloc(wk->raws, sizeof(raw) * nc);
-        if (!nr)
-            return 0;
-        wk->raws = nr, wk->cap = nc;
-    }
-    wk->raws[wk->n++] = r;
-    return 1;
-}
-
-static void *bank_worker(void *arg)
-{
-    worker *wk = arg;
-    ctx *c = wk->c;
-    epoch_ctx *E = &c->ep[wk->e];
-    const int maxa = c->w > c->h ? c->w : c->h;
-    float *sp = malloc(sizeof(float) * maxa), *sf = malloc(sizeof(float) * maxa);
-    double *P = malloc(sizeof(double) * (maxa + 1)), *F = malloc(sizeof(double) * (maxa + 1));
-    float *r = NULL, *tmp = NULL;
-    size_t rcap = 0;
-    if (!sp || !sf || !P || !F) {
-        wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank buffers");
-        goto exit;
-    }
-    for (int ia = wk->tid; ia < c->n_ang; ia += wk->nt) {
-        const double th = ia * PI / c->n_ang;
-        const int xm = sso_fast_xmajor(th);
-        const double t = sso_fast_slope(th);
-        const int A = xm ? c->w : c->h, M = xm ? c->h : c->w;
-        const int jlo = (int)floor(-fmax(0.0, t) * (A - 1)) - 1;
-        const int jhi = (int)ceil(M - 1 - fmin(0.0, t) * (A - 1)) + 1;
-        const int nrow = jhi - jlo + 1;
-        int ks[64], nk = 0, nn[64], strd[64], ncol[64];
-        size_t off[64], need = 0;
-        for (int k = 0; k < c->n_len; k++) {
-            if (ia % c->step[k])
-                continue;
-            nn[nk] = sso_fast_line_n(c->len[k], th);
-            strd[nk] = nn[nk] / 8 > 1 ? nn[nk] / 8 : 1;
-            ncol[nk] = (A + nn[nk] + strd[nk] - 1) / strd[nk];
-            off[nk] = need;
-            need += (size_t)nrow * (size_t)ncol[nk];
-            ks[nk++] = k;
-        }
-        if (!nk)
-            continue;
-        if (need > rcap) {
-            free(r);
-            free(tmp);
-            r = malloc(sizeof(float) * need), tmp = malloc(sizeof(float) * need);
-            rcap = need;
-            if (!r || !tmp) {
-                rcap = 0;
-                wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank maps of %zu samples", need);
-                goto exit;
-            }
-        }
-        /* one shear pass per line: prefix sums, then every active length's starts */
-        for (int jr = 0; jr < nrow; jr++) {
-            const int j = jlo + jr;
-            P[0] = F[0] = 0.0;
-            for (int a = 0; a < A; a++) {
-                double mm = j + t * a;
-                sp[a] = sso_fast_sample(E->psi, c->w, c->h, xm, a, mm);
-                sf[a] = sso_fast_sample(E->phi, c->w, c->h, xm, a, mm);
-                P[a + 1] = P[a] + sp[a];
-                F[a + 1] = F[a] + sf[a];
-            }
-            for (int q = 0; q < nk; q++) {
-                const int n = nn[q], stride = strd[q];
-                float *rr = r + off[q] + (size_t)jr * ncol[q];
-                for (int ic = 0; ic < ncol[q]; ic++) {
-                    int as = -n / 2 + ic * stride;
-                    int lo = as < 0 ? 0 : as, hi = as + n > A ? A : as + n;
-                    float v = NAN;
-                    if (hi > lo) {
-                        double pf = F[hi] - F[lo];
-                        if (pf > 0.0)
-                            v = (float)((P[hi] - P[lo]) / sqrt(pf));
-                    }
-                    rr[ic] = v;
-                }
-            }
-        }
-        for (int q = 0; q < nk; q++) {
-            const int n = nn[q], stride = strd[q], nc = ncol[q], k = ks[q];
-            const float *rk = r + off[q];
-            const size_t tot = (size_t)nrow * nc;
-            /* noise scale from <= 65536 finite samples */
-            size_t sub = tot / 65536 + 1, ns = 0;
-            for (size_t i = 0; i < tot; i += sub)
-                if (!isnan(rk[i]))
-                    tmp[ns++] = rk[i];
-            const double cs = robust_scale(tmp, ns);
-            E->cal[(size_t)ia * c->n_len + k] = (float)cs;
-            const float thr = (float)(c->p->nu_epoch * cs);
-            for (int jr = 0; jr < nrow; jr++)
-                for (int ic = 0; ic < nc; ic++) {
-                    float v = rk[(size_t)jr * nc + ic];
-                    if (!(v >= thr))
-                        continue;
-                    if ((ic > 0 && rk[(size_t)jr * nc + ic - 1] > v) ||
-                        (ic + 1 < nc && rk[(size_t)jr * nc + ic + 1] > v) ||
-                        (jr > 0 && rk[(size_t)(jr - 1) * nc + ic] > v) ||
-                        (jr + 1 < nrow && rk[(size_t)(jr + 1) * nc + ic] > v))
-                        continue;
-                    double ac = -n / 2 + ic * stride + (n - 1) / 2.0, mc = jlo + jr + t * ac;
-                    raw rw = {(float)(v / cs), k, ia, xm ? ac : mc, xm ? mc : ac};
-                    if (!push_raw(wk, rw)) {
-                        wk->st = sso_fail(SSO_ERR_NOMEM, "fast: bank samples");
-                        goto exit;
-                    }
-                }
-        }
-    }
-exit:
-    free(sp);
-    free(sf);
-    free(P);
-    free(F);
-    free(r);
-    free(tmp);
-    return NULL;
-}
+/* ---- bank samples ------------------------------------------------------------------------- */
 
 static int raw_cmp(const void *a, const void *b)
 {
-    const raw *x = a, *y = b;
+    const sso_fast_raw *x = a, *y = b;
     if (x->snr != y->snr)
         return x->snr > y->snr ? -1 : 1;
     if (x->k != y->k)
         return x->k < y->k ? -1 : 1;
     if (x->ang != y->ang)
         return x->ang < y->ang ? -1 : 1;
-    if (x->yc != y->yc)
-        return x->yc < y->yc ? -1 : 1;
-    if (x->xc != y->xc)
-        return x->xc < y->xc ? -1 : 1;
+    if (x->yc_px != y->yc_px)
+        return x->yc_px < y->yc_px ? -1 : 1;
+    if (x->xc_px != y->xc_px)
+        return x->xc_px < y->xc_px ? -1 : 1;
     return 0;
 }
 
@@ -487,44 +476,14 @@ static sso_status push_streak(sso_fast_result *res, const sso_fast_streak *s)
 static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
 {
     sso_status st = SSO_OK;
-    int nt = c->p->n_threads < 1 ? 1 : c->p->n_threads > 16 ? 16 : c->p->n_threads;
-    worker wk[16];
-    pthread_t th[16];
-    int started[16] = {0};
-    raw *all = NULL;
+    sso_fast_raw *all = NULL;
     size_t nall = 0;
     double t0 = now_s();
-    for (int i = 0; i < nt; i++)
-        wk[i] = (worker){c, e, i, nt, NULL, 0, 0, SSO_OK};
-    for (int i = 1; i < nt; i++)
-        started[i] = pthread_create(&th[i], NULL, bank_worker, &wk[i]) == 0;
-    bank_worker(&wk[0]);
-    for (int i = 1; i < nt; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            bank_worker(&wk[i]);
-    }
-    for (int i = 0; i < nt; i++) {
-        if (wk[i].st != SSO_OK && st == SSO_OK)
-            st = wk[i].st;
-        nall += wk[i].n;
-    }
-    if (st != SSO_OK)
+    if ((st = sso_fast_bank_run(&c->bank, c->ep[e].psi, c->ep[e].phi, c->w, c->h, c->p->nu_epoch,
+                                c->p->n_threads, c->ep[e].cal, &all, &nall)) != SSO_OK)
         goto exit;
-    all = malloc(sizeof(raw) * (nall ? nall : 1));
-    if (!all) {
-        st = sso_fail(SSO_ERR_NOMEM, "fast: %zu bank samples", nall);
-        goto exit;
-    }
-    nall = 0;
-    for (int i = 0; i < nt; i++) {
-        if (wk[i].n)
-            memcpy(all + nall, wk[i].raws, sizeof(raw) * wk[i].n);
-        nall += wk[i].n;
-    }
     if (nall)
-        qsort(all, nall, sizeof(raw), raw_cmp);
+        qsort(all, nall, sizeof(sso_fast_raw), raw_cmp);
     res->st.n_raw[e] = (int64_t)nall;
     double t1 = now_s();
     res->st.bank_s += t1 - t0;
@@ -533,21 +492,47 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     memcpy(c->ep[e].dwr, c->ep[e].dw, sizeof(float) * (size_t)c->w * c->h);
     c->resid = 1;
     for (size_t i = 0; i < nall && kept < MAX_STREAKS_EPOCH; i++) {
-        const raw *rw = &all[i];
-        double th0 = rw->ang * PI / c->n_ang, len0 = c->len[rw->k];
-        if (res->ns > first && suppressed(res->s + first, res->ns - first, rw->xc, rw->yc, len0, th0))
+        const sso_fast_raw *rw = &all[i];
+        double th0 = rw->th_rad, len0 = c->len[rw->k];
+        if (res->ns > first &&
+            suppressed(res->s + first, res->ns - first, rw->xc_px, rw->yc_px, len0, th0))
             continue;
-        double p[4] = {rw->xc, rw->yc, len0, th0}, f;
-        double step[4] = {0.5, 0.5, fmax(1.0, 0.1 * len0), c->fwhm / len0};
-        streak_arg a = {e};
-        /* prescreen on the residual: what a kept streak explains is not refined */
-        if ((st = obj_streak(c, &a, p, &f)) != SSO_OK)
+        double p[4] = {rw->xc_px, rw->yc_px, len0, th0}, f;
+        streak_arg a = {e, p[0], p[1], 0.5 * p[2], cos(p[3]), sin(p[3])};
+        double pe[4] = {0.0, 0.0, 0.0, 0.0};
+        /* prescreen (one exact model on the residual, 0.7 nu_epoch: what a kept streak explains
+         * is dropped); stage 1: a short coordinate search of the ends on line sums (cheap), then
+         * the exact model again (0.9 nu_epoch); stage 2: exact scans per end (they move by up to
+         * ~L/6: bank start stride and length bin) and across, then a joint polish */
+        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK) /* prescreen: one exact model */
             goto exit;
         if (f < 0.7 * c->p->nu_epoch)
             continue;
-        if ((st = coord_search(c, &a, obj_streak, 4, p, step, 4, &f)) != SSO_OK)
+        const double sa = fmax(1.0, len0 / 16.0);
+        double stepe[4] = {sa, sa, 0.5, 0.5};
+        if ((st = coord_search(c, &a, obj_streak_line, 4, pe, stepe, 4, &f)) != SSO_OK)
             goto exit;
+        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK)
+            goto exit;
+        if (f < 0.9 * c->p->nu_epoch)
+            continue;
+        const double D = fmax(3.0, len0 / 6.0);
+        for (int q = 0; q < 4; q++)
+            if ((st = scan1d(c, &a, obj_streak, pe, q, q < 2 ? D : 1.5, &f)) != SSO_OK)
+                goto exit;
+        for (int q = 0; q < 2; q++)
+            if ((st = scan1d(c, &a, obj_streak, pe, q, 2.0, &f)) != SSO_OK)
+                goto exit;
+        stepe[0] = stepe[1] = stepe[2] = stepe[3] = 0.25;
+        if ((st = coord_search(c, &a, obj_streak, 4, pe, stepe, 3, &f)) != SSO_OK)
+            goto exit;
+        streak_from(&a, pe, p);
         p[2] = p[2] < 1.0 ? 1.0 : p[2];
+        double pc[4];
+        if (!clip_seg(c, p, pc))
+            continue;
+        const int clipped = pc[2] < p[2] - 0.5;
+        memcpy(p, pc, sizeof(pc));
         p[3] = fmod(p[3], PI);
         p[3] += p[3] < 0.0 ? PI : 0.0;
         double psi, phi, psin, phin;
@@ -579,6 +564,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         s.snr_bank = rw->snr;
         double snr_n = phin > 0.0 ? psin / sqrt(phin) : 0.0;
         s.sharp = snr_n > 1.02 * s.snr;
+        s.clipped = clipped;
         if (s.snr < c->p->nu_epoch)
             continue;
         if ((st = push_streak(res, &s)) != SSO_OK)
@@ -590,67 +576,37 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     res->st.measure_s += now_s() - t1;
 exit:
     c->resid = 0;
-    for (int i = 0; i < nt; i++)
-        free(wk[i].raws);
     free(all);
     return st;
 }
 
 /* ---- guided stack --------------------------------------------------------------------------- */
 
-/* Bank noise scale nearest to (len, th) in epoch e. */
-static double cal_at(const ctx *c, int e, double len, double th)
-{
-    int k = 0;
-    for (int i = 1; i < c->n_len; i++)
-        if (fabs(log(c->len[i] / len)) < fabs(log(c->len[k] / len)))
-            k = i;
-    double tm = fmod(th, PI);
-    tm += tm < 0.0 ? PI : 0.0;
-    int ia = (int)lround(tm / (PI / c->n_ang) / c->step[k]) * c->step[k];
-    ia %= c->n_ang;
-    float v = c->ep[e].cal[(size_t)ia * c->n_len + k];
-    return v > 0.0f ? v : 1.0;
-}
-
-/* Line sum of psi_psf over the segment (bank sampling) and its variance c^2 sum phi_psf. */
-static void line_sum(const ctx *c, int e, double xc, double yc, double len, double th, double *ps,
-                     double *var)
-{
-    const int xm = sso_fast_xmajor(th), n = sso_fast_line_n(len, th);
-    const double t = sso_fast_slope(th), ac = xm ? xc : yc, mc = xm ? yc : xc, j = mc - t * ac;
-    const int a0 = (int)lround(ac - (n - 1) / 2.0);
-    double a = 0.0, b = 0.0;
-    for (int q = a0; q < a0 + n; q++) {
-        a += sso_fast_sample(c->ep[e].psi, c->w, c->h, xm, q, j + t * q);
-        b += sso_fast_sample(c->ep[e].phi, c->w, c->h, xm, q, j + t * q);
-    }
-    double cs = cal_at(c, e, len, th);
-    *ps = a, *var = cs * cs * b;
-}
-
-/* Best track on the local velocity grid about v, keeping the position at time ts fixed. */
-static double grid_best(const ctx *c, double xs, double ys, double ts, double *vx, double *vy)
+/* Best track on the local velocity grid about v, keeping the position at time ts fixed: across
+ * the motion +-6 px at the farthest epoch in 0.5 px steps, along it +-al_px (>= 6 px). */
+static double grid_best(const ctx *c, double xs, double ys, double ts, double al_px, double *vx,
+                        double *vy)
 {
     double tmax = 0.0;
     for (int e = 0; e < c->ne; e++)
         tmax = fmax(tmax, fabs(c->t[e] - ts));
-    const double dv = tmax > 0.0 ? 0.5 / tmax : 0.0;
-    const int R = 12;
+    const double dv = tmax > 0.0 ? 0.5 / tmax : 0.0, vn = hypot(*vx, *vy);
+    const double ux = vn > 0.0 ? *vx / vn : 1.0, uy = vn > 0.0 ? *vy / vn : 0.0;
+    const int R = 12, Ra = (int)ceil(fmin(fmax(al_px, 6.0), 60.0) / 0.5);
     double best = -1e30, bvx = *vx, bvy = *vy;
-    for (int iy = -R; iy <= R; iy++)
-        for (int ix = -R; ix <= R; ix++) {
-            double ux = *vx + ix * dv, uy = *vy + iy * dv, a = 0.0, b = 0.0;
-            double len = hypot(ux, uy) * c->exptime_h, th = atan2(uy, ux);
+    for (int ic = -R; ic <= R; ic++)
+        for (int ia = -Ra; ia <= Ra; ia++) {
+            double wx = *vx + dv * (ia * ux - ic * uy), wy = *vy + dv * (ia * uy + ic * ux);
+            double a = 0.0, b = 0.0, len = hypot(wx, wy) * c->exptime_h, th = atan2(wy, wx);
             for (int e = 0; e < c->ne; e++) {
                 double ps, var;
-                line_sum(c, e, xs + ux * (c->t[e] - ts), ys + uy * (c->t[e] - ts), len, th, &ps,
+                line_sum(c, e, xs + wx * (c->t[e] - ts), ys + wy * (c->t[e] - ts), len, th, &ps,
                          &var);
                 a += ps, b += var;
             }
             double f = b > 0.0 ? a / sqrt(b) : -1e30;
             if (f > best)
-                best = f, bvx = ux, bvy = uy;
+                best = f, bvx = wx, bvy = wy;
         }
     *vx = bvx, *vy = bvy;
     return best;
@@ -669,27 +625,96 @@ static sso_status push_cand(sso_fast_result *res, const sso_fast_cand *cd)
     return SSO_OK;
 }
 
+/* Exact-model SNR of epoch e's trail of the track (xs, ys at ts; v) shifted by d px along it. */
+static sso_status along_f(ctx *c, int e, double xs, double ys, double ts, double vx, double vy,
+                          double d, double *f)
+{
+    const double vn = hypot(vx, vy), len = vn * c->exptime_h, th = atan2(vy, vx);
+    double psi, phi;
+    sso_status st = model_eval(c, e, c->psf, c->ph, xs + vx * (c->t[e] - ts) + d * vx / vn,
+                               ys + vy * (c->t[e] - ts) + d * vy / vn, len, th, &psi, &phi);
+    *f = phi > 0.0 ? psi / sqrt(phi) : -1e30;
+    return st;
+}
+
+/* Along-track refinement: each epoch's trail is slid along the track (1 px steps over +-D, then a
+ * parabola), and a line weighted by SNR^2 through the epochs' offsets updates the position at ts
+ * and the along-track velocity. The epochs are independent here, which the joint search is not:
+ * the SNR of a long trail is flat along it, and position and velocity are correlated. */
+static sso_status along_refine(ctx *c, double *xs, double *ys, double ts, double *vx, double *vy)
+{
+    for (int it = 0; it < 2; it++) {
+        const double vn = hypot(*vx, *vy), len = vn * c->exptime_h;
+        if (!(vn > 0.0))
+            return SSO_OK;
+        const int D = (int)fmin(fmax(4.0, 0.1 * len), 20.0);
+        double sw = 0, st_ = 0, stt = 0, sa = 0, sta = 0;
+        int n = 0;
+        for (int e = 0; e < c->ne; e++) {
+            double best = -1e30, f0, fm, fp;
+            int bi = 0;
+            sso_status st;
+            for (int i = -D; i <= D; i++) {
+                double f;
+                if ((st = along_f(c, e, *xs, *ys, ts, *vx, *vy, i, &f)) != SSO_OK)
+                    return st;
+                if (f > best)
+                    best = f, bi = i;
+            }
+            if (best < 3.0 || bi == -D || bi == D)
+                continue;
+            f0 = best;
+            if ((st = along_f(c, e, *xs, *ys, ts, *vx, *vy, bi - 1, &fm)) != SSO_OK ||
+                (st = along_f(c, e, *xs, *ys, ts, *vx, *vy, bi + 1, &fp)) != SSO_OK)
+                return st;
+            double den = fp - 2.0 * f0 + fm, d = bi;
+            if (den < 0.0)
+                d += fmax(-0.5, fmin(0.5, 0.5 * (fm - fp) / den));
+            const double wgt = best * best, tt = c->t[e] - ts;
+            sw += wgt, st_ += wgt * tt, stt += wgt * tt * tt, sa += wgt * d, sta += wgt * tt * d;
+            n++;
+        }
+        if (n < 2)
+            return SSO_OK;
+        const double den = sw * stt - st_ * st_;
+        if (!(den > 0.0))
+            return SSO_OK;
+        const double va = (sw * sta - st_ * sa) / den, a0 = (sa - va * st_) / sw;
+        const double ux = *vx / vn, uy = *vy / vn;
+        *xs += a0 * ux, *ys += a0 * uy, *vx += va * ux, *vy += va * uy;
+    }
+    return SSO_OK;
+}
+
 /* Guided stack from the track through (xs, ys) at ts with velocity (vx, vy); one or two senses. */
 static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, double ts, double vx,
                          double vy, int both, int n_linked)
 {
     const sso_fast_params *p = c->p;
-    double ux = vx, uy = vy, fb = grid_best(c, xs, ys, ts, &ux, &uy);
+    /* a lone streak's rate comes from its length: +-30% along the track (<= 60 px) */
+    double tmax = 0.0;
+    for (int e = 0; e < c->ne; e++)
+        tmax = fmax(tmax, fabs(c->t[e] - ts));
+    const double al = n_linked >= 2 ? 6.0 : 0.3 * hypot(vx, vy) * tmax;
+    double ux = vx, uy = vy, fb = grid_best(c, xs, ys, ts, al, &ux, &uy);
     if (both) {
-        double wx = -vx, wy = -vy, f2 = grid_best(c, xs, ys, ts, &wx, &wy);
+        double wx = -vx, wy = -vy, f2 = grid_best(c, xs, ys, ts, al, &wx, &wy);
         if (f2 > fb)
             ux = wx, uy = wy;
     }
-    double tmax = 0.0;
+    sso_status st = along_refine(c, &xs, &ys, ts, &ux, &uy);
+    if (st != SSO_OK)
+        return st;
+    track_arg ta = {{xs - ux * ts, ys - uy * ts, ux, uy}, 1.0, 0.0, c->t[0], c->t[0]};
     for (int e = 0; e < c->ne; e++)
-        tmax = fmax(tmax, fabs(c->t[e]));
-    track_arg ta = {{xs - ux * ts, ys - uy * ts, ux, uy}, 1.0, 0.0};
+        ta.tf = fmin(ta.tf, c->t[e]), ta.tl = fmax(ta.tl, c->t[e]);
+    if (ta.tl - ta.tf < 1e-6)
+        ta.tl = ta.tf + 1e-6;
     double vn = hypot(ux, uy), f, q[4], pp[4] = {0.0, 0.0, 0.0, 0.0};
     if (vn > 0.0)
         ta.ux = ux / vn, ta.uy = uy / vn;
-    const double tm = fmax(tmax, 1e-3);
-    double step[4] = {2.0, 0.5, 2.0 / tm, 0.5 / tm};
-    sso_status st = coord_search(c, &ta, obj_track, 4, pp, step, 7, &f);
+    double step[4] = {1.0, 0.5, 1.0, 0.5};
+    st = coord_search(c, &ta, obj_track, 4, pp, step, 8, &f);
     if (st != SSO_OK)
         return st;
     track_from(&ta, pp, q);
@@ -762,6 +787,8 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
         const sso_fast_streak *s = s2[i];
         double rate = s->len_px / c->exptime_h;
         double tol_r = 3.0 * (1.0 + 0.02 * s->len_px) / c->exptime_h + 0.05 * rate;
+        if (s->clipped && vd > rate) /* its length is a lower bound */
+            continue;
         double tol_a = 3.0 * (1.5 / s->len_px) + 0.03 + 3.0 / (vd * fabs(dt) + 1.0);
         double sa = fabs(sin(atan2(vy, vx) - s->theta_rad));
         worst = fmax(worst, fmax(fabs(vd - rate) / tol_r, sa / tol_a));
@@ -815,8 +842,11 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
             if (nl >= 2) {
                 /* least-squares line through the members' centres */
                 double sw = 0, st_ = 0, stt = 0, sx = 0, sy = 0, stx = 0, sty = 0;
+                int n_unclip = 0;
+                for (int e = 0; e < c->ne; e++)
+                    n_unclip += member[e] >= 0 && !res->s[member[e]].clipped;
                 for (int e = 0; e < c->ne; e++) {
-                    if (member[e] < 0)
+                    if (member[e] < 0 || (n_unclip >= 2 && res->s[member[e]].clipped))
                         continue;
                     const sso_fast_streak *b = &res->s[member[e]];
                     double tt = c->t[e];
@@ -902,35 +932,23 @@ sso_status sso_fast_search(const float *const d[], const float *const v[], const
     nl++;
     if (p->len_max_px <= p->len_min_px)
         nl = 1;
-    c.n_len = nl;
-    c.len = malloc(sizeof(double) * nl);
-    c.step = malloc(sizeof(int) * nl);
-    if (!c.len || !c.step) {
-        st = sso_fail(SSO_ERR_NOMEM, "fast: bank");
+    if (nl > SSO_FAST_BANK_MAXLEN) {
+        st = sso_fail(SSO_ERR_ARG, "fast: %d lengths in the bank (at most %d)", nl,
+                      SSO_FAST_BANK_MAXLEN);
         goto exit;
     }
+    double lens[SSO_FAST_BANK_MAXLEN];
     for (int k = 0; k < nl; k++)
-        c.len[k] = k == nl - 1 ? p->len_max_px : p->len_min_px * pow(p->len_factor, k);
-    const int n0 = (int)ceil(PI * p->len_min_px / (p->ang_k * c.fwhm));
-    if (nl > 64) {
-        st = sso_fail(SSO_ERR_ARG, "fast: %d lengths in the bank (at most 64)", nl);
+        lens[k] = k == nl - 1 ? p->len_max_px : p->len_min_px * pow(p->len_factor, k);
+    if ((st = sso_fast_bank_plan(lens, nl, c.fwhm, p->ang_k, &c.bank)) != SSO_OK)
         goto exit;
-    }
-    int mult[64], mmax = 1;
-    for (int k = 0; k < nl; k++) {
-        int need = (int)ceil(PI * c.len[k] / (p->ang_k * c.fwhm));
-        mult[k] = 1;
-        while (n0 * mult[k] < need)
-            mult[k] *= 2;
-        mmax = mult[k] > mmax ? mult[k] : mmax;
-    }
-    c.n_ang = n0 * mmax;
+    c.n_len = nl;
+    c.len = c.bank.len_px;
+    c.step = c.bank.step;
+    c.n_ang = c.bank.n_ang;
     res->st.n_lengths = nl;
     res->st.n_angles_max = c.n_ang;
-    for (int k = 0; k < nl; k++) {
-        c.step[k] = mmax / mult[k];
-        res->st.n_templates += c.n_ang / c.step[k];
-    }
+    res->st.n_templates = c.bank.n_templates;
     /* likelihood per epoch */
     double t0 = now_s();
     for (int e = 0; e < n_epochs; e++) {
@@ -977,8 +995,6 @@ exit:
         free(c.ep[e].dwr);
         free(c.ep[e].cal);
     }
-    free(c.len);
-    free(c.step);
     free(c.box);
     if (st != SSO_OK) {
         sso_fast_result_free(res);

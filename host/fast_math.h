@@ -1,13 +1,20 @@
 /* host/fast_math.h: per-element math of the fast-mover (streak) search, shared by the CPU reference
- * (host/fast.c) and the CUDA kernels of the GPU issue.
+ * (host/fast.c, host/fast_bank.c) and the CUDA kernels of the GPU issue.
  *
  * Line sampling. A straight line at angle theta (from +x towards +y) is walked along its major
  * axis (x when |cos| >= |sin|, else y) at integer major coordinates a; its minor coordinate there
  * is m = j + t a (t = tan theta for x-major, cot theta for y-major; j the line's intercept), and
  * an image is read at (a, m) by linear interpolation between the two pixels bracketing m along the
- * minor axis (0 off the image). This is the whole of the bank's per-sample work: one shear pass
- * per angle, prefix sums along the major axis, and every segment sum of the line is two loads.
- * A segment of length L on that line has n = sso_fast_line_n(L, theta) samples.
+ * minor axis (0 off the image). sso_fast_sample is that read (exact line sums of candidates).
+ *
+ * Segment pyramid (the bank, host/fast_bank.c). Level j holds, per angle, the sums of blocks of
+ * b = 2^j consecutive major samples along lines of that angle: a row per block index, an element
+ * per integer minor coordinate m of the block's first sample, padded by R_j = b + 2 on both sides
+ * (index m + R_j; reads beyond the padding are 0: such a block misses the image). A block of level
+ * j at slope t is its first half plus its second half, the level-(j-1) blocks at the nearest
+ * coarser angle, the second read at m + t b/2 (split into an integer shift k and a fraction f:
+ * linear interpolation across): sso_fast_level_elem. Every row of a level is one such shifted
+ * two-tap sum, so the CPU loops vectorise; the element function is the definition (edges).
  */
 #ifndef SSO_FAST_MATH_H
 #define SSO_FAST_MATH_H
@@ -60,6 +67,37 @@ SSO_HD static inline float sso_fast_sample(const float *img, int w, int h, int x
 SSO_HD static inline int sso_fast_pass(double ps, double pf, double c, double nu)
 {
     return pf > 0.0 && ps > 0.0 && ps * ps >= nu * nu * c * c * pf;
+}
+
+/* Splits a minor shift s into floor k and fraction f in [0, 1). */
+SSO_HD static inline void sso_fast_split(double s, int *k, float *f)
+{
+    double fl = floor(s);
+    *k = (int)fl;
+    *f = (float)(s - fl);
+}
+
+/* A padded pyramid row (minor extent M, padding R) at integer minor m; 0 beyond the padding. */
+SSO_HD static inline float sso_fast_row_at(const float *row, int R, int M, int m)
+{
+    return m >= -R && m < M + R ? row[m + R] : 0.0f;
+}
+
+/* One element of a level step: the block at minor m is the first half (row lo, padding Ri) at m
+ * plus the second half (row hi, NULL past the end of the line) at m + k + f. */
+SSO_HD static inline float sso_fast_level_elem(const float *lo, const float *hi, int Ri, int M,
+                                               int m, int k, float f)
+{
+    float v = sso_fast_row_at(lo, Ri, M, m);
+    if (hi)
+        v += (1.0f - f) * sso_fast_row_at(hi, Ri, M, m + k) + f * sso_fast_row_at(hi, Ri, M, m + k + 1);
+    return v;
+}
+
+/* Bank statistic of a segment: sum psi / sqrt(sum phi), NaN where the segment misses the data. */
+SSO_HD static inline float sso_fast_seg_stat(double ps, double pf, double pf_min)
+{
+    return pf > pf_min ? (float)(ps / sqrt(pf)) : NAN;
 }
 
 #endif

@@ -30,8 +30,8 @@ static void usage(FILE *f)
             "Finds moving Solar System objects in one Euclid VIS quartet (4 long exposures of one\n"
             "observation): pixel preparation, background, cosmic rays, resampling onto sky patches,\n"
             "static-sky removal, matched filtering and the slow-mover shift-and-stack (to --vmax).\n"
-            "With --fast, fast movers (streaks, > 10\"/h) are searched too (slow on a CPU: ~150 s per\n"
-            "2048x2048 patch at the default longest trail of 470 px = 300\"/h).\n"
+            "With --fast, fast movers (streaks, > 10\"/h) are searched too (a segment-pyramid streak\n"
+            "bank, O(pixels x log longest trail); see bench/results/fast-search-*.md for its cost).\n"
             "\n"
             "Writes DIR/alerts.jsonl (one JSON alert per detected object: per-epoch RA/Dec, magnitude,\n"
             "SNR, detector and pixel; rate and position angle) and DIR/regions-<dither>.reg (ds9).\n"
@@ -47,6 +47,7 @@ static void usage(FILE *f)
             "  --patch-size PX    sky patch side, margins included [4096]\n"
             "  --no-cosmics       skip cosmic-ray detection\n"
             "  --fast             also search fast movers (streaks)\n"
+            "  --no-fast          do not search fast movers\n"
             "  --fast-lmax PX     longest trail searched [470 px = 300\"/h; up to ~1600]\n"
             "  --role R           observation or test, written in each alert [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
@@ -178,6 +179,8 @@ int sso_cmd_run(int argc, char **argv)
             }
         } else if (!strcmp(a, "--fast")) {
             cfg.fast = 1;
+        } else if (!strcmp(a, "--no-fast")) {
+            cfg.fast = 0;
         } else if (!strcmp(a, "--fast-lmax") && more) {
             cfg.fast_params.len_max_px = atof(argv[++i]);
             if (!(cfg.fast_params.len_max_px >= 16 && cfg.fast_params.len_max_px <= 2000)) {

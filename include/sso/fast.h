@@ -8,14 +8,15 @@
  * trails L = |v| exptime_h pixels in one exposure, centred on its mid-exposure position.
  *
  * 1. Streaks per epoch. psi/phi with the PSF (sso_likelihood), then for a bank of lengths
- *    Lmin * f^k .. Lmax (f = len_factor) and angles theta in [0, pi) (spacing ~ ang_k FWHM / L, in
- *    nested power-of-2 sets so one sheared pass serves every length that needs that angle), the
- *    line sum of psi_psf along the segment: for a trail whose long axis is the line, this is the
+ *    Lmin * f^k .. Lmax (f = len_factor) and angles theta in [0, pi) (spacing <= ang_k FWHM / L,
+ *    computed for all lengths at once by a segment pyramid, O(Npx log Lmax): host/fast_bank.c),
+ *    the line sum of psi_psf along the segment: for a trail whose long axis is the line, this is the
  *    trailed matched filter to within the line's sampling (see host/fast.c). The noise scale of each
  *    (length, angle) map is measured robustly (MAD) on the map itself, so SNR is N(0,1) on noise,
  *    correlated (resampled) noise included. Local maxima above nu_epoch (suppression over position,
  *    length and angle: a weaker streak lying along a stronger one is dropped, a crossing one is
- *    kept) are measured with the exact trail template (PSF averaged along the segment, as
+ *    kept) are measured with the exact trail template (the segment kept on the image: a trail
+ *    leaving it is measured by its visible part and flagged clipped) (PSF averaged along the segment, as
  *    sso_template_trail): centre, length, angle refined, flux = psi/phi, SNR = psi/sqrt(phi). A
  *    width test flags streaks sharper than the PSF (cosmic-ray tracks): a 1-pixel-wide line model
  *    fits them better than the PSF-wide one.
@@ -71,6 +72,7 @@ typedef struct sso_fast_streak {
     float flux_e, flux_err_e, snr;
     float snr_bank;          /* SNR of the best bank template (before refinement) */
     int sharp;               /* 1: narrower than the PSF (cosmic-ray-like), never a seed */
+    int clipped;             /* 1: the segment was cut at the image edge: len_px a lower bound */
     int used;                /* 1: part of an accepted candidate */
 } sso_fast_streak;
 
