@@ -60,6 +60,67 @@ void sso_stack_params_default(sso_stack_params *p)
     p->merge_radius_px = 3.0;
     p->n_threads = 1;
     p->no_coverage_skip = 0;
+    p->bin_on = 0;
+    p->bin_vlo_px_h = 0.0;
+    p->bin_vhi_px_h = INFINITY;
+    p->bin_theta_lo_rad = 0.0;
+    p->bin_theta_hi_rad = 3.14159265358979323846;
+}
+
+sso_status sso_stack_trail_bins(double vmax_px_h, double exptime_h, double point_len_px,
+                                double len_ratio, double angle_len_px, sso_stack_bin *bins,
+                                int max_bins, int *n_bins)
+{
+    const double pi = 3.14159265358979323846;
+    if (!bins || !n_bins || max_bins < 1 || !(vmax_px_h >= 0.0) || !(exptime_h > 0.0) ||
+        !(point_len_px > 0.0) || !(len_ratio > 1.0) || !(angle_len_px > 0.0))
+        return sso_fail(SSO_ERR_ARG, "trail bins: vmax %g px/h, exptime %g h, point %g px, ratio %g, "
+                        "angle %g px", vmax_px_h, exptime_h, point_len_px, len_ratio, angle_len_px);
+    const double ltop = vmax_px_h * exptime_h;
+    int n = 0;
+    bins[n++] = (sso_stack_bin){0.0, ltop < point_len_px ? INFINITY : point_len_px / exptime_h,
+                                0.0, pi, 0.0, 0.0};
+    for (double lo = point_len_px; lo <= ltop; lo *= len_ratio) {
+        const double hi = lo * len_ratio, top = hi > ltop;
+        const double lhi = top ? (ltop > lo ? ltop : lo) : hi;
+        const int na = (int)ceil(pi * lhi / angle_len_px);
+        const double len = sqrt(lo * lhi);
+        for (int a = 0; a < na; a++) {
+            if (n == max_bins)
+                return sso_fail(SSO_ERR_ARG, "trail bins: more than %d needed", max_bins);
+            bins[n++] = (sso_stack_bin){lo / exptime_h, top ? INFINITY : hi / exptime_h,
+                                        pi * a / na, a + 1 == na ? pi : pi * (a + 1) / na, len,
+                                        pi * (a + 0.5) / na};
+        }
+        if (top)
+            break;
+    }
+    *n_bins = n;
+    return SSO_OK;
+}
+
+void sso_stack_params_set_bin(sso_stack_params *p, const sso_stack_bin *b)
+{
+    p->bin_on = 1;
+    p->bin_vlo_px_h = b->vlo_px_h, p->bin_vhi_px_h = b->vhi_px_h;
+    p->bin_theta_lo_rad = b->theta_lo_rad, p->bin_theta_hi_rad = b->theta_hi_rad;
+}
+
+int sso_stack_in_bin(const sso_stack_params *p, double vx, double vy)
+{
+    if (!p->bin_on)
+        return 1;
+    const double r = hypot(vx, vy);
+    if (!(r >= p->bin_vlo_px_h) || !(r < p->bin_vhi_px_h))
+        return 0;
+    if (r == 0.0)
+        return 1; /* no direction: the bin that holds speed 0 takes it whatever its angles */
+    double th = atan2(vy, vx);
+    if (th < 0.0)
+        th += 3.14159265358979323846;
+    if (th >= 3.14159265358979323846) /* atan2 gives pi for (-x, +0): the same direction as 0 */
+        th = 0.0;
+    return th >= p->bin_theta_lo_rad && th < p->bin_theta_hi_rad;
 }
 
 sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_stack_params *p,
@@ -89,7 +150,7 @@ sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_st
     for (int j = -m; j <= m; j++)
         for (int i = -m; i <= m; i++) {
             double a = i * dv, b = j * dv;
-            if (a * a + b * b > rmax * rmax)
+            if (a * a + b * b > rmax * rmax || !sso_stack_in_bin(p, a, b))
                 continue;
             if (vx)
                 vx[k] = a;
@@ -532,8 +593,9 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     if ((st = sso_stack_velocity_grid(t_h, n_epochs, &p, &dv, &nv, NULL, NULL)))
         return st;
     const int ne = n_epochs;
-    double *vx = malloc(sizeof(double) * (size_t)nv), *vy = malloc(sizeof(double) * (size_t)nv);
-    int *offx = malloc(sizeof(int) * (size_t)(nv * ne)), *offy = malloc(sizeof(int) * (size_t)(nv * ne));
+    const size_t nva = nv > 0 ? (size_t)nv : 1; /* an empty velocity bin searches nothing */
+    double *vx = malloc(sizeof(double) * nva), *vy = malloc(sizeof(double) * nva);
+    int *offx = malloc(sizeof(int) * nva * ne), *offy = malloc(sizeof(int) * nva * ne);
     worker *wk = calloc((size_t)p.n_threads, sizeof *wk);
     raw_hit *all = NULL;
     cand_ix *cs = NULL;
@@ -767,6 +829,74 @@ exit:
     free(cnt), free(rowcov), free(runs), free(row_run);
     sso_stack_result_free(r);
     return st;
+}
+
+/* ---- merging across searches ----------------------------------------------------------------- */
+
+static int cmp_cand_nu_desc(const void *pa, const void *pb)
+{
+    const sso_stack_cand *a = pa, *b = pb;
+    if (a->nu != b->nu)
+        return a->nu > b->nu ? -1 : 1;
+    if (a->y0_px != b->y0_px)
+        return a->y0_px < b->y0_px ? -1 : 1;
+    if (a->x0_px != b->x0_px)
+        return a->x0_px < b->x0_px ? -1 : 1;
+    if (a->vx_px_h != b->vx_px_h)
+        return a->vx_px_h < b->vx_px_h ? -1 : 1;
+    return (a->vy_px_h > b->vy_px_h) - (a->vy_px_h < b->vy_px_h);
+}
+
+sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int ne, const double *t_h,
+                           const sso_stack_params *pp, size_t *n_keep)
+{
+    if ((!c && n) || !t_h || !n_keep || ne < 1 || ne > SSO_STACK_MAX_EPOCHS)
+        return sso_fail(SSO_ERR_ARG, "stack merge: bad arguments (%zu candidates, %d epochs)", n, ne);
+    sso_stack_params p;
+    if (pp)
+        p = *pp;
+    else
+        sso_stack_params_default(&p);
+    *n_keep = 0;
+    if (n == 0)
+        return SSO_OK;
+    qsort(c, n, sizeof *c, cmp_cand_nu_desc);
+    /* O(n_keep n) pair tests: a patch holds a few thousand candidates at most */
+    size_t nkeep = 0;
+    for (size_t i = 0; i < n; i++) {
+        sso_stack_cand rest = c[i];
+        int claimed = 0;
+        for (int e = 0; e < ne; e++) {
+            if (!(c[i].phi_e[e] > 0.0f))
+                continue;
+            const long px = lround(c[i].x0_px + c[i].vx_px_h * t_h[e]);
+            const long py = lround(c[i].y0_px + c[i].vy_px_h * t_h[e]);
+            int hit = 0;
+            for (size_t k = 0; k < nkeep && !hit; k++) {
+                if (!(c[k].phi_e[e] > 0.0f))
+                    continue;
+                const long qx = lround(c[k].x0_px + c[k].vx_px_h * t_h[e]);
+                const long qy = lround(c[k].y0_px + c[k].vy_px_h * t_h[e]);
+                const double rk = claim_radius(&p, c[k].nu);
+                hit = labs(px - qx) <= rk && labs(py - qy) <= rk;
+            }
+            if (hit) {
+                rest.psi_e[e] = rest.phi_e[e] = 0.0f;
+                rest.n_epochs_used--;
+                claimed = 1;
+            }
+        }
+        if (claimed) {
+            float sp = 0.0f, sf = 0.0f;
+            for (int e = 0; e < ne; e++)
+                sp += rest.psi_e[e], sf += rest.phi_e[e];
+            if (!sso_stack_pass(sp, sf, p.nu_min) || !sso_stack_consistent(&rest, ne, &p))
+                continue;
+        }
+        c[nkeep++] = c[i];
+    }
+    *n_keep = nkeep;
+    return SSO_OK;
 }
 
 size_t sso_stack_result_count(const sso_stack_result *r) { return r ? r->n : 0; }

@@ -45,6 +45,7 @@ static void usage(FILE *f)
             "  --nu-min SIGMA     detection threshold on the stacked SNR [7]\n"
             "  --patch-size PX    sky patch side, margins included [4096]\n"
             "  --no-cosmics       skip cosmic-ray detection\n"
+            "  --no-trail-bins    slow search with the point template only (no trail templates)\n"
             "  --fast             also search fast movers (streaks)\n"
             "  --fast-lmax PX     longest trail searched [470 px = 300\"/h; up to ~1600]\n"
             "  --role R           observation or test, written in each alert [observation]\n"
@@ -176,6 +177,8 @@ int sso_cmd_run(int argc, char **argv)
                         cfg.patch.margin_px);
                 return 2;
             }
+        } else if (!strcmp(a, "--no-trail-bins")) {
+            cfg.trail_bins = 0;
         } else if (!strcmp(a, "--fast")) {
             cfg.fast = 1;
         } else if (!strcmp(a, "--fast-lmax") && more) {

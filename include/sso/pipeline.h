@@ -50,6 +50,8 @@ typedef struct sso_pipeline_config {
     int fast;                   /* also search fast movers (streaks, sso/fast.h) [0: opt-in while
                                  * its CPU cost is ~150 s per 2048^2 patch] */
     sso_fast_params fast_params; /* [sso_fast_params_default] */
+    int trail_bins;             /* slow search with trail templates binned in length and angle
+                                 * (sso_stack_trail_bins); 0: the point template only [1] */
     sso_progress_fn progress;   /* may be NULL */
     void *progress_user;
 } sso_pipeline_config;
