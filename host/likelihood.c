@@ -15,7 +15,7 @@
  * ~30 ms (padded 525 x 525). They cross at about 7x7, so AUTO uses direct up to
  * SSO_LIKE_DIRECT_MAX_HALF = 3 and FFT above.
  * Trail likelihood (sso_likelihood_trail): a sparse correlation of the point psi/phi with the
- * segment's bilinear taps, one contiguous multiply-add per (output row, tap), rows split over
+ * segment's taps (a digital line), one contiguous multiply-add per (output row, tap), rows split over
  * threads; the kernel (taps, weights, kappa) is built once per length/angle bin.
  */
 #include <fftw3.h>
@@ -243,17 +243,16 @@ sso_status sso_trail_kernel_create(const float *tmpl, int half, double len_px, d
         st = sso_fail(SSO_ERR_NOMEM, "trail kernel");
         goto exit;
     }
-    /* midpoint samples every <= 0.5 px over [-L/2, L/2], each spread bilinearly */
-    const int m = len_px > 0.0 ? (int)ceil(len_px / 0.5) : 1;
+    /* midpoint samples every <= 0.25 px over [-L/2, L/2], each on its nearest pixel (rounding
+     * is odd-symmetric, so the kernel is point-symmetric about the centre): ~max(|dx|, |dy|) + 1
+     * taps, half of what bilinear spreading costs, for a digital line <= 0.5 px off the segment
+     * (efficiency loss ~1%, in the tests) */
+    const int m = len_px > 0.0 ? (int)ceil(len_px / 0.25) : 1;
     const double c = cos(theta_rad), s = sin(theta_rad);
     for (int i = 0; i < m; i++) {
-        const double t = len_px * ((i + 0.5) / m - 0.5), fx = t * c, fy = t * s;
-        const int ix = (int)floor(fx), iy = (int)floor(fy);
-        const double ax = fx - ix, ay = fy - iy;
-        for (int j = 0; j < 2; j++)
-            for (int l = 0; l < 2; l++)
-                acc[(size_t)(iy + j + r) * nr + (ix + l + r)] +=
-                    (j ? ay : 1.0 - ay) * (l ? ax : 1.0 - ax) / m;
+        const double t = len_px * ((i + 0.5) / m - 0.5);
+        const long ix = lround(t * c), iy = lround(t * s);
+        acc[(size_t)(iy + r) * nr + (size_t)(ix + r)] += 1.0 / m;
     }
     for (int i = 0; i < nr * nr; i++)
         k->n += acc[i] > 0.0;

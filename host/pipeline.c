@@ -46,12 +46,14 @@
 #define PI 3.14159265358979323846
 #define MAX_BINS 256
 /* Trail-template bins of the slow search (sso_stack_trail_bins): the point template below a
- * 2.5 px trail (efficiency >= ~0.93), length bins in the ratio 1.4 (a trail at a bin edge is
- * ~18% longer or shorter than the template: efficiency ~0.96-0.98), angle bins whose trail ends
- * are <= 1.2 px off at the bin edge (~0.95). 74 bins at 10"/h; measured in bench/results. */
+ * 2.5 px trail (matched-filter efficiency >= ~0.93), length bins in the ratio 1.6 (a trail at a
+ * bin edge is ~26% longer or shorter than the template: efficiency ~0.95), angle bins whose trail
+ * ends are <= 1.6 px off the template's at the bin edge (~0.90 at 16 px, ~0.97 at 8 px); the
+ * mean over a bin is ~0.95, against 0.39-0.93 for the point template at 2.5-16 px. 39 bins at
+ * 10"/h: a compromise with the CPU cost (taps x bins; measured in bench/results). */
 #define TRAIL_POINT_LEN_PX 2.5
-#define TRAIL_LEN_RATIO 1.4
-#define TRAIL_ANGLE_LEN_PX 2.4
+#define TRAIL_LEN_RATIO 1.6
+#define TRAIL_ANGLE_LEN_PX 3.2
 
 typedef struct det_meta {
     char name[16];
@@ -695,7 +697,8 @@ static sso_status process_patch(run_state *r, int k)
 
     const size_t first_slow = r->n_alerts;
     size_t n_kept = n_pool;
-    if (r->n_bins > 1 && (st = sso_stack_merge(pool, n_pool, NEXP, r->t_h, &r->cfg->stack, &n_kept)))
+    if (r->n_bins > 1 && (st = sso_stack_merge(pool, n_pool, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
+                                                &r->cfg->stack, &n_kept)))
         goto exit;
     for (size_t i = 0; i < n_kept; i++) {
         const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};

@@ -65,6 +65,7 @@ void sso_stack_params_default(sso_stack_params *p)
     p->bin_vhi_px_h = INFINITY;
     p->bin_theta_lo_rad = 0.0;
     p->bin_theta_hi_rad = 3.14159265358979323846;
+    p->bin_len_px = 0.0;
 }
 
 sso_status sso_stack_trail_bins(double vmax_px_h, double exptime_h, double point_len_px,
@@ -104,6 +105,7 @@ void sso_stack_params_set_bin(sso_stack_params *p, const sso_stack_bin *b)
     p->bin_on = 1;
     p->bin_vlo_px_h = b->vlo_px_h, p->bin_vhi_px_h = b->vhi_px_h;
     p->bin_theta_lo_rad = b->theta_lo_rad, p->bin_theta_hi_rad = b->theta_hi_rad;
+    p->bin_len_px = b->len_px;
 }
 
 int sso_stack_in_bin(const sso_stack_params *p, double vx, double vy)
@@ -464,7 +466,7 @@ static int cmp_nu_desc(const void *pa, const void *pb)
 static double claim_radius(const sso_stack_params *p, double nu)
 {
     const double ratio = nu > p->nu_min ? nu / p->nu_min : 1.0;
-    return p->merge_radius_px * (1.0 + log10(ratio));
+    return p->merge_radius_px * (1.0 + log10(ratio)) + (p->bin_on ? p->bin_len_px : 0.0);
 }
 
 int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
@@ -521,6 +523,44 @@ static double parabola_peak(double a, double b, double c)
     return d < -0.5 ? -0.5 : d > 0.5 ? 0.5 : d;
 }
 
+/* Vertex of the quadric fitted by least squares to the 3x3 scores around pixel (bx, by) (their
+ * logarithms when all are positive: exact for a Gaussian peak of any orientation and elongation,
+ * which the 1-D parabolas in x and in y are not: on the elongated peak of a trail template at an
+ * angle they find where the ridge crosses the peak's row and column, ~0.1-0.2 px off along it).
+ * Orthogonal polynomials on the 3x3 grid: f = a + b x + c y + d (x^2 - 2/3) + g (y^2 - 2/3) + e x y
+ * with b = sum x f / 6, c = sum y f / 6, d = sum (x^2 - 2/3) f / 2, g likewise, e = sum x y f / 4.
+ * Returns 0 (offsets unset) when a value is missing, the quadric has no maximum, or its vertex is
+ * more than 1 px away. */
+static int peak2d(const float *psi, const float *phi, int w, int h, int bx, int by, double *ox,
+                  double *oy)
+{
+    double f[3][3];
+    int pos = 1;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++) {
+            f[j][i] = snr_at(psi, phi, w, h, bx + i - 1, by + j - 1);
+            if (!isfinite(f[j][i]))
+                return 0;
+            pos &= f[j][i] > 0.0;
+        }
+    double b = 0, c = 0, d = 0, g = 0, e = 0;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++) {
+            const double v = pos ? log(f[j][i]) : f[j][i], x = i - 1, y = j - 1;
+            b += x * v / 6.0, c += y * v / 6.0, e += x * y * v / 4.0;
+            d += (x * x - 2.0 / 3.0) * v / 2.0, g += (y * y - 2.0 / 3.0) * v / 2.0;
+        }
+    /* gradient zero: [2d e; e 2g] (x, y) = -(b, c); a maximum needs d < 0 and 4 d g > e^2 */
+    const double det = 4.0 * d * g - e * e;
+    if (!(d < 0.0) || !(det > 0.0))
+        return 0;
+    const double x = (-b * 2.0 * g + c * e) / det, y = (-c * 2.0 * d + b * e) / det;
+    if (!(fabs(x) <= 1.0) || !(fabs(y) <= 1.0))
+        return 0;
+    *ox = x, *oy = y;
+    return 1;
+}
+
 /* Sub-pixel start and velocity: per-epoch peaks near the grid trajectory, then a weighted line. */
 static void refine(sso_stack_cand *c, const float *const psi[], const float *const phi[], int ne,
                    int w, int h, const double *t_h, const int *ox, const int *oy)
@@ -539,10 +579,15 @@ static void refine(sso_stack_cand *c, const float *const psi[], const float *con
             }
         if (!(best > 0.0))
             continue;
-        double fx = bx + parabola_peak(snr_at(psi[e], phi[e], w, h, bx - 1, by), best,
-                                       snr_at(psi[e], phi[e], w, h, bx + 1, by));
-        double fy = by + parabola_peak(snr_at(psi[e], phi[e], w, h, bx, by - 1), best,
-                                       snr_at(psi[e], phi[e], w, h, bx, by + 1));
+        double fx, fy;
+        if (peak2d(psi[e], phi[e], w, h, bx, by, &fx, &fy)) {
+            fx += bx, fy += by;
+        } else {
+            fx = bx + parabola_peak(snr_at(psi[e], phi[e], w, h, bx - 1, by), best,
+                                    snr_at(psi[e], phi[e], w, h, bx + 1, by));
+            fy = by + parabola_peak(snr_at(psi[e], phi[e], w, h, bx, by - 1), best,
+                                    snr_at(psi[e], phi[e], w, h, bx, by + 1));
+        }
         double wt = best * best, t = t_h[e];
         sw += wt, st += wt * t, stt += wt * t * t;
         sx += wt * fx, sy += wt * fy, stx += wt * t * fx, sty += wt * t * fy;
@@ -848,15 +893,16 @@ static int cmp_cand_nu_desc(const void *pa, const void *pb)
 }
 
 sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int ne, const double *t_h,
-                           const sso_stack_params *pp, size_t *n_keep)
+                           double exptime_h, const sso_stack_params *pp, size_t *n_keep)
 {
-    if ((!c && n) || !t_h || !n_keep || ne < 1 || ne > SSO_STACK_MAX_EPOCHS)
+    if ((!c && n) || !t_h || !n_keep || ne < 1 || ne > SSO_STACK_MAX_EPOCHS || !(exptime_h >= 0.0))
         return sso_fail(SSO_ERR_ARG, "stack merge: bad arguments (%zu candidates, %d epochs)", n, ne);
     sso_stack_params p;
     if (pp)
         p = *pp;
     else
         sso_stack_params_default(&p);
+    p.bin_on = 0; /* the trails' lengths come from each pair's velocities */
     *n_keep = 0;
     if (n == 0)
         return SSO_OK;
@@ -877,7 +923,11 @@ sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int ne, const double *t_
                     continue;
                 const long qx = lround(c[k].x0_px + c[k].vx_px_h * t_h[e]);
                 const long qy = lround(c[k].y0_px + c[k].vy_px_h * t_h[e]);
-                const double rk = claim_radius(&p, c[k].nu);
+                /* trail templates respond up to half their length beyond the PSF's reach:
+                 * the claim grows by both trails' half lengths */
+                const double rk = claim_radius(&p, c[k].nu) +
+                                  0.5 * exptime_h * (hypot(c[k].vx_px_h, c[k].vy_px_h) +
+                                                     hypot(c[i].vx_px_h, c[i].vy_px_h));
                 hit = labs(px - qx) <= rk && labs(py - qy) <= rk;
             }
             if (hit) {

@@ -78,6 +78,8 @@ typedef struct sso_stack_params {
      * partition [0, vmax] x [0, pi) search every grid velocity exactly once. [off] */
     int bin_on;
     double bin_vlo_px_h, bin_vhi_px_h, bin_theta_lo_rad, bin_theta_hi_rad;
+    double bin_len_px;      /* the bin's trail template length: the merge claim radius grows by
+                             * it (a trail template responds up to L/2 beyond the PSF) [0] */
 } sso_stack_params;
 
 void sso_stack_params_default(sso_stack_params *p);
@@ -155,10 +157,11 @@ int sso_stack_in_bin(const sso_stack_params *p, double vx_px_h, double vy_px_h);
  * with its own psi/phi): the candidates c[0..n) are put in nu order (descending) and merged by
  * the explaining-away rule of step 2, with each candidate's pixel at epoch e taken as the
  * nearest pixel of its REFINED track x0 + vx t_e (the grid pixels of different searches are not
- * comparable). The survivors are compacted to the front of c, in nu order; their number goes
+ * comparable), and the claim radius grown by the half lengths of both candidates' trails
+ * (|v| exptime_h, exptime_h >= 0). The survivors are compacted to the front of c, in nu order; their number goes
  * to *n_keep. Deterministic for a given input order. */
 sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int n_epochs, const double *t_h,
-                           const sso_stack_params *p, size_t *n_keep);
+                           double exptime_h, const sso_stack_params *p, size_t *n_keep);
 
 size_t sso_stack_result_count(const sso_stack_result *r);
 const sso_stack_cand *sso_stack_result_get(const sso_stack_result *r, size_t i);
