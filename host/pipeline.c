@@ -119,6 +119,8 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->cosmics = 1;
     c->fast = 0;
     c->trail_bins = 1;
+    c->cutout_dir = NULL;
+    c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
 }
 
@@ -381,6 +383,80 @@ static sso_status finish_alert(run_state *r, sso_alert *a, const char *key, char
     return push_alert(r, a);
 }
 
+/* Cutouts: a FITS file per alert under cfg->cutout_dir, an empty primary HDU (ALERT_ID, OBS_ID,
+ * CLASS) and per epoch an image HDU "DIFF<e>" of CUTOUT_PX^2 float pixels of the difference image
+ * (north-up patch frame, e-) whose centre pixel holds the epoch's predicted position, with a TAN
+ * WCS, MJD-MID and the position (XPOS, YPOS, 1-based cutout pixels); pixels off the patch or
+ * masked are NaN. An epoch without data gets an all-NaN image (so HDU e + 1 is always epoch e). */
+#define CUTOUT_PX 32
+static sso_status write_cutouts(run_state *r, const sso_patch_info *pi, float *const *diff,
+                                uint8_t *const *dmask, const double *xe, const double *ye,
+                                sso_alert *a)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "!%s/%s.fits", r->cfg->cutout_dir, a->alert_id);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return sso_fail(SSO_ERR_ARG, "pipeline: cutout path too long");
+    fitsfile *f = NULL;
+    int fst = 0;
+    float img[CUTOUT_PX * CUTOUT_PX];
+    long naxes[2] = {CUTOUT_PX, CUTOUT_PX};
+    double ra0, dec0, cd = r->cfg->patch.scale_arcsec / 3600.0, mcd = -cd;
+    sso_patch_plan_tangent(r->plan, &ra0, &dec0);
+    const char *cls = sso_alert_class_name(a->cls);
+    fits_create_file(&f, path, &fst);
+    fits_create_img(f, FLOAT_IMG, 0, naxes, &fst);
+    fits_write_key(f, TSTRING, "ALERT_ID", a->alert_id, "sso alert", &fst);
+    fits_write_key(f, TSTRING, "OBS_ID", a->obs_id, NULL, &fst);
+    fits_write_key(f, TSTRING, "CLASS", (void *)cls, NULL, &fst);
+    for (int e = 0; e < NEXP && !fst; e++) {
+        const int on = isfinite(xe[e]) && isfinite(ye[e]);
+        const int x0 = on ? (int)lround(xe[e]) - CUTOUT_PX / 2 : 0;
+        const int y0 = on ? (int)lround(ye[e]) - CUTOUT_PX / 2 : 0;
+        for (int j = 0; j < CUTOUT_PX; j++)
+            for (int i = 0; i < CUTOUT_PX; i++) {
+                const int x = x0 + i, y = y0 + j;
+                const size_t q = (size_t)y * pi->width_px + x;
+                img[j * CUTOUT_PX + i] = on && x >= 0 && y >= 0 && x < pi->width_px &&
+                                                 y < pi->height_px && !dmask[e][q]
+                                             ? diff[e][q]
+                                             : NAN;
+            }
+        char name[16];
+        snprintf(name, sizeof name, "DIFF%d", e + 1);
+        double crpix1 = 0.5 - pi->u0_px - x0, crpix2 = 0.5 - pi->v0_px - y0;
+        double xp = xe[e] - x0 + 1.0, yp = ye[e] - y0 + 1.0, mjd = r->exp[e].mjd_mid;
+        fits_create_img(f, FLOAT_IMG, 2, naxes, &fst);
+        fits_write_key(f, TSTRING, "EXTNAME", name, NULL, &fst);
+        fits_write_key(f, TSTRING, "BUNIT", "electron", NULL, &fst);
+        fits_write_key(f, TDOUBLE, "MJD-MID", &mjd, "mid-exposure, UTC", &fst);
+        if (on) { /* no data at this epoch: no position */
+            fits_write_key(f, TDOUBLE, "XPOS", &xp, "epoch position, 1-based cutout pixel", &fst);
+            fits_write_key(f, TDOUBLE, "YPOS", &yp, NULL, &fst);
+        }
+        fits_write_key(f, TSTRING, "CTYPE1", "RA---TAN", NULL, &fst);
+        fits_write_key(f, TSTRING, "CTYPE2", "DEC--TAN", NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRVAL1", &ra0, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRVAL2", &dec0, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRPIX1", &crpix1, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRPIX2", &crpix2, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CD1_1", &mcd, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CD2_2", &cd, NULL, &fst);
+        fits_write_img(f, TFLOAT, 1, (LONGLONG)CUTOUT_PX * CUTOUT_PX, img, &fst);
+    }
+    int cst = 0;
+    if (f)
+        fits_close_file(f, &cst);
+    if (fst || cst) {
+        char msg[FLEN_STATUS];
+        fits_get_errstatus(fst ? fst : cst, msg);
+        return sso_fail(SSO_ERR_IO, "pipeline: cutouts %s: %s", path + 1, msg);
+    }
+    snprintf(a->cutouts, sizeof a->cutouts, "%s%.*s.fits", r->cfg->cutout_ref ? r->cfg->cutout_ref : "",
+             100, a->alert_id);
+    return SSO_OK;
+}
+
 /* Re-measures psi/phi of every epoch at the candidate's refined track (on the psi/phi of the
  * template that found it) and applies the stack's threshold and consistency test to those values:
  * a trajectory that passed at its grid pixels only by grazing a cosmic-ray residual in one epoch
@@ -465,7 +541,16 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
     a.pa_sigma_deg = v > 0 ? fmin(180.0, sig_v / v * 180.0 / PI) : 180.0;
     char key[96];
     snprintf(key, sizeof key, "slow:%.4f:%.4f:%.1f:%.1f", ra0, dec0, c->vx_px_h, c->vy_px_h);
-    return finish_alert(r, &a, key, 'S');
+    sso_status st = finish_alert(r, &a, key, 'S');
+    if (st || !r->cfg->cutout_dir)
+        return st;
+    double xe[NEXP], ye[NEXP];
+    for (int e = 0; e < NEXP; e++) {
+        const int on = c->phi_e[e] > 0.0f;
+        xe[e] = on ? c->x0_px + c->vx_px_h * r->t_h[e] : NAN;
+        ye[e] = on ? c->y0_px + c->vy_px_h * r->t_h[e] : NAN;
+    }
+    return write_cutouts(r, pi, pv->diff, pv->dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
 }
 
 /* Whether alert a (slow, this patch) already holds fast candidate f: within 1" at >= 2 epochs. */
