@@ -32,8 +32,12 @@
  *      tests: duplicates, and trajectories that borrow one epoch of a bright object, vanish;
  *      one object, one candidate.
  *   3. refinement: per epoch, the peak of psi/sqrt(phi) within 1 px of the predicted pixel,
- *      located to sub-pixel by a 3-point parabola in x and in y; a straight line x0 + v t fitted by
- *      least squares weighted by each epoch's SNR^2 gives the sub-pixel start and velocity.
+ *      located to sub-pixel by the vertex of a quadric fitted to the 3x3 scores around it (their
+ *      logarithms when positive: exact for a Gaussian peak of any orientation, which matters for
+ *      the elongated peaks of trail templates), or 3-point parabolas in x and in y where the
+ *      quadric has no maximum within 1 px; a straight line x0 + v t fitted by least squares
+ *      weighted by each epoch's SNR^2 (the joint fit of position and velocity over the epochs'
+ *      measured positions) gives the sub-pixel start and velocity.
  * The output is sorted by nu (descending), ties by grid (y0, x0, velocity index): independent of
  * the thread count.
  *
