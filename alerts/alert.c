@@ -3,8 +3,8 @@
  * JSON layout (one object; schema/sso-alert-1.0.schema.json is the contract):
  *   {"schema","kind":"alert","alert_id","seq","revision","boot_id","time","role","obs_id",
  *    "class","n_epochs","trkSub","stn","mode","score","motion":{"rate","rateUnc","pa","paUnc"},
- *    ["trail":{"length","angle"},] "obs":[{"obsTime","mjd","ra","dec","rmsRA","rmsDec","mag",
- *    "rmsMag","band","snr","exp","det","x","y"[,"sys","ctr","pos1","pos2","pos3"]}, ...]}
+ *    ["trail":{"length","angle"},] ["cutouts",] "obs":[{"obsTime","mjd","ra","dec","rmsRA","rmsDec",
+ *    "mag","rmsMag","band","snr","exp","det","x","y"[,"sys","ctr","pos1","pos2","pos3"]}, ...]}
  * (sys/ctr/pos1..3, the observer's position, only when the alert carries one.)
  * Member order is fixed, so the same alert always gives the same bytes: the store compares the
  * envelope-less text to tell an unchanged re-issue from a revision.
@@ -275,6 +275,8 @@ sso_status sso_alert_to_json(const sso_alert *a, int envelope, char **out, size_
         sso_jw_key(&w, "angle"), sso_jw_num(&w, a->trail_angle_deg);
         sso_jw_obj_end(&w);
     }
+    if (a->cutouts[0])
+        sso_jw_key(&w, "cutouts"), sso_jw_str(&w, a->cutouts);
     sso_jw_key(&w, "obs");
     sso_jw_arr_begin(&w);
     for (int i = 0; i < a->n_epochs; i++) {
@@ -406,6 +408,8 @@ sso_status sso_alert_from_json(const char *json, size_t len, sso_alert *a)
         a->trail_length_arcsec = rd_num(&r, tr, "length");
         a->trail_angle_deg = rd_num(&r, tr, "angle");
     }
+    if (sso_jdoc_get(&d, root, "cutouts"))
+        rd_str(&r, root, "cutouts", a->cutouts, sizeof a->cutouts);
     const sso_jnode *obs = sso_jdoc_get(&d, root, "obs");
     if (!obs || obs->type != SSO_JARR) {
         if (!r.bad)

@@ -45,6 +45,16 @@
 #define PSF_FWHM_PX 1.6 /* VIS PSF FWHM [px] (EUCLID.md), for position uncertainties */
 #define SQRT2 1.41421356237309504880
 #define PI 3.14159265358979323846
+#define MAX_BINS 256
+/* Trail-template bins of the slow search (sso_stack_trail_bins): the point template below a
+ * 2.5 px trail (matched-filter efficiency >= ~0.93), length bins in the ratio 1.6 (a trail at a
+ * bin edge is ~26% longer or shorter than the template: efficiency ~0.95), angle bins whose trail
+ * ends are <= 1.6 px off the template's at the bin edge (~0.90 at 16 px, ~0.97 at 8 px); the
+ * mean over a bin is ~0.95, against 0.39-0.93 for the point template at 2.5-16 px. 39 bins at
+ * 10"/h: a compromise with the CPU cost (taps x bins; measured in bench/results). */
+#define TRAIL_POINT_LEN_PX 2.5
+#define TRAIL_LEN_RATIO 1.6
+#define TRAIL_ANGLE_LEN_PX 3.2
 
 typedef struct det_meta {
     char name[16];
@@ -72,6 +82,9 @@ typedef struct run_state {
     double tmpl_frac;
     sso_sim_psf *psf; /* the VIS ePSF: matched-filter template and track photometry */
     double t_h[NEXP];
+    sso_stack_bin bins[MAX_BINS]; /* slow-search velocity bins (sso_stack_trail_bins) */
+    sso_trail_kernel *kern[MAX_BINS]; /* their trail kernels; NULL for the point bin */
+    int n_bins;
     sso_alert *alerts;
     size_t n_alerts, cap_alerts;
     char obs_id[64];
@@ -107,6 +120,9 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->psf_half_px = 3;
     c->cosmics = 1;
     c->fast = 0;
+    c->trail_bins = 1;
+    c->cutout_dir = NULL;
+    c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
 }
 
@@ -373,27 +389,108 @@ static sso_status finish_alert(run_state *r, sso_alert *a, const char *key, char
     return push_alert(r, a);
 }
 
-static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const sso_stack_cand *c,
-                          const patch_views *pv)
+/* Cutouts: a FITS file per alert under cfg->cutout_dir, an empty primary HDU (ALERT_ID, OBS_ID,
+ * CLASS) and per epoch an image HDU "DIFF<e>" of CUTOUT_PX^2 float pixels of the difference image
+ * (north-up patch frame, e-) whose centre pixel holds the epoch's predicted position, with a TAN
+ * WCS, MJD-MID and the position (XPOS, YPOS, 1-based cutout pixels); pixels off the patch or
+ * masked are NaN. An epoch without data gets an all-NaN image (so HDU e + 1 is always epoch e). */
+#define CUTOUT_PX 32
+static sso_status write_cutouts(run_state *r, const sso_patch_info *pi, float *const *diff,
+                                uint8_t *const *dmask, const double *xe, const double *ye,
+                                sso_alert *a)
 {
-    float *const *psi = pv->psi, *const *phi = pv->phi;
-    const double scale = r->cfg->patch.scale_arcsec;
-    /* Re-measure psi/phi of every epoch at the refined track and apply the stack's consistency
-     * test to those values: a trajectory that passed at its grid pixels only by grazing a
-     * cosmic-ray residual in one epoch is dominated by that epoch once measured on its track. */
-    sso_stack_cand rc = *c;
+    char path[4096];
+    int n = snprintf(path, sizeof path, "!%s/%s.fits", r->cfg->cutout_dir, a->alert_id);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return sso_fail(SSO_ERR_ARG, "pipeline: cutout path too long");
+    fitsfile *f = NULL;
+    int fst = 0;
+    float img[CUTOUT_PX * CUTOUT_PX];
+    long naxes[2] = {CUTOUT_PX, CUTOUT_PX};
+    double ra0, dec0, cd = r->cfg->patch.scale_arcsec / 3600.0, mcd = -cd;
+    sso_patch_plan_tangent(r->plan, &ra0, &dec0);
+    const char *cls = sso_alert_class_name(a->cls);
+    fits_create_file(&f, path, &fst);
+    fits_create_img(f, FLOAT_IMG, 0, naxes, &fst);
+    fits_write_key(f, TSTRING, "ALERT_ID", a->alert_id, "sso alert", &fst);
+    fits_write_key(f, TSTRING, "OBS_ID", a->obs_id, NULL, &fst);
+    fits_write_key(f, TSTRING, "CLASS", (void *)cls, NULL, &fst);
+    for (int e = 0; e < NEXP && !fst; e++) {
+        const int on = isfinite(xe[e]) && isfinite(ye[e]);
+        const int x0 = on ? (int)lround(xe[e]) - CUTOUT_PX / 2 : 0;
+        const int y0 = on ? (int)lround(ye[e]) - CUTOUT_PX / 2 : 0;
+        for (int j = 0; j < CUTOUT_PX; j++)
+            for (int i = 0; i < CUTOUT_PX; i++) {
+                const int x = x0 + i, y = y0 + j;
+                const size_t q = (size_t)y * pi->width_px + x;
+                img[j * CUTOUT_PX + i] = on && x >= 0 && y >= 0 && x < pi->width_px &&
+                                                 y < pi->height_px && !dmask[e][q]
+                                             ? diff[e][q]
+                                             : NAN;
+            }
+        char name[16];
+        snprintf(name, sizeof name, "DIFF%d", e + 1);
+        double crpix1 = 0.5 - pi->u0_px - x0, crpix2 = 0.5 - pi->v0_px - y0;
+        double xp = xe[e] - x0 + 1.0, yp = ye[e] - y0 + 1.0, mjd = r->exp[e].mjd_mid;
+        fits_create_img(f, FLOAT_IMG, 2, naxes, &fst);
+        fits_write_key(f, TSTRING, "EXTNAME", name, NULL, &fst);
+        fits_write_key(f, TSTRING, "BUNIT", "electron", NULL, &fst);
+        fits_write_key(f, TDOUBLE, "MJD-MID", &mjd, "mid-exposure, UTC", &fst);
+        if (on) { /* no data at this epoch: no position */
+            fits_write_key(f, TDOUBLE, "XPOS", &xp, "epoch position, 1-based cutout pixel", &fst);
+            fits_write_key(f, TDOUBLE, "YPOS", &yp, NULL, &fst);
+        }
+        fits_write_key(f, TSTRING, "CTYPE1", "RA---TAN", NULL, &fst);
+        fits_write_key(f, TSTRING, "CTYPE2", "DEC--TAN", NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRVAL1", &ra0, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRVAL2", &dec0, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRPIX1", &crpix1, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CRPIX2", &crpix2, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CD1_1", &mcd, NULL, &fst);
+        fits_write_key(f, TDOUBLE, "CD2_2", &cd, NULL, &fst);
+        fits_write_img(f, TFLOAT, 1, (LONGLONG)CUTOUT_PX * CUTOUT_PX, img, &fst);
+    }
+    int cst = 0;
+    if (f)
+        fits_close_file(f, &cst);
+    if (fst || cst) {
+        char msg[FLEN_STATUS];
+        fits_get_errstatus(fst ? fst : cst, msg);
+        return sso_fail(SSO_ERR_IO, "pipeline: cutouts %s: %s", path + 1, msg);
+    }
+    snprintf(a->cutouts, sizeof a->cutouts, "%s%.*s.fits", r->cfg->cutout_ref ? r->cfg->cutout_ref : "",
+             100, a->alert_id);
+    return SSO_OK;
+}
+
+/* Re-measures psi/phi of every epoch at the candidate's refined track (on the psi/phi of the
+ * template that found it) and applies the stack's threshold and consistency test to those values:
+ * a trajectory that passed at its grid pixels only by grazing a cosmic-ray residual in one epoch
+ * is dominated by that epoch once measured on its track. On success *rc is the candidate with the
+ * re-measured per-epoch values and nu; returns 0 when it fails. */
+static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
+                   float *const *psi, float *const *phi, sso_stack_cand *rc)
+{
+    *rc = *c;
     double sp = 0.0, sf = 0.0;
     for (int e = 0; e < NEXP; e++) {
         double ps, ph;
         const double x = c->x0_px + c->vx_px_h * r->t_h[e], y = c->y0_px + c->vy_px_h * r->t_h[e];
         if (c->phi_e[e] > 0.0f && psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x, y, &ps, &ph))
-            rc.psi_e[e] = (float)ps, rc.phi_e[e] = (float)ph;
-        sp += rc.psi_e[e], sf += rc.phi_e[e];
+            rc->psi_e[e] = (float)ps, rc->phi_e[e] = (float)ph;
+        sp += rc->psi_e[e], sf += rc->phi_e[e];
     }
-    if (!(sf > 0.0) || sp / sqrt(sf) < r->cfg->stack.nu_min || !sso_stack_consistent(&rc, NEXP, &r->cfg->stack)) {
-        r->st->n_rejected_refined++;
-        return SSO_OK;
-    }
+    if (!(sf > 0.0) || sp / sqrt(sf) < r->cfg->stack.nu_min || !sso_stack_consistent(rc, NEXP, &r->cfg->stack))
+        return 0;
+    rc->nu = (float)(sp / sqrt(sf));
+    return 1;
+}
+
+/* A re-checked slow candidate (per-epoch psi_e/phi_e at its refined track) as an alert. */
+static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
+                          const patch_views *pv)
+{
+    const double scale = r->cfg->patch.scale_arcsec;
     /* fluxes: the trailed-PSF track photometry on the differences, which models the mover's own
      * light in the median template (slow movers overlap themselves between epochs) */
     sso_track_phot ph;
@@ -419,7 +516,7 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
         sso_alert_obs *o = &a.obs[ne];
         o->mjd = r->exp[e].mjd_mid;
         o->ra_deg = ra, o->dec_deg = dec;
-        const double snr = rc.psi_e[e] / sqrt(rc.phi_e[e]);
+        const double snr = c->psi_e[e] / sqrt(c->phi_e[e]);
         const double flux_e = ph.epoch_flux_e[e];
         o->snr = snr;
         o->exp_s = r->exp[e].exptime_s;
@@ -450,8 +547,16 @@ static sso_status measure(run_state *r, int k, const sso_patch_info *pi, const s
     a.pa_sigma_deg = v > 0 ? fmin(180.0, sig_v / v * 180.0 / PI) : 180.0;
     char key[96];
     snprintf(key, sizeof key, "slow:%.4f:%.4f:%.1f:%.1f", ra0, dec0, c->vx_px_h, c->vy_px_h);
-    (void)k;
-    return finish_alert(r, &a, key, 'S');
+    sso_status st = finish_alert(r, &a, key, 'S');
+    if (st || !r->cfg->cutout_dir)
+        return st;
+    double xe[NEXP], ye[NEXP];
+    for (int e = 0; e < NEXP; e++) {
+        const int on = c->phi_e[e] > 0.0f;
+        xe[e] = on ? c->x0_px + c->vx_px_h * r->t_h[e] : NAN;
+        ye[e] = on ? c->y0_px + c->vy_px_h * r->t_h[e] : NAN;
+    }
+    return write_cutouts(r, pi, pv->diff, pv->dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
 }
 
 /* Whether alert a (slow, this patch) already holds fast candidate f: within 1" at >= 2 epochs. */
@@ -553,7 +658,10 @@ static sso_status process_patch(run_state *r, int k)
     sso_status st = SSO_OK;
     sso_patch_info pi;
     float *diff[NEXP] = {0}, *dvar[NEXP] = {0}, *psi[NEXP] = {0}, *phi[NEXP] = {0};
+    float *tpsi[NEXP] = {0}, *tphi[NEXP] = {0};
     uint8_t *dmask[NEXP] = {0};
+    sso_stack_cand *pool = NULL;
+    size_t n_pool = 0, cap_pool = 0;
     sso_stack_result *res = NULL;
     sso_fast_result *fres = NULL;
     patch_buf *b = &r->pb[k];
@@ -610,30 +718,85 @@ static sso_status process_patch(run_state *r, int k)
     double t2 = now_s();
     r->st->likelihood_s += t2 - t1;
 
-    sso_stack_params sp = r->cfg->stack;
-    sp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
-    sp.backend = r->cfg->backend;
-    if ((st = sso_stack_slow((const float *const *)psi, (const float *const *)phi, NEXP, w, h,
-                             r->t_h, &sp, &res)))
-        goto exit;
-    const sso_stack_stats *ss = sso_stack_result_stats(res);
-    r->st->n_stack_samples += ss->n_samples;
+    /* slow search, one velocity bin at a time: the point template's psi/phi for the slowest
+     * movers, a trail template's (sso_likelihood_trail from the point psi/phi) for each
+     * length/angle bin above; each bin's candidates re-checked on their bin's psi/phi, then merged
+     * across bins (sso_stack_merge) and measured */
+    const int nthr = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
+    double t_trail = 0.0, t_stack = 0.0;
+    size_t nc = 0, n_core = 0;
+    long long n_samples = 0;
+    for (int bi = 0; bi < r->n_bins; bi++) {
+        const sso_stack_bin *bn = &r->bins[bi];
+        float *const *bpsi = psi, *const *bphi = phi;
+        double tb0 = now_s();
+        if (bn->len_px > 0.0) {
+            for (int e = 0; e < NEXP; e++) {
+                if (!tpsi[e] && (!(tpsi[e] = malloc(npx * sizeof(float))) ||
+                                 !(tphi[e] = malloc(npx * sizeof(float))))) {
+                    st = sso_fail(SSO_ERR_NOMEM, "pipeline: trail psi/phi buffers");
+                    goto exit;
+                }
+                if ((st = sso_likelihood_trail(psi[e], phi[e], w, h, r->kern[bi], nthr, tpsi[e], tphi[e])))
+                    goto exit;
+            }
+            bpsi = tpsi, bphi = tphi;
+        }
+        double tb1 = now_s();
+        t_trail += tb1 - tb0;
+        sso_stack_params sp = r->cfg->stack;
+        sp.n_threads = nthr;
+        sp.backend = r->cfg->backend;
+        if (r->n_bins > 1)
+            sso_stack_params_set_bin(&sp, bn);
+        if ((st = sso_stack_slow((const float *const *)bpsi, (const float *const *)bphi, NEXP, w, h,
+                                 r->t_h, &sp, &res)))
+            goto exit;
+        n_samples += sso_stack_result_stats(res)->n_samples;
+        const size_t nb = sso_stack_result_count(res);
+        nc += nb;
+        for (size_t i = 0; i < nb; i++) {
+            const sso_stack_cand *c = sso_stack_result_get(res, i);
+            const double x_first = c->x0_px + c->vx_px_h * r->t_h[0] + 1.0;
+            const double y_first = c->y0_px + c->vy_px_h * r->t_h[0] + 1.0;
+            if (!sso_patch_plan_in_core(r->plan, k, x_first, y_first))
+                continue;
+            n_core++;
+            sso_stack_cand rc;
+            if (!recheck(r, &pi, c, bpsi, bphi, &rc)) {
+                r->st->n_rejected_refined++;
+                continue;
+            }
+            if (n_pool == cap_pool) {
+                size_t cap = cap_pool ? 2 * cap_pool : 256;
+                sso_stack_cand *np = realloc(pool, cap * sizeof *np);
+                if (!np) {
+                    st = sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow candidates", cap);
+                    goto exit;
+                }
+                pool = np, cap_pool = cap;
+            }
+            pool[n_pool++] = rc;
+        }
+        sso_stack_result_free(res);
+        res = NULL;
+        t_stack += now_s() - tb1;
+    }
+    r->st->n_stack_samples += n_samples;
+    r->st->n_candidates += (long long)nc;
+    r->st->likelihood_s += t_trail;
+    r->st->stack_s += t_stack;
     double t3 = now_s();
-    r->st->stack_s += t3 - t2;
 
     const size_t first_slow = r->n_alerts;
-    size_t nc = sso_stack_result_count(res), n_core = 0;
-    r->st->n_candidates += (long long)nc;
-    for (size_t i = 0; i < nc; i++) {
-        const sso_stack_cand *c = sso_stack_result_get(res, i);
-        const double x_first = c->x0_px + c->vx_px_h * r->t_h[0] + 1.0;
-        const double y_first = c->y0_px + c->vy_px_h * r->t_h[0] + 1.0;
-        if (!sso_patch_plan_in_core(r->plan, k, x_first, y_first))
-            continue;
+    size_t n_kept = n_pool;
+    if (r->n_bins > 1 && (st = sso_stack_merge(pool, n_pool, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
+                                                &r->cfg->stack, &n_kept)))
+        goto exit;
+    for (size_t i = 0; i < n_kept; i++) {
         const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};
-        if ((st = measure(r, k, &pi, c, &pv)))
+        if ((st = measure(r, &pi, &pool[i], &pv)))
             goto exit;
-        n_core++;
     }
     double t4 = now_s();
     r->st->measure_s += t4 - t3;
@@ -661,10 +824,11 @@ static sso_status process_patch(run_state *r, int k)
         r->st->fast_s += now_s() - t4;
     }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
-             "stack %.2f s (%.3g samples, %.3g/s), %zu candidates, %zu in the core%s",
-             k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t3 - t2,
-             (double)ss->n_samples, ss->n_samples / fmax(t3 - t2, 1e-9), nc, n_core,
-             r->cfg->fast ? "; fast search" : "");
+             "trail psi/phi %.2f s (%d bins), stack %.2f s (%.3g samples, %.3g/s), %zu candidates, "
+             "%zu in the core, %zu after re-check, %zu after merging bins%s",
+             k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
+             r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_pool,
+             n_kept, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast)
         progress(r, "patch", "patch %d/%d: fast search %.2f s, %zu candidates, %zu in the core", k + 1,
                  r->n_patches, now_s() - t4, n_fast, n_fast_core);
@@ -674,7 +838,9 @@ exit:
     for (int e = 0; e < NEXP; e++) {
         patch_epoch_free(b, e);
         free(diff[e]), free(dvar[e]), free(dmask[e]), free(psi[e]), free(phi[e]);
+        free(tpsi[e]), free(tphi[e]);
     }
+    free(pool);
     return st;
 }
 
@@ -732,11 +898,25 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
     }
     if ((st = make_template(&r)))
         goto exit;
+    if (cfg->trail_bins) {
+        if ((st = sso_stack_trail_bins(cfg->stack.vmax_px_h, r.exp[0].exptime_s / 3600.0,
+                                       TRAIL_POINT_LEN_PX, TRAIL_LEN_RATIO, TRAIL_ANGLE_LEN_PX,
+                                       r.bins, MAX_BINS, &r.n_bins)))
+            goto exit;
+        for (int i = 0; i < r.n_bins; i++)
+            if (r.bins[i].len_px > 0.0 &&
+                (st = sso_trail_kernel_create(r.tmpl, cfg->psf_half_px, r.bins[i].len_px,
+                                              r.bins[i].theta_rad, &r.kern[i])))
+                goto exit;
+    } else {
+        r.n_bins = 1;
+        r.bins[0] = (sso_stack_bin){0.0, INFINITY, 0.0, PI, 0.0, 0.0};
+    }
     progress(&r, "plan", "%d patch(es) of %d px (margin %d px); matched filter %dx%d px holding %.1f%% of "
-             "the PSF; slow search to %.1f\"/h, threshold %.1f sigma",
+             "the PSF; slow search to %.1f\"/h, threshold %.1f sigma, %d velocity bin(s)",
              r.n_patches, pcfg.size_px, cfg->patch.margin_px, 2 * cfg->psf_half_px + 1,
              2 * cfg->psf_half_px + 1, 100.0 * r.tmpl_frac, cfg->stack.vmax_px_h * cfg->patch.scale_arcsec,
-             (double)cfg->stack.nu_min);
+             (double)cfg->stack.nu_min, r.n_bins);
 
     for (int e = 0; e < NEXP; e++)
         for (int d = 0; d < r.exp[e].n_detectors; d++)
@@ -759,6 +939,8 @@ exit:
                 patch_epoch_free(&r.pb[k], e);
     free(r.pb);
     free(r.tmpl);
+    for (int i = 0; i < r.n_bins; i++)
+        sso_trail_kernel_free(r.kern[i]);
     sso_sim_psf_free(r.psf);
     sso_patch_plan_free(r.plan);
     for (int e = 0; e < NEXP; e++)

@@ -62,6 +62,69 @@ void sso_stack_params_default(sso_stack_params *p)
     p->n_threads = 1;
     p->no_coverage_skip = 0;
     p->backend = SSO_BACKEND_CPU;
+    p->bin_on = 0;
+    p->bin_vlo_px_h = 0.0;
+    p->bin_vhi_px_h = INFINITY;
+    p->bin_theta_lo_rad = 0.0;
+    p->bin_theta_hi_rad = 3.14159265358979323846;
+    p->bin_len_px = 0.0;
+}
+
+sso_status sso_stack_trail_bins(double vmax_px_h, double exptime_h, double point_len_px,
+                                double len_ratio, double angle_len_px, sso_stack_bin *bins,
+                                int max_bins, int *n_bins)
+{
+    const double pi = 3.14159265358979323846;
+    if (!bins || !n_bins || max_bins < 1 || !(vmax_px_h >= 0.0) || !(exptime_h > 0.0) ||
+        !(point_len_px > 0.0) || !(len_ratio > 1.0) || !(angle_len_px > 0.0))
+        return sso_fail(SSO_ERR_ARG, "trail bins: vmax %g px/h, exptime %g h, point %g px, ratio %g, "
+                        "angle %g px", vmax_px_h, exptime_h, point_len_px, len_ratio, angle_len_px);
+    const double ltop = vmax_px_h * exptime_h;
+    int n = 0;
+    bins[n++] = (sso_stack_bin){0.0, ltop < point_len_px ? INFINITY : point_len_px / exptime_h,
+                                0.0, pi, 0.0, 0.0};
+    for (double lo = point_len_px; lo <= ltop; lo *= len_ratio) {
+        const double hi = lo * len_ratio, top = hi > ltop;
+        const double lhi = top ? (ltop > lo ? ltop : lo) : hi;
+        const int na = (int)ceil(pi * lhi / angle_len_px);
+        const double len = sqrt(lo * lhi);
+        for (int a = 0; a < na; a++) {
+            if (n == max_bins)
+                return sso_fail(SSO_ERR_ARG, "trail bins: more than %d needed", max_bins);
+            bins[n++] = (sso_stack_bin){lo / exptime_h, top ? INFINITY : hi / exptime_h,
+                                        pi * a / na, a + 1 == na ? pi : pi * (a + 1) / na, len,
+                                        pi * (a + 0.5) / na};
+        }
+        if (top)
+            break;
+    }
+    *n_bins = n;
+    return SSO_OK;
+}
+
+void sso_stack_params_set_bin(sso_stack_params *p, const sso_stack_bin *b)
+{
+    p->bin_on = 1;
+    p->bin_vlo_px_h = b->vlo_px_h, p->bin_vhi_px_h = b->vhi_px_h;
+    p->bin_theta_lo_rad = b->theta_lo_rad, p->bin_theta_hi_rad = b->theta_hi_rad;
+    p->bin_len_px = b->len_px;
+}
+
+int sso_stack_in_bin(const sso_stack_params *p, double vx, double vy)
+{
+    if (!p->bin_on)
+        return 1;
+    const double r = hypot(vx, vy);
+    if (!(r >= p->bin_vlo_px_h) || !(r < p->bin_vhi_px_h))
+        return 0;
+    if (r == 0.0)
+        return 1; /* no direction: the bin that holds speed 0 takes it whatever its angles */
+    double th = atan2(vy, vx);
+    if (th < 0.0)
+        th += 3.14159265358979323846;
+    if (th >= 3.14159265358979323846) /* atan2 gives pi for (-x, +0): the same direction as 0 */
+        th = 0.0;
+    return th >= p->bin_theta_lo_rad && th < p->bin_theta_hi_rad;
 }
 
 sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_stack_params *p,
@@ -91,7 +154,7 @@ sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_st
     for (int j = -m; j <= m; j++)
         for (int i = -m; i <= m; i++) {
             double a = i * dv, b = j * dv;
-            if (a * a + b * b > rmax * rmax)
+            if (a * a + b * b > rmax * rmax || !sso_stack_in_bin(p, a, b))
                 continue;
             if (vx)
                 vx[k] = a;
@@ -405,7 +468,7 @@ static int cmp_nu_desc(const void *pa, const void *pb)
 static double claim_radius(const sso_stack_params *p, double nu)
 {
     const double ratio = nu > p->nu_min ? nu / p->nu_min : 1.0;
-    return p->merge_radius_px * (1.0 + log10(ratio));
+    return p->merge_radius_px * (1.0 + log10(ratio)) + (p->bin_on ? p->bin_len_px : 0.0);
 }
 
 int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params *p)
@@ -462,6 +525,44 @@ static double parabola_peak(double a, double b, double c)
     return d < -0.5 ? -0.5 : d > 0.5 ? 0.5 : d;
 }
 
+/* Vertex of the quadric fitted by least squares to the 3x3 scores around pixel (bx, by) (their
+ * logarithms when all are positive: exact for a Gaussian peak of any orientation and elongation,
+ * which the 1-D parabolas in x and in y are not: on the elongated peak of a trail template at an
+ * angle they find where the ridge crosses the peak's row and column, ~0.1-0.2 px off along it).
+ * Orthogonal polynomials on the 3x3 grid: f = a + b x + c y + d (x^2 - 2/3) + g (y^2 - 2/3) + e x y
+ * with b = sum x f / 6, c = sum y f / 6, d = sum (x^2 - 2/3) f / 2, g likewise, e = sum x y f / 4.
+ * Returns 0 (offsets unset) when a value is missing, the quadric has no maximum, or its vertex is
+ * more than 1 px away. */
+static int peak2d(const float *psi, const float *phi, int w, int h, int bx, int by, double *ox,
+                  double *oy)
+{
+    double f[3][3];
+    int pos = 1;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++) {
+            f[j][i] = snr_at(psi, phi, w, h, bx + i - 1, by + j - 1);
+            if (!isfinite(f[j][i]))
+                return 0;
+            pos &= f[j][i] > 0.0;
+        }
+    double b = 0, c = 0, d = 0, g = 0, e = 0;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++) {
+            const double v = pos ? log(f[j][i]) : f[j][i], x = i - 1, y = j - 1;
+            b += x * v / 6.0, c += y * v / 6.0, e += x * y * v / 4.0;
+            d += (x * x - 2.0 / 3.0) * v / 2.0, g += (y * y - 2.0 / 3.0) * v / 2.0;
+        }
+    /* gradient zero: [2d e; e 2g] (x, y) = -(b, c); a maximum needs d < 0 and 4 d g > e^2 */
+    const double det = 4.0 * d * g - e * e;
+    if (!(d < 0.0) || !(det > 0.0))
+        return 0;
+    const double x = (-b * 2.0 * g + c * e) / det, y = (-c * 2.0 * d + b * e) / det;
+    if (!(fabs(x) <= 1.0) || !(fabs(y) <= 1.0))
+        return 0;
+    *ox = x, *oy = y;
+    return 1;
+}
+
 /* Sub-pixel start and velocity: per-epoch peaks near the grid trajectory, then a weighted line. */
 static void refine(sso_stack_cand *c, const float *const psi[], const float *const phi[], int ne,
                    int w, int h, const double *t_h, const int *ox, const int *oy)
@@ -480,10 +581,15 @@ static void refine(sso_stack_cand *c, const float *const psi[], const float *con
             }
         if (!(best > 0.0))
             continue;
-        double fx = bx + parabola_peak(snr_at(psi[e], phi[e], w, h, bx - 1, by), best,
-                                       snr_at(psi[e], phi[e], w, h, bx + 1, by));
-        double fy = by + parabola_peak(snr_at(psi[e], phi[e], w, h, bx, by - 1), best,
-                                       snr_at(psi[e], phi[e], w, h, bx, by + 1));
+        double fx, fy;
+        if (peak2d(psi[e], phi[e], w, h, bx, by, &fx, &fy)) {
+            fx += bx, fy += by;
+        } else {
+            fx = bx + parabola_peak(snr_at(psi[e], phi[e], w, h, bx - 1, by), best,
+                                    snr_at(psi[e], phi[e], w, h, bx + 1, by));
+            fy = by + parabola_peak(snr_at(psi[e], phi[e], w, h, bx, by - 1), best,
+                                    snr_at(psi[e], phi[e], w, h, bx, by + 1));
+        }
         double wt = best * best, t = t_h[e];
         sw += wt, st += wt * t, stt += wt * t * t;
         sx += wt * fx, sy += wt * fy, stx += wt * t * fx, sty += wt * t * fy;
@@ -563,8 +669,9 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     if ((st = sso_stack_velocity_grid(t_h, n_epochs, &p, &dv, &nv, NULL, NULL)))
         return st;
     const int ne = n_epochs;
-    double *vx = malloc(sizeof(double) * (size_t)nv), *vy = malloc(sizeof(double) * (size_t)nv);
-    int *offx = malloc(sizeof(int) * (size_t)(nv * ne)), *offy = malloc(sizeof(int) * (size_t)(nv * ne));
+    const size_t nva = nv > 0 ? (size_t)nv : 1; /* an empty velocity bin searches nothing */
+    double *vx = malloc(sizeof(double) * nva), *vy = malloc(sizeof(double) * nva);
+    int *offx = malloc(sizeof(int) * nva * ne), *offy = malloc(sizeof(int) * nva * ne);
     worker *wk = calloc((size_t)p.n_threads, sizeof *wk);
     raw_hit *all = NULL;
     cand_ix *cs = NULL;
@@ -803,6 +910,79 @@ exit:
     free(cnt), free(rowcov), free(runs), free(row_run);
     sso_stack_result_free(r);
     return st;
+}
+
+/* ---- merging across searches ----------------------------------------------------------------- */
+
+static int cmp_cand_nu_desc(const void *pa, const void *pb)
+{
+    const sso_stack_cand *a = pa, *b = pb;
+    if (a->nu != b->nu)
+        return a->nu > b->nu ? -1 : 1;
+    if (a->y0_px != b->y0_px)
+        return a->y0_px < b->y0_px ? -1 : 1;
+    if (a->x0_px != b->x0_px)
+        return a->x0_px < b->x0_px ? -1 : 1;
+    if (a->vx_px_h != b->vx_px_h)
+        return a->vx_px_h < b->vx_px_h ? -1 : 1;
+    return (a->vy_px_h > b->vy_px_h) - (a->vy_px_h < b->vy_px_h);
+}
+
+sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int ne, const double *t_h,
+                           double exptime_h, const sso_stack_params *pp, size_t *n_keep)
+{
+    if ((!c && n) || !t_h || !n_keep || ne < 1 || ne > SSO_STACK_MAX_EPOCHS || !(exptime_h >= 0.0))
+        return sso_fail(SSO_ERR_ARG, "stack merge: bad arguments (%zu candidates, %d epochs)", n, ne);
+    sso_stack_params p;
+    if (pp)
+        p = *pp;
+    else
+        sso_stack_params_default(&p);
+    p.bin_on = 0; /* the trails' lengths come from each pair's velocities */
+    *n_keep = 0;
+    if (n == 0)
+        return SSO_OK;
+    qsort(c, n, sizeof *c, cmp_cand_nu_desc);
+    /* O(n_keep n) pair tests: a patch holds a few thousand candidates at most */
+    size_t nkeep = 0;
+    for (size_t i = 0; i < n; i++) {
+        sso_stack_cand rest = c[i];
+        int claimed = 0;
+        for (int e = 0; e < ne; e++) {
+            if (!(c[i].phi_e[e] > 0.0f))
+                continue;
+            const long px = lround(c[i].x0_px + c[i].vx_px_h * t_h[e]);
+            const long py = lround(c[i].y0_px + c[i].vy_px_h * t_h[e]);
+            int hit = 0;
+            for (size_t k = 0; k < nkeep && !hit; k++) {
+                if (!(c[k].phi_e[e] > 0.0f))
+                    continue;
+                const long qx = lround(c[k].x0_px + c[k].vx_px_h * t_h[e]);
+                const long qy = lround(c[k].y0_px + c[k].vy_px_h * t_h[e]);
+                /* trail templates respond up to half their length beyond the PSF's reach:
+                 * the claim grows by both trails' half lengths */
+                const double rk = claim_radius(&p, c[k].nu) +
+                                  0.5 * exptime_h * (hypot(c[k].vx_px_h, c[k].vy_px_h) +
+                                                     hypot(c[i].vx_px_h, c[i].vy_px_h));
+                hit = labs(px - qx) <= rk && labs(py - qy) <= rk;
+            }
+            if (hit) {
+                rest.psi_e[e] = rest.phi_e[e] = 0.0f;
+                rest.n_epochs_used--;
+                claimed = 1;
+            }
+        }
+        if (claimed) {
+            float sp = 0.0f, sf = 0.0f;
+            for (int e = 0; e < ne; e++)
+                sp += rest.psi_e[e], sf += rest.phi_e[e];
+            if (!sso_stack_pass(sp, sf, p.nu_min) || !sso_stack_consistent(&rest, ne, &p))
+                continue;
+        }
+        c[nkeep++] = c[i];
+    }
+    *n_keep = nkeep;
+    return SSO_OK;
 }
 
 size_t sso_stack_result_count(const sso_stack_result *r) { return r ? r->n : 0; }

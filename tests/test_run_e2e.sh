@@ -8,7 +8,9 @@
 #   - no duplicates, at most 1 false alert (measured: 0 on this seed);
 #   - per-epoch position error rms < 0.05" at SNR >= 20 (measured 0.02"), rate error median < 5%;
 #   - the run's outputs exist; every line of alerts.jsonl is valid against the JSON Schema in
-#     schema/ (python3-jsonschema) and is parsed by sso score.
+#     schema/ (python3-jsonschema) and is parsed by sso score;
+#   - every alert's cutout FITS exists with 4 DIFF images of 32x32, and the epochs at SNR >= 20
+#     show flux at their centre.
 # A movers-free quartet is not asserted here yet: see the issue's note for the measured rate.
 set -euo pipefail
 : "${SSO_BIN:?}" "${SSO_TEST_TMP:?}" "${SSO_PYTHON:?}"
@@ -37,6 +39,7 @@ print(f"{n} alerts valid against the schema")
 PY
 "$SSO_PYTHON" - "$d/q/truth.csv" "$d/out/alerts.jsonl" "$d/score.json" <<'PY'
 import csv, json, math, sys
+import numpy as np
 truth = list(csv.DictReader(open(sys.argv[1])))
 alerts = [json.loads(l) for l in open(sys.argv[2])]
 score = json.load(open(sys.argv[3]))
@@ -78,6 +81,28 @@ for a in alerts:
 rms = math.sqrt(sum(x * x for x in errs) / len(errs)) if errs else float("nan")
 med = sorted(rates)[len(rates) // 2] if rates else float("nan")
 print(f"required movers {n_req}; position rms (SNR>=20) {rms:.4f}\" over {len(errs)} epochs; median rate error {100*med:.2f}%")
+# cutouts: every alert names its FITS, which holds one 32x32 DIFF image per epoch; for alerts on a
+# mover, the epochs at SNR >= 20 show its flux at the centre (sum of the central 7x7 > 0)
+import os
+from astropy.io import fits
+base = os.path.dirname(sys.argv[2])
+n_cut = n_lit = 0
+for a in alerts:
+    p = os.path.join(base, a.get("cutouts", "missing"))
+    if not os.path.isfile(p):
+        fails.append(f"alert {a['alert_id']}: no cutout file {p}"); continue
+    with fits.open(p) as h:
+        if len(h) != 5 or any(h[e].data.shape != (32, 32) for e in range(1, 5)):
+            fails.append(f"{p}: not 4 HDUs of 32x32"); continue
+        n_cut += 1
+        for o in a["obs"]:
+            if o["snr"] >= 20:
+                e = min(range(1, 5), key=lambda k: abs(h[k].header["MJD-MID"] - o["mjd"]))
+                c = h[e].data[13:20, 13:20]
+                n_lit += 1
+                if not (np.nansum(c) > 0):
+                    fails.append(f"{p} HDU {e}: no flux at the centre")
+print(f"cutouts: {n_cut} files, {n_lit} epochs at SNR >= 20 with flux at the centre")
 if not (rms < 0.05): fails.append(f"position rms {rms:.4f}\" >= 0.05\"")
 if not (med < 0.05): fails.append(f"median rate error {100*med:.1f}% >= 5%")
 if fails:

@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "bank, O(pixels x log longest trail); see bench/results/fast-search-*.md for its cost).\n"
             "\n"
             "Writes DIR/alerts.jsonl (one JSON alert per detected object: per-epoch RA/Dec, magnitude,\n"
-            "SNR, detector and pixel; rate and position angle) and DIR/regions-<dither>.reg (ds9).\n"
+            "SNR, detector and pixel; rate and position angle), DIR/regions-<dither>.reg (ds9) and\n"
+            "DIR/cutouts/<alert_id>.fits (32x32 px difference-image cutouts, one HDU per epoch).\n"
             "Progress and per-stage timings go to stderr.\n"
             "\n"
             "options:\n"
@@ -46,6 +47,7 @@ static void usage(FILE *f)
             "  --nu-min SIGMA     detection threshold on the stacked SNR [7]\n"
             "  --patch-size PX    sky patch side, margins included [4096]\n"
             "  --no-cosmics       skip cosmic-ray detection\n"
+            "  --no-trail-bins    slow search with the point template only (no trail templates)\n"
             "  --fast             also search fast movers (streaks)\n"
             "  --no-fast          do not search fast movers\n"
             "  --fast-lmax PX     longest trail searched [470 px = 300\"/h; up to ~1600]\n"
@@ -177,6 +179,8 @@ int sso_cmd_run(int argc, char **argv)
                         cfg.patch.margin_px);
                 return 2;
             }
+        } else if (!strcmp(a, "--no-trail-bins")) {
+            cfg.trail_bins = 0;
         } else if (!strcmp(a, "--fast")) {
             cfg.fast = 1;
         } else if (!strcmp(a, "--no-fast")) {
@@ -262,6 +266,13 @@ int sso_cmd_run(int argc, char **argv)
     sso_alert *alerts = NULL;
     size_t n = 0;
     sso_pipeline_stats ps;
+    char cut_dir[4096];
+    snprintf(cut_dir, sizeof cut_dir, "%s/cutouts", out);
+    if ((mkdir(out, 0777) != 0 && errno != EEXIST) || (mkdir(cut_dir, 0777) != 0 && errno != EEXIST)) {
+        sso_quartet_free(q);
+        return sso_cli_error("run", sso_fail(SSO_ERR_IO, "%s: %s", cut_dir, strerror(errno)));
+    }
+    cfg.cutout_dir = cut_dir;
     st = sso_pipeline_run(q, &cfg, &alerts, &n, &ps);
     if (st == SSO_OK) {
         for (size_t i = 0; i < n; i++)

@@ -81,6 +81,8 @@ typedef struct sso_alert {
     double trail_length_arcsec;
     double trail_angle_deg;
     double score;         /* detection score, larger = more certain */
+    char cutouts[128];    /* optional: the per-epoch cutout FITS, a path relative to the alert
+                           * file's folder ("cutouts/<alert_id>.fits"); "" = none */
 } sso_alert;
 
 /* Sets every field to its "unknown" value: numbers NaN, strings "", band "VIS", mode "CCD",

@@ -51,6 +51,12 @@ typedef struct sso_pipeline_config {
     int fast;                   /* also search fast movers (streaks, sso/fast.h) [0: opt-in while
                                  * its CPU cost is ~150 s per 2048^2 patch] */
     sso_fast_params fast_params; /* [sso_fast_params_default] */
+    int trail_bins;             /* slow search with trail templates binned in length and angle
+                                 * (sso_stack_trail_bins); 0: the point template only [1] */
+    const char *cutout_dir;     /* with a folder (existing): per slow alert a FITS of 32 x 32 px
+                                 * difference-image cutouts, one image HDU per epoch, written as
+                                 * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
+    const char *cutout_ref;     /* prefix of the alert's "cutouts" path ["cutouts/"] */
     sso_progress_fn progress;   /* may be NULL */
     void *progress_user;
 } sso_pipeline_config;

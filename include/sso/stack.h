@@ -32,8 +32,12 @@
  *      tests: duplicates, and trajectories that borrow one epoch of a bright object, vanish;
  *      one object, one candidate.
  *   3. refinement: per epoch, the peak of psi/sqrt(phi) within 1 px of the predicted pixel,
- *      located to sub-pixel by a 3-point parabola in x and in y; a straight line x0 + v t fitted by
- *      least squares weighted by each epoch's SNR^2 gives the sub-pixel start and velocity.
+ *      located to sub-pixel by the vertex of a quadric fitted to the 3x3 scores around it (their
+ *      logarithms when positive: exact for a Gaussian peak of any orientation, which matters for
+ *      the elongated peaks of trail templates), or 3-point parabolas in x and in y where the
+ *      quadric has no maximum within 1 px; a straight line x0 + v t fitted by least squares
+ *      weighted by each epoch's SNR^2 (the joint fit of position and velocity over the epochs'
+ *      measured positions) gives the sub-pixel start and velocity.
  * The output is sorted by nu (descending), ties by grid (y0, x0, velocity index): independent of
  * the thread count.
  *
@@ -75,6 +79,15 @@ typedef struct sso_stack_params {
     sso_backend backend;    /* where the search runs: CPU (reference), CUDA (kernels/stack.cu:
                              * same candidates), AUTO (CUDA when present; CPU when the device is
                              * refused with SSO_ERR_NO_DEVICE) [cpu] */
+    /* Velocity bin (trail templates): with bin_on, only the grid velocities with speed in
+     * [bin_vlo_px_h, bin_vhi_px_h) and direction angle atan2(vy, vx) mod pi in
+     * [bin_theta_lo_rad, bin_theta_hi_rad) are searched (v = 0 belongs to a bin with vlo = 0).
+     * The grid itself (its step and extent) is the one of the whole search, so bins that
+     * partition [0, vmax] x [0, pi) search every grid velocity exactly once. [off] */
+    int bin_on;
+    double bin_vlo_px_h, bin_vhi_px_h, bin_theta_lo_rad, bin_theta_hi_rad;
+    double bin_len_px;      /* the bin's trail template length: the merge claim radius grows by
+                             * it (a trail template responds up to L/2 beyond the PSF) [0] */
 } sso_stack_params;
 
 void sso_stack_params_default(sso_stack_params *p);
@@ -110,7 +123,8 @@ typedef struct sso_stack_stats {
 typedef struct sso_stack_result sso_stack_result;
 
 /* The velocity grid for these epoch times and parameters: its step and size; vx, vy (n floats
- * each, may be NULL to ask the size only) receive the velocities [px/h]. */
+ * each, may be NULL to ask the size only) receive the velocities [px/h]. With p->bin_on only
+ * the velocities of the bin (sso_stack_in_bin). */
 sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_stack_params *p,
                                    double *dv_px_h, int64_t *n_vel, double *vx, double *vy);
 
@@ -124,6 +138,42 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
  * passes). Callers that re-measure a candidate's epochs (at its refined track instead of the grid
  * trajectory's pixels) apply the same test to the new values. */
 int sso_stack_consistent(const sso_stack_cand *c, int n_epochs, const sso_stack_params *p);
+
+/* Velocity bins for trail templates (issue 3, step 4: psi/phi with trailed templates binned in
+ * length and angle). A mover at v trails over L = |v| exptime; the point template loses SNR on
+ * it (matched-filter efficiency ~0.93 at L = 2.5 px, 0.56 at 8 px, 0.39 at 16 px for the VIS PSF
+ * core) and, along the trail, position. Bin 0 holds the speeds with L < point_len_px and uses the
+ * point template (len_px 0). Above, length bins with edges in the ratio len_ratio, the last one
+ * open (it ends where the grid ends); each cut into n = ceil(pi L_hi / angle_len_px) equal angle
+ * bins over [0, pi) (a trail centred on mid-exposure is the same for theta and theta + pi), so
+ * that the ends of a trail at the bin's edge are <= angle_len_px / 2 off the template's (at
+ * L_hi; the angle bin half-width is pi / (2 n)). The template of a bin: length the geometric
+ * mean of its edges (the top bin: of its lower edge and vmax exptime), angle its centre. */
+typedef struct sso_stack_bin {
+    double vlo_px_h, vhi_px_h, theta_lo_rad, theta_hi_rad; /* the velocity bin */
+    double len_px, theta_rad;                              /* its template; len 0: point */
+} sso_stack_bin;
+
+/* Fills bins[0..*n_bins) (at most max_bins; SSO_ERR_ARG when more are needed). */
+sso_status sso_stack_trail_bins(double vmax_px_h, double exptime_h, double point_len_px,
+                                double len_ratio, double angle_len_px, sso_stack_bin *bins,
+                                int max_bins, int *n_bins);
+
+/* Sets p's velocity bin (bin_on = 1) to b. */
+void sso_stack_params_set_bin(sso_stack_params *p, const sso_stack_bin *b);
+
+/* 1 when velocity (vx, vy) [px/h] lies in p's velocity bin (always 1 when bin_on is 0). */
+int sso_stack_in_bin(const sso_stack_params *p, double vx_px_h, double vy_px_h);
+
+/* Merging across separate searches (e.g. the velocity bins of trail templates, each searched
+ * with its own psi/phi): the candidates c[0..n) are put in nu order (descending) and merged by
+ * the explaining-away rule of step 2, with each candidate's pixel at epoch e taken as the
+ * nearest pixel of its REFINED track x0 + vx t_e (the grid pixels of different searches are not
+ * comparable), and the claim radius grown by the half lengths of both candidates' trails
+ * (|v| exptime_h, exptime_h >= 0). The survivors are compacted to the front of c, in nu order; their number goes
+ * to *n_keep. Deterministic for a given input order. */
+sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int n_epochs, const double *t_h,
+                           double exptime_h, const sso_stack_params *p, size_t *n_keep);
 
 size_t sso_stack_result_count(const sso_stack_result *r);
 const sso_stack_cand *sso_stack_result_get(const sso_stack_result *r, size_t i);
