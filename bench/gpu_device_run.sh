@@ -124,7 +124,7 @@ step_field_sim() {
     local o="$OUT/field"; mkdir -p "$o"
     df -h /tmp > "$o/disk.txt"
     local t0; t0=$(date +%s)
-    timeout 570 "$B/sso" bench --preset field --seed 1 --sim-only --data "$SCR/field" > "$o/sim.log" 2>&1
+    timeout 540 "$B/sso" bench --preset field --seed 1 --sim-only --data "$SCR/field" > "$o/sim.log" 2>&1
     note "field sim: rc $?, $(( $(date +%s) - t0 )) s, $(du -sh "$SCR/field" | cut -f1)"
 }
 
@@ -142,7 +142,7 @@ bench_one() { # preset data timeout extra-args... -> sso bench --backend cuda --
 }
 
 step_bench_ccd() {
-    bench_one ccd "$SCR/bench-ccd" 420 --repeat 3 --warmup 1
+    bench_one ccd "$SCR/bench-ccd" 330 --repeat 3 --warmup 1
     local rc=$? o="$OUT/bench"
     # source-extractor against sso on the CPU and on the GPU (same quartet, same machine)
     local sex; sex=$(command -v source-extractor || echo /opt/ssodeps/usr/bin/source-extractor)
@@ -153,7 +153,7 @@ step_bench_ccd() {
     else
         for be in cpu cuda; do
             BUILD=$B OUT=$o BACKEND=$be THREADS=$NCPU PY=python3 SEX=$sex \
-                timeout 150 bash bench/sextractor_baseline.sh > "$o/sex-$be.log" 2>&1
+                timeout 120 bash bench/sextractor_baseline.sh > "$o/sex-$be.log" 2>&1
             note "sextractor comparison, sso on $be: rc $?"
             grep -E '^\| (source-extractor /|\(source-extractor|slow movers found)' "$(ls -t "$o"/sextractor-*.md 2>/dev/null | head -1)" >> "$summary" 2>/dev/null
         done
@@ -163,7 +163,7 @@ step_bench_ccd() {
 
 step_bench_field() {
     [ -f "$SCR/field/bench-data.txt" ] || { note "bench-field: no field quartet: run field-sim first"; return 1; }
-    bench_one field "$SCR/field" 560 --repeat 1 --warmup 1
+    bench_one field "$SCR/field" 540 --repeat 1 --warmup 1
 }
 
 step_field_run() {
@@ -172,8 +172,10 @@ step_field_run() {
     nvidia-smi --query-gpu=memory.used,memory.total --format=csv >> "$o/gpu-mem-after.csv" 2>&1
 }
 
-[ $# -gt 0 ] || { sed -n 2,25p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,34p "$0"; exit 2; }
 status=0
+# a fresh machine (the last one went back) has no build: make it first for any step that needs it
+case " $* " in *" build "*) ;; *) [ -x "$B/sso" ] || step_build || exit 1 ;; esac
 for s in "$@"; do
     case $s in
         all) for x in build test sanitize bw ccd; do "step_$x" || status=1; done ;;
