@@ -7,7 +7,8 @@
  *   prep (the 4 exposures; exposure 1 timed), background cells and evaluation, cosmic rays
  *   (exposure 1, prepared), resample (exposure 1 into a patch of the detector's size through a
  *   slightly shifted and rotated grid), difference (the 4 prepared exposures as the 4 epochs),
- *   likelihood direct and FFT (the difference of epoch 1, the pipeline's 7x7 PSF template), and
+ *   likelihood direct and FFT (the difference of epoch 1; a Gaussian template of FWHM 1.6 px, the
+ *   VIS PSF's, at the pipeline's template size psf_half_px: 7x7), and
  *   the stack (4 epochs of psi/phi of the detector's size, seeded Gaussian noise of the
  *   likelihood's scale, times and vmax of the benchmark: the search's cost depends on the
  *   sizes, not on the values, except through the hits, which noise keeps near zero).
