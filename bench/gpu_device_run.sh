@@ -13,8 +13,18 @@
 #   bw        the device-to-device copy bandwidth (bench/gpu_copy_bw.cu), copy_bw.json
 #   ccd       sso sim --preset ccd, then sso run --backend cuda and --backend cpu (--threads = cores),
 #             timed, per-stage lines kept, alerts compared (alerts_equal: yes/no, and a diff)
-#   field-sim sso sim --preset field on the machine's disk (/tmp/sso-gpu/field, ~29 GB)
+#   field-sim the field quartet on the machine's disk (/tmp/sso-gpu/field, ~29 GB), made by
+#             `sso bench --preset field --sim-only` so that `sso bench` reuses it (its stamp file)
 #   field-run sso run --backend cuda on it, timed (end to end, per stage, stack samples/s)
+#   bench-ccd `sso bench --preset ccd --backend cuda --roofline` (simulates its quartet on first
+#             use), then the source-extractor comparison with sso on the CPU and on the GPU
+#             (bench/sextractor_baseline.sh twice; skipped with a note when source-extractor or
+#             astropy is missing: see bench/README-gpu.md for packing them)
+#   bench-field `sso bench --preset field --backend cuda --roofline` on the field-sim quartet
+#   bench     bench-ccd then bench-field (two device calls are safer: each < 10 min)
+# Every step runs under `timeout` so a call ends inside the device's 10-minute limit. At the end
+# everything under $OUT is packed into $OUT/steps-<names>.tar.gz (the device returns at most 8
+# files) beside $OUT/summary.txt.
 # The build needs the project's Debian libraries (cfitsio, wcslib, fftw3f, zmq, sqlite3, cmocka),
 # which the device image lacks: bench/gpu_devdeps.sh prepares .devdeps/ here (headers, libraries
 # and env.sh); carry ".devdeps" with the call. This script sources .devdeps/env.sh if present.
@@ -22,6 +32,9 @@ set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
 cd "$(dirname "$0")/.."
 [ -f .devdeps/env.sh ] && . .devdeps/env.sh
+[ -d /opt/ssodeps/usr/bin ] && export PATH="$PATH:/opt/ssodeps/usr/bin"   # source-extractor, if packed
+[ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl > /dev/null 2>&1 && export PYTHONPATH=/tmp/site    # astropy, if carried
 NCPU=$(nproc)
 B=build-gpu
 SCR=${SSO_GPU_SCRATCH:-/tmp/sso-gpu}
@@ -111,8 +124,46 @@ step_field_sim() {
     local o="$OUT/field"; mkdir -p "$o"
     df -h /tmp > "$o/disk.txt"
     local t0; t0=$(date +%s)
-    [ -d "$SCR/field" ] || "$B/sso" sim --preset field --seed 1 --threads "$NCPU" --quiet --out "$SCR/field" > "$o/sim.log" 2>&1
+    timeout 540 "$B/sso" bench --preset field --seed 1 --sim-only --data "$SCR/field" > "$o/sim.log" 2>&1
     note "field sim: rc $?, $(( $(date +%s) - t0 )) s, $(du -sh "$SCR/field" | cut -f1)"
+}
+
+bench_one() { # preset data timeout extra-args... -> sso bench --backend cuda --roofline
+    local preset=$1 data=$2 tmo=$3; shift 3
+    local o="$OUT/bench"; mkdir -p "$o"
+    local t0; t0=$(date +%s)
+    timeout "$tmo" "$B/sso" bench --preset "$preset" --backend cuda --roofline --threads "$NCPU" \
+        --data "$data" --out "$o" "$@" > "$o/$preset.out" 2> "$o/$preset.err"
+    local rc=$?
+    note "sso bench --preset $preset --backend cuda --roofline: rc $rc, $(( $(date +%s) - t0 )) s; $(tail -1 "$o/$preset.err")"
+    local md; md=$(grep '\.md$' "$o/$preset.out" | tail -1)
+    [ -n "$md" ] && sed -n '/^| kernel /,/^$/p' "$md" >> "$summary"
+    return $rc
+}
+
+step_bench_ccd() {
+    bench_one ccd "$SCR/bench-ccd" 330 --repeat 3 --warmup 1
+    local rc=$? o="$OUT/bench"
+    # source-extractor against sso on the CPU and on the GPU (same quartet, same machine)
+    local sex; sex=$(command -v source-extractor || echo /opt/ssodeps/usr/bin/source-extractor)
+    if [ ! -x "$sex" ]; then
+        note "sextractor comparison: skipped: no source-extractor (pack it with bench/gpu_devdeps.sh)"
+    elif ! python3 -c "import numpy, astropy" 2> /dev/null; then
+        note "sextractor comparison: skipped: python3 lacks astropy (carry .whl, bench/README-gpu.md)"
+    else
+        for be in cpu cuda; do
+            BUILD=$B OUT=$o BACKEND=$be THREADS=$NCPU PY=python3 SEX=$sex \
+                timeout 120 bash bench/sextractor_baseline.sh > "$o/sex-$be.log" 2>&1
+            note "sextractor comparison, sso on $be: rc $?"
+            grep -E '^\| (source-extractor /|\(source-extractor|slow movers found)' "$(ls -t "$o"/sextractor-*.md 2>/dev/null | head -1)" >> "$summary" 2>/dev/null
+        done
+    fi
+    return $rc
+}
+
+step_bench_field() {
+    [ -f "$SCR/field/bench-data.txt" ] || { note "bench-field: no field quartet: run field-sim first"; return 1; }
+    bench_one field "$SCR/field" 540 --repeat 1 --warmup 1
 }
 
 step_field_run() {
@@ -121,16 +172,25 @@ step_field_run() {
     nvidia-smi --query-gpu=memory.used,memory.total --format=csv >> "$o/gpu-mem-after.csv" 2>&1
 }
 
-[ $# -gt 0 ] || { sed -n 2,25p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,34p "$0"; exit 2; }
 status=0
+# a fresh machine (the last one went back) has no build: make it first for any step that needs it
+case " $* " in *" build "*) ;; *) [ -x "$B/sso" ] || step_build || exit 1 ;; esac
 for s in "$@"; do
     case $s in
         all) for x in build test sanitize bw ccd; do "step_$x" || status=1; done ;;
         build|test|sanitize|bw|ccd) "step_$s" || status=1 ;;
         field-sim) step_field_sim || status=1 ;;
         field-run) step_field_run || status=1 ;;
+        bench-ccd) step_bench_ccd || status=1 ;;
+        bench-field) step_bench_field || status=1 ;;
+        bench) step_bench_ccd || status=1; step_bench_field || status=1 ;;
         *) echo "unknown step $s" >&2; exit 2 ;;
     esac
 done
 echo "== summary"; cat "$summary"
+# the device returns at most 8 files: everything but the summary goes into one archive
+pack="steps-$(echo "$*" | tr ' ' '-' | tr -cd 'a-z0-9-').tar.gz"
+tar -czf "/tmp/$pack" -C "$OUT" --exclude summary.txt . && find "$OUT" -mindepth 1 ! -name summary.txt -delete \
+    && mv "/tmp/$pack" "$OUT/$pack" && echo "packed $OUT/$pack"
 exit $status

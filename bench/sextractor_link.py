@@ -247,11 +247,14 @@ def compare(score_sso, score_sex, times, out_md, out_json, truth):
     f1, f2 = s1["slow"]["found"], s2["slow"]["found"]
     faint1 = max([r[1] for r in rows if r[3]] or [float("nan")])
     faint2 = max([r[1] for r in rows if r[4]] or [float("nan")])
-    sso_cov = t["sso_covered_s"]
+    sso_cov = t["sso_matched_s"]  # prep + background + cosmic + likelihood: per exposure, like for like
+    sso_read = t["sso_stages"].get("read", 0.0)
     res = {
         "sextractor_s": t["sextractor_s"], "sextractor_cpu_s": t["sextractor_cpu_s"], "link_s": t["link_s"],
-        "sso_stages_s": t["sso_stages"], "sso_covered_s": sso_cov, "sso_total_s": t["sso_total_s"],
-        "time_ratio_covered": t["sextractor_s"] / sso_cov if sso_cov > 0 else None,
+        "sso_stages_s": t["sso_stages"], "sso_matched_s": sso_cov, "sso_total_s": t["sso_total_s"],
+        "sso_backend": t.get("backend", "cpu"), "sso_threads": t.get("threads"),
+        "time_ratio_per_exposure": t["sextractor_s"] / sso_cov if sso_cov > 0 else None,
+        "time_ratio_per_exposure_with_read": t["sextractor_s"] / (sso_cov + sso_read) if sso_cov + sso_read > 0 else None,
         "time_ratio_background": t["sextractor_s"] / t["sso_stages"]["background"] if t["sso_stages"]["background"] > 0 else None,
         "time_ratio_whole": (t["sextractor_s"] + t["link_s"]) / t["sso_total_s"],
         "slow_movers": s1["slow"]["n"], "found_sso": f1, "found_baseline": f2,
@@ -273,17 +276,24 @@ def compare(score_sso, score_sex, times, out_md, out_json, truth):
                 f"load average at start/end {t.get('load_avg', [])} (a shared machine: times are noisy)\n")
         f.write(f"- data: {t.get('data', '')}; sso: `sso bench` median stage times, "
                 f"backend {t.get('backend', 'cpu')}, {t.get('threads', 2)} threads; source-extractor 2.25, NTHREADS 1, "
-                "the 4 x N detector images one after another\n\n")
+                "the 4 x N detector images one after another\n")
+        f.write("- like for like: source-extractor does background, matched-filter detection and measurement on "
+                "single exposures; sso's per-exposure stages doing that work are prep, background, cosmic rays and "
+                "psi/phi (its matched filter; computed on the resampled differences). The whole-chain ratio "
+                "compares source-extractor plus the linking script with sso's whole pipeline (open -> alerts, "
+                "the shift-and-stack included)\n\n")
         f.write("| time | s |\n|---|---:|\n")
         f.write(f"| source-extractor, all exposures and detectors (wall) | {t['sextractor_s']:.2f} |\n")
         f.write(f"| source-extractor CPU (user+sys) | {t['sextractor_cpu_s']:.2f} |\n")
         f.write(f"| baseline linking (Python) | {t['link_s']:.2f} |\n")
         st = t["sso_stages"]
+        f.write(f"| sso read (FITS, all exposures) | {st.get('read', 0.0):.2f} |\n")
         f.write(f"| sso background | {st['background']:.2f} |\n")
-        f.write(f"| sso covered stages: prep + background + likelihood + stack | {sso_cov:.2f} |\n")
+        f.write(f"| sso per-exposure stages: prep + background + cosmic + likelihood (psi/phi = matched filter) | {sso_cov:.2f} |\n")
         f.write(f"| sso whole pipeline (open -> alerts) | {t['sso_total_s']:.2f} |\n\n")
         f.write("| ratio | value | target |\n|---|---:|---:|\n")
-        f.write(f"| source-extractor / sso covered stages | {fmt(res['time_ratio_covered'])}x | >= 10x |\n")
+        f.write(f"| source-extractor / sso per-exposure stages (like for like) | {fmt(res['time_ratio_per_exposure'])}x | >= 10x |\n")
+        f.write(f"| source-extractor / sso per-exposure stages + read | {fmt(res['time_ratio_per_exposure_with_read'])}x | |\n")
         f.write(f"| source-extractor / sso background | {fmt(res['time_ratio_background'])}x | |\n")
         f.write(f"| (source-extractor + linking) / sso whole pipeline | {fmt(res['time_ratio_whole'])}x | |\n")
         f.write(f"| slow movers found: sso / baseline | {f1} / {f2} = {fmt(res['depth_ratio_found'])} | > 1 |\n")

@@ -119,6 +119,37 @@ sso_status sso_bench_summarize(const sso_bench_rep *reps, int n, long long n_px,
     return SSO_OK;
 }
 
+/* ---- roofline ------------------------------------------------------------------------------ */
+
+double sso_bench_ridge(const sso_bench_peaks *pk)
+{
+    if (!pk || !(pk->copy_gbps > 0) || !(pk->fp32_gflops > 0))
+        return NAN;
+    return pk->fp32_gflops / pk->copy_gbps;
+}
+
+sso_status sso_bench_roofline_derive(sso_bench_roof_row *r, const sso_bench_peaks *pk)
+{
+    if (!r || !pk)
+        return sso_fail(SSO_ERR_ARG, "bench: roofline: NULL row or peaks");
+    if (!(r->kernel_s > 0) || !(r->bytes >= 0) || !(r->flops >= 0) || !(r->samples >= 0))
+        return sso_fail(SSO_ERR_ARG, "bench: roofline row %s: kernel time %g s, bytes %g, flops %g",
+                        r->kernel, r->kernel_s, r->bytes, r->flops);
+    const double B = pk->copy_gbps > 0 ? pk->copy_gbps : NAN;
+    const double F = pk->fp32_gflops > 0 ? pk->fp32_gflops : NAN;
+    r->gbps = r->bytes > 0 ? r->bytes / r->kernel_s / 1e9 : NAN;
+    r->gflops = r->flops > 0 ? r->flops / r->kernel_s / 1e9 : NAN;
+    r->intensity = r->flops > 0 && r->bytes > 0 ? r->flops / r->bytes : NAN;
+    r->frac_copy = r->gbps / B;
+    r->frac_fp32 = r->gflops / F;
+    r->roof_gflops = isnan(r->intensity) ? NAN : fmin(F, r->intensity * B);
+    r->frac_roof = r->gflops / r->roof_gflops;
+    r->samples_per_s = r->samples > 0 ? r->samples / r->kernel_s : NAN;
+    const double ridge = F / B;
+    r->memory_bound = isnan(r->intensity) || isnan(ridge) ? r->flops <= 0 : r->intensity < ridge;
+    return SSO_OK;
+}
+
 /* ---- the machine --------------------------------------------------------------------------- */
 
 /* Copies the value of the first "key<spaces>:<value>" line of a /proc-style file into buf. */
@@ -313,6 +344,59 @@ sso_status sso_bench_write_json(const sso_bench_report *r, const char *path)
     sso_jw_num(&w, r->device_mem_peak_mib >= 0 ? r->device_mem_peak_mib : NAN);
     sso_jw_key(&w, "device_note"), sso_jw_str(&w, r->device_mem_note);
     sso_jw_obj_end(&w);
+    if (r->device.known) {
+        const sso_bench_device *d = &r->device;
+        char cc[16];
+        snprintf(cc, sizeof cc, "%d.%d", d->cc_major, d->cc_minor);
+        sso_jw_key(&w, "device");
+        sso_jw_obj_begin(&w);
+        sso_jw_key(&w, "name"), sso_jw_str(&w, d->name);
+        sso_jw_key(&w, "compute_capability"), sso_jw_str(&w, cc);
+        sso_jw_key(&w, "multiprocessors"), sso_jw_int(&w, d->n_sm);
+        sso_jw_key(&w, "cuda_driver_version"), sso_jw_int(&w, d->driver_version);
+        sso_jw_key(&w, "cuda_runtime_version"), sso_jw_int(&w, d->runtime_version);
+        sso_jw_key(&w, "total_mib"), sso_jw_num(&w, d->total_mib);
+        sso_jw_key(&w, "used_start_mib"), sso_jw_num(&w, d->used_start_mib);
+        sso_jw_key(&w, "used_end_mib"), sso_jw_num(&w, d->used_end_mib);
+        sso_jw_key(&w, "engine_peak_mib"), sso_jw_num(&w, d->engine_peak_mib);
+        sso_jw_obj_end(&w);
+    }
+    if (r->roof && r->n_roof > 0) {
+        sso_jw_key(&w, "roofline");
+        sso_jw_obj_begin(&w);
+        sso_jw_key(&w, "peaks");
+        sso_jw_obj_begin(&w);
+        sso_jw_key(&w, "copy_gbps"), sso_jw_num(&w, r->peaks.copy_gbps > 0 ? r->peaks.copy_gbps : NAN);
+        sso_jw_key(&w, "copy_bytes"), sso_jw_num(&w, r->peaks.copy_bytes);
+        sso_jw_key(&w, "fp32_gflops"), sso_jw_num(&w, r->peaks.fp32_gflops > 0 ? r->peaks.fp32_gflops : NAN);
+        sso_jw_key(&w, "ridge_flop_per_byte"), sso_jw_num(&w, sso_bench_ridge(&r->peaks));
+        sso_jw_obj_end(&w);
+        sso_jw_key(&w, "kernels");
+        sso_jw_arr_begin(&w);
+        for (int i = 0; i < r->n_roof; i++) {
+            const sso_bench_roof_row *k = &r->roof[i];
+            sso_jw_obj_begin(&w);
+            sso_jw_key(&w, "kernel"), sso_jw_str(&w, k->kernel);
+            sso_jw_key(&w, "shape"), sso_jw_str(&w, k->shape);
+            sso_jw_key(&w, "bytes"), sso_jw_num(&w, k->bytes);
+            sso_jw_key(&w, "flops"), sso_jw_num(&w, k->flops);
+            sso_jw_key(&w, "samples"), sso_jw_num(&w, k->samples);
+            sso_jw_key(&w, "kernel_s"), sso_jw_num(&w, k->kernel_s);
+            sso_jw_key(&w, "n_calls"), sso_jw_int(&w, k->n_calls);
+            sso_jw_key(&w, "gbps"), sso_jw_num(&w, k->gbps);
+            sso_jw_key(&w, "gflops"), sso_jw_num(&w, k->gflops);
+            sso_jw_key(&w, "intensity"), sso_jw_num(&w, k->intensity);
+            sso_jw_key(&w, "frac_copy"), sso_jw_num(&w, k->frac_copy);
+            sso_jw_key(&w, "frac_fp32"), sso_jw_num(&w, k->frac_fp32);
+            sso_jw_key(&w, "roof_gflops"), sso_jw_num(&w, k->roof_gflops);
+            sso_jw_key(&w, "frac_roof"), sso_jw_num(&w, k->frac_roof);
+            sso_jw_key(&w, "samples_per_s"), sso_jw_num(&w, k->samples_per_s);
+            sso_jw_key(&w, "bound"), sso_jw_str(&w, k->memory_bound ? "memory" : "compute");
+            sso_jw_obj_end(&w);
+        }
+        sso_jw_arr_end(&w);
+        sso_jw_obj_end(&w);
+    }
     sso_jw_key(&w, "counts");
     sso_jw_obj_begin(&w);
     sso_jw_key(&w, "detector_px"), sso_jw_int(&w, s->n_px);
@@ -401,6 +485,40 @@ sso_status sso_bench_write_markdown(const sso_bench_report *r, const char *path)
         fprintf(f, "| device memory peak | n/a (%s) |\n", r->device_mem_note);
     fprintf(f, "| alerts / patches / detector reads | %zu / %d / %d |\n", s->n_alerts, s->n_patches,
             s->n_detectors);
+    if (r->device.known)
+        fprintf(f, "\nDevice: %s (compute %d.%d, %d SMs, CUDA driver %d, runtime %d), %.0f MiB; "
+                   "cudaMemGetInfo used %.0f MiB after context creation, %.0f MiB after the runs; "
+                   "engine buffers at most %.0f MiB.\n",
+                r->device.name, r->device.cc_major, r->device.cc_minor, r->device.n_sm,
+                r->device.driver_version, r->device.runtime_version, r->device.total_mib,
+                r->device.used_start_mib, r->device.used_end_mib, r->device.engine_peak_mib);
+    if (r->roof && r->n_roof > 0) {
+        const sso_bench_peaks *pk = &r->peaks;
+        fprintf(f, "\n## Roofline\n\nCeilings measured in this run: device-to-device copy %.0f GB/s "
+                   "(read + write, %.0f MiB), FP32 FMA %.0f GFLOP/s; ridge %.1f FLOP/B. Bytes are each "
+                   "launcher's compulsory device-memory traffic, FLOPs its counted operations "
+                   "(host/*_math.h); time is the median kernel time of the timed calls (transfers "
+                   "excluded).\n\n",
+                pk->copy_gbps, pk->copy_bytes / 1048576.0, pk->fp32_gflops, sso_bench_ridge(pk));
+        fprintf(f, "| kernel | per call | MB moved | GFLOP | kernel [ms] | GB/s | of copy BW | GFLOP/s | "
+                   "of FP32 | FLOP/B | of roof | bound |\n"
+                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        for (int i = 0; i < r->n_roof; i++) {
+            const sso_bench_roof_row *k = &r->roof[i];
+            fprintf(f, "| %s | %s | %.1f | %.3g | %.3f | %.0f | %.0f%% | ", k->kernel, k->shape,
+                    k->bytes / 1e6, k->flops / 1e9, k->kernel_s * 1e3, k->gbps, 100.0 * k->frac_copy);
+            if (k->flops > 0)
+                fprintf(f, "%.0f | %.1f%% | %.2f | %.0f%% |", k->gflops, 100.0 * k->frac_fp32,
+                        k->intensity, 100.0 * k->frac_roof);
+            else
+                fprintf(f, "- | - | - | - |");
+            fprintf(f, " %s |\n", k->memory_bound ? "memory" : "compute");
+        }
+        for (int i = 0; i < r->n_roof; i++)
+            if (r->roof[i].samples > 0)
+                fprintf(f, "\n%s: %.3g trajectory-epoch samples per call, %.3g samples/s of kernel time.\n",
+                        r->roof[i].kernel, r->roof[i].samples, r->roof[i].samples_per_s);
+    }
     if (fclose(f) != 0) {
         free(text);
         return sso_fail(SSO_ERR_NOMEM, "bench: markdown");

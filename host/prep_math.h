@@ -33,4 +33,21 @@ SSO_HD static inline uint8_t sso_prep_pixel(float sci_adu, float rms_adu, int ha
     return m;
 }
 
+/* Compulsory device-memory bytes of one sso_k_prep call (kernels/prep.cu), for achieved bandwidth
+ * (bench/): per pixel SCI read (4), RMS (4) and FLG (4) when given, img and var written (4 + 4)
+ * and the mask (1); per block one statistics partial of partial_bytes written. FLOPs: per pixel
+ * the electrons (1 multiply), the variance (2: scale and square; the no-RMS branch is as cheap) and
+ * the statistics (sum and sum of squares: 3), 6 in all; comparisons and the reduction tree not
+ * counted. */
+static inline uint64_t sso_prep_bytes_moved(uint64_t n, int has_rms, int has_flg, uint64_t n_blocks,
+                                            uint64_t partial_bytes)
+{
+    return n * (4u + (has_rms ? 4u : 0u) + (has_flg ? 4u : 0u) + 9u) + n_blocks * partial_bytes;
+}
+
+static inline uint64_t sso_prep_flops(uint64_t n)
+{
+    return 6u * n;
+}
+
 #endif

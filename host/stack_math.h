@@ -23,6 +23,7 @@
 #define SSO_STACK_MATH_H
 
 #include <math.h>
+#include <stdint.h>
 
 #include "host/sso_hd.h"
 
@@ -132,6 +133,23 @@ SSO_HD static inline int sso_stack_eval(const float *const *psi, const float *co
     *sum_psi = sp;
     *sum_phi = sf;
     return used;
+}
+
+/* Device work of one GPU search (kernels/stack.cu), for the roofline (bench/). Bytes: the
+ * compulsory traffic, every epoch's psi and phi read once (8 bytes per pixel and epoch), the
+ * velocity tables (per velocity its index and n_epochs offsets, 4 bytes each) and the hits written
+ * (12 bytes each); the tile loads the kernel repeats per velocity block come from L2 and are not
+ * counted. FLOPs: per trajectory-epoch sample 2 adds (psi and phi sums); per trajectory (samples /
+ * n_epochs) the 2 multiplies of the threshold test. */
+static inline uint64_t sso_stack_bytes_moved(uint64_t npx, int n_epochs, uint64_t n_vel,
+                                             uint64_t n_hits)
+{
+    return npx * 8u * (uint64_t)n_epochs + n_vel * 4u * (uint64_t)(n_epochs + 1) + n_hits * 12u;
+}
+
+static inline uint64_t sso_stack_flops(uint64_t n_samples, int n_epochs)
+{
+    return 2u * n_samples + (n_epochs > 0 ? 2u * (n_samples / (uint64_t)n_epochs) : 0u);
 }
 
 #endif

@@ -23,9 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/k_common.cuh"
+#include "kernels/k_pixel.cuh"
 
 extern "C" {
+#include "host/likelihood_math.h"
 #include "host/sso_hd.h"
 }
 
@@ -213,7 +214,19 @@ extern "C" sso_status sso_k_likelihood(const float *d_e, const float *var_e2, co
                                        int w, int h, const float *tmpl, int half, int use_fft,
                                        float *psi, float *phi)
 {
+    return sso_k_likelihood_tr(d_e, var_e2, mask, w, h, tmpl, half, use_fft, psi, phi, NULL);
+}
+
+/* The same, with the kernels' time (weights to the last correlation or inverse transform) and
+ * compulsory bytes (host/likelihood_math.h) when tr is given. */
+extern "C" sso_status sso_k_likelihood_tr(const float *d_e, const float *var_e2,
+                                          const uint8_t *mask, int w, int h, const float *tmpl,
+                                          int half, int use_fft, float *psi, float *phi,
+                                          sso_k_traffic *tr)
+{
     sso_status st = SSO_OK;
+    k_timer timer;
+    uint64_t bytes = 0;
     enum { S_D, S_V, S_M, S_A, S_B, S_K, S_OUT, S_C };
     void *p = NULL;
     cudaStream_t s;
@@ -254,10 +267,13 @@ extern "C" sso_status sso_k_likelihood(const float *d_e, const float *var_e2, co
         d_b = d_a + np;
         SSO_TRY(sso_k_scratch(SSO_K_SLOT_LIKELIHOOD + S_OUT, 2 * np * sizeof(float), &p));
         d_out = (float *)p;
+        SSO_TRY(k_timer_start(timer, tr != NULL, s));
         like_weights<<<grd, blk, 0, s>>>(d_d, d_v, d_m, w, h, w, h, d_a, d_b);
         CUDA_TRY(cudaGetLastError());
         like_direct<<<grd, blk, 0, s>>>(d_a, d_b, w, h, d_k, d_k + nk, half, d_out, d_out + np);
         CUDA_TRY(cudaGetLastError());
+        SSO_TRY(k_timer_stop(timer, s));
+        bytes = sso_like_direct_bytes_moved(np, mask != NULL, half);
         CUDA_TRY(cudaMemcpyAsync(psi, d_out, np * sizeof(float), cudaMemcpyDeviceToHost, s));
         CUDA_TRY(cudaMemcpyAsync(phi, d_out + np, np * sizeof(float), cudaMemcpyDeviceToHost, s));
     } else {
@@ -275,6 +291,7 @@ extern "C" sso_status sso_k_likelihood(const float *d_e, const float *var_e2, co
         SSO_TRY(sso_k_scratch(SSO_K_SLOT_LIKELIHOOD + S_OUT, 2 * nc * sizeof(cufftComplex), &p));
         d_ks = (cufftComplex *)p;
         /* kernel spectra */
+        SSO_TRY(k_timer_start(timer, tr != NULL, s));
         CUDA_TRY(cudaMemsetAsync(d_a, 0, 2 * nr * sizeof(float), s));
         like_put_kernels<<<SSO_CEIL_DIV(nk, LIKE_THREADS), LIKE_THREADS, 0, s>>>(
             d_k, d_k + nk, half, px, py, d_a, d_b);
@@ -288,12 +305,15 @@ extern "C" sso_status sso_k_likelihood(const float *d_e, const float *var_e2, co
             d_c, d_ks, 2 * nc, 1.0f / ((float)px * (float)py));
         CUDA_TRY(cudaGetLastError());
         CUFFT_TRY(cufftExecC2R(pl->c2r, d_c, d_a));
+        SSO_TRY(k_timer_stop(timer, s));
+        bytes = sso_like_fft_bytes_moved(np, mask != NULL, half, px, py);
         CUDA_TRY(cudaMemcpy2DAsync(psi, (size_t)w * sizeof(float), d_a, (size_t)px * sizeof(float),
                                    (size_t)w * sizeof(float), (size_t)h, cudaMemcpyDeviceToHost, s));
         CUDA_TRY(cudaMemcpy2DAsync(phi, (size_t)w * sizeof(float), d_b, (size_t)px * sizeof(float),
                                    (size_t)w * sizeof(float), (size_t)h, cudaMemcpyDeviceToHost, s));
     }
     CUDA_TRY(cudaStreamSynchronize(s));
+    SSO_TRY(k_timer_report(timer, bytes, tr));
 exit:
     return st;
 }

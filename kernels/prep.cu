@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/k_common.cuh"
+#include "kernels/k_pixel.cuh"
 
 extern "C" {
 #include "host/prep_math.h"
@@ -93,7 +93,18 @@ extern "C" sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, con
                                  size_t n, float gain_e_per_adu, uint32_t mask_bits, float *img_e,
                                  float *var_e2, uint8_t *mask, sso_prep_stats *stats)
 {
+    return sso_k_prep_tr(sci_adu, rms_adu, flg, n, gain_e_per_adu, mask_bits, img_e, var_e2, mask,
+                         stats, NULL);
+}
+
+/* The same, with the kernel's time and compulsory bytes (sso_prep_bytes_moved) when tr is given. */
+extern "C" sso_status sso_k_prep_tr(const float *sci_adu, const float *rms_adu, const int32_t *flg,
+                                    size_t n, float gain_e_per_adu, uint32_t mask_bits,
+                                    float *img_e, float *var_e2, uint8_t *mask,
+                                    sso_prep_stats *stats, sso_k_traffic *tr)
+{
     sso_status st = SSO_OK;
+    k_timer timer;
     enum { S_SCI, S_RMS, S_FLG, S_IMG, S_VAR, S_MASK, S_PART, S_HPART };
     void *p = NULL;
     float *d_sci, *d_rms = NULL, *d_img, *d_var;
@@ -132,9 +143,11 @@ extern "C" sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, con
         d_flg = (int32_t *)p;
         CUDA_TRY(cudaMemcpyAsync(d_flg, flg, n * sizeof(int32_t), cudaMemcpyHostToDevice, s));
     }
+    SSO_TRY(k_timer_start(timer, tr != NULL, s));
     prep_kernel<<<blocks, PREP_THREADS, 0, s>>>(d_sci, d_rms, d_flg, n, gain_e_per_adu, mask_bits,
                                                 d_img, d_var, d_mask, d_part);
     CUDA_TRY(cudaGetLastError());
+    SSO_TRY(k_timer_stop(timer, s));
     CUDA_TRY(cudaMemcpyAsync(img_e, d_img, n * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_TRY(cudaMemcpyAsync(var_e2, d_var, n * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_TRY(cudaMemcpyAsync(mask, d_mask, n, cudaMemcpyDeviceToHost, s));
@@ -158,6 +171,10 @@ extern "C" sso_status sso_k_prep(const float *sci_adu, const float *rms_adu, con
         ps.max_e = ps.n_masked == (int64_t)n ? NAN : mx;
         *stats = ps;
     }
+    SSO_TRY(k_timer_report(timer,
+                           sso_prep_bytes_moved(n, rms_adu != NULL, flg != NULL, blocks,
+                                                sizeof(prep_partial)),
+                           tr));
 exit:
     return st;
 }

@@ -179,6 +179,21 @@ sso_status sso_k_difference(int w, int h, const float *const img_e[SSO_DIFF_EPOC
                             uint8_t *const dmask[SSO_DIFF_EPOCHS], sso_difference_stats *stats,
                             sso_k_traffic *tr);
 
+/* ---- traffic-counted variants (bench/: `sso bench --roofline`) ------------------------------ */
+/* The launchers above with an sso_k_traffic (may be NULL: then exactly the plain launcher, which
+ * calls these with NULL): the compulsory bytes of the call's kernels (prep: sso_prep_bytes_moved,
+ * host/prep_math.h; likelihood: host/likelihood_math.h, direct or FFT; stack:
+ * sso_stack_bytes_moved, host/stack_math.h) and their time on the stream (transfers excluded). */
+sso_status sso_k_prep_tr(const float *sci_adu, const float *rms_adu, const int32_t *flg, size_t n,
+                         float gain_e_per_adu, uint32_t mask_bits, float *img_e, float *var_e2,
+                         uint8_t *mask, sso_prep_stats *stats, sso_k_traffic *tr);
+sso_status sso_k_likelihood_tr(const float *d_e, const float *var_e2, const uint8_t *mask, int w,
+                               int h, const float *tmpl, int half, int use_fft, float *psi,
+                               float *phi, sso_k_traffic *tr);
+sso_status sso_k_stack_search_tr(const sso_k_stack_job *job, sso_k_stack_hit **hits,
+                                 size_t *n_hits, int64_t *n_samples, double *kernel_s,
+                                 sso_k_traffic *tr);
+
 #ifdef __cplusplus
 }
 #endif

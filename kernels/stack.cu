@@ -284,6 +284,15 @@ exit:
 extern "C" sso_status sso_k_stack_search(const sso_k_stack_job *j, sso_k_stack_hit **hits_out,
                                          size_t *n_out, int64_t *n_samples, double *kernel_s)
 {
+    return sso_k_stack_search_tr(j, hits_out, n_out, n_samples, kernel_s, NULL);
+}
+
+/* The same, with the compulsory bytes of the search (sso_stack_bytes_moved) and its kernel time
+ * (the run whose hits are returned) when tr is given. */
+extern "C" sso_status sso_k_stack_search_tr(const sso_k_stack_job *j, sso_k_stack_hit **hits_out,
+                                            size_t *n_out, int64_t *n_samples, double *kernel_s,
+                                            sso_k_traffic *tr)
+{
     sso_status st = SSO_OK;
     enum { S_PF, S_BLOCKS, S_DELTA, S_IV, S_TILES, S_HITS, S_COUNT };
     void *p = NULL;
@@ -429,6 +438,10 @@ extern "C" sso_status sso_k_stack_search(const sso_k_stack_job *j, sso_k_stack_h
         *n_samples = samples;
     if (kernel_s)
         *kernel_s = 1e-3 * ms;
+    if (tr) {
+        tr->bytes = sso_stack_bytes_moved(np, ne, (uint64_t)j->n_vel, count);
+        tr->kernel_ms = ms;
+    }
 exit:
     if (ev0)
         cudaEventDestroy(ev0);

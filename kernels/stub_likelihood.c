@@ -9,3 +9,10 @@ sso_status sso_k_likelihood(const float *d_e, const float *var_e2, const uint8_t
 {
     return sso_fail(SSO_ERR_NO_DEVICE, "this build of sso has no CUDA support (SSO_CUDA=OFF)");
 }
+
+sso_status sso_k_likelihood_tr(const float *d_e, const float *var_e2, const uint8_t *mask, int w,
+                               int h, const float *tmpl, int half, int use_fft, float *psi,
+                               float *phi, sso_k_traffic *tr)
+{
+    return sso_fail(SSO_ERR_NO_DEVICE, "this build of sso has no CUDA support (SSO_CUDA=OFF)");
+}

@@ -15,3 +15,10 @@ sso_status sso_k_stack_search(const sso_k_stack_job *job, sso_k_stack_hit **hits
         *n_hits = 0;
     return sso_fail(SSO_ERR_NO_DEVICE, NO_CUDA);
 }
+
+sso_status sso_k_stack_search_tr(const sso_k_stack_job *job, sso_k_stack_hit **hits,
+                                 size_t *n_hits, int64_t *n_samples, double *kernel_s,
+                                 sso_k_traffic *tr)
+{
+    return sso_k_stack_search(job, hits, n_hits, n_samples, kernel_s);
+}

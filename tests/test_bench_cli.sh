@@ -4,8 +4,10 @@
 # One CCD of 600 x 1400 px (the dithers, ~1,250 px apart in y and ~370 px in x, still share a band
 # of sky, so the difference, likelihood and stack stages have work), 5 movers, vmax 1"/h, 1536 px
 # patches, no warm-up and one repeat: ~4 s of CPU in the release build. Asserted (no timing thresholds, only consistency):
-#   - --help exits 0 and lists the options; a bad option exits 2; --backend cuda exits 5 where no
-#     device is usable (skipped when nvidia-smi sees one);
+#   - --help exits 0 and lists the options; a bad option exits 2; --backend cuda, and --backend
+#     cuda --roofline, exit 5 where no device is usable and write nothing (no data, no results;
+#     skipped when nvidia-smi sees one); --roofline on the CPU backend is a usage error (2) and
+#     writes nothing;
 #   - the JSON has every field; detector_px is exactly 4 x 600 x 1400 (the quartet's pixels,
 #     known from the command line); every stage time is >= 0 and read, background and the total
 #     are > 0; per repeat the stages sum to <= the total, the latency is in (0, total];
@@ -23,7 +25,7 @@ d="$SSO_TEST_TMP/bench"
 rm -rf "$d" && mkdir -p "$d"
 
 "$SSO_BIN" bench --help > "$d/help.txt"
-for opt in --preset --backend --ccds --vmax --repeat --data --out --fast --sim-only; do
+for opt in --preset --backend --ccds --vmax --repeat --data --out --fast --sim-only --roofline; do
     grep -q -- "$opt" "$d/help.txt" || { echo "--help does not mention $opt"; exit 1; }
 done
 rc=0; "$SSO_BIN" bench --bogus 2> /dev/null || rc=$?
@@ -34,7 +36,13 @@ if ! nvidia-smi -L > /dev/null 2>&1; then
     rc=0; "$SSO_BIN" bench --backend cuda --data "$d/none" 2> /dev/null || rc=$?
     [ "$rc" = 5 ] || { echo "--backend cuda without a device: exit $rc, want 5"; exit 1; }
     [ ! -e "$d/none" ] || { echo "--backend cuda without a device simulated anyway"; exit 1; }
+    rc=0; "$SSO_BIN" bench --backend cuda --roofline --data "$d/none2" --out "$d/none-out" 2> /dev/null || rc=$?
+    [ "$rc" = 5 ] || { echo "--backend cuda --roofline without a device: exit $rc, want 5"; exit 1; }
+    [ ! -e "$d/none2" ] && [ ! -e "$d/none-out" ] || { echo "--roofline without a device wrote something"; exit 1; }
 fi
+rc=0; "$SSO_BIN" bench --backend cpu --roofline --data "$d/none3" --out "$d/none-out" 2> /dev/null || rc=$?
+[ "$rc" = 2 ] || { echo "--roofline on the CPU backend: exit $rc, want 2 (usage)"; exit 1; }
+[ ! -e "$d/none3" ] && [ ! -e "$d/none-out" ] || { echo "--roofline on the CPU wrote something"; exit 1; }
 
 args=(--preset demo --size 600x1400 --movers 5 --vmax 1 --patch-size 1536 --data "$d/q"
       --out "$d/res" --tag testtag)

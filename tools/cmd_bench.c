@@ -12,15 +12,19 @@
  * re-opens the files; after the warm-up they come from the page cache). host/bench.c summarises
  * (medians) and writes <out>/bench-<preset>-<N>ccd-<W>x<H>-v<vmax>-<backend>-<tag>-<date>.{json,md};
  * gnuplot
- * draws the time per stage (.png). With a CUDA backend the GPU is described (nvidia-smi) and the
- * device memory is sampled every 0.2 s with nvidia-smi (memory.used minus the idle baseline: the
- * kernels/ engine has no memory query yet), else reported n/a. Progress goes to stderr, the
- * written paths to stdout.
+ * draws the time per stage (.png). With a CUDA backend the GPU and its memory come from the
+ * engine (sso_k_engine_info: name, compute capability, driver and runtime versions; cudaMemGetInfo
+ * before and after the runs; the peak of the engine's grow-only buffers); nvidia-smi is asked for
+ * the name only when the engine cannot say. With --roofline (CUDA only) the kernels are then run
+ * one by one on one detector of the same quartet against the device's measured copy bandwidth
+ * and FP32 rate (tools/bench_roofline.c), after the device memory figures are taken, and the
+ * report gains a roofline table and <base>-roofline.png. Progress goes to stderr, the written
+ * paths to stdout. Without a usable device, --backend cuda exits 5 before anything is simulated
+ * or written.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,7 @@
 #include "host/status_internal.h"
 #include "kernels/sso_kernels.h"
 #include "sso/bench.h"
+#include "tools/bench_roofline.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -65,6 +70,10 @@ static void usage(FILE *f)
 "  --out DIR          results directory [bench/results]\n"
 "  --tag NAME         machine tag in file names [<cores>core, plus the GPU model]\n"
 "  --no-plot          no PNG\n"
+"  --roofline         (CUDA) also each GPU kernel's achieved bandwidth / FLOP rate against the\n"
+"                     device's copy bandwidth and FP32 rate measured in the same run: a table\n"
+"                     in the JSON and markdown, and <name>-roofline.png\n"
+"  --roofline-calls N timed calls per kernel for the roofline, after one warm-up [5]\n"
 "  --sim-only         only make sure the quartet is in --data (simulate or reuse), print its path\n"
 "  --verbose          the pipeline's own progress lines too\n"
 "  -h, --help         this text\n"
@@ -115,53 +124,13 @@ static void progress_line(void *user, const char *stage, const char *message)
     fprintf(stderr, "sso bench:   [%s] %s\n", stage, message);
 }
 
-/* ---- device memory sampler (CUDA backend only) ------------------------------------------------- */
-
-typedef struct gpu_sampler {
-    pthread_t th;
-    volatile int stop;
-    double base_mib, peak_mib;
-    int n_samples, running;
-    pthread_mutex_t mu;
-} gpu_sampler;
-
-static double gpu_used_mib(void)
-{
-    char line[128];
-    if (cmd_line("nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null",
-                 line, sizeof line))
-        return -1.0;
-    return atof(line);
-}
-
-static void *sampler_main(void *arg)
-{
-    gpu_sampler *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        const int stop = s->stop;
-        pthread_mutex_unlock(&s->mu);
-        if (stop)
-            break;
-        const double u = gpu_used_mib();
-        pthread_mutex_lock(&s->mu);
-        if (u >= 0) {
-            s->peak_mib = fmax(s->peak_mib, u);
-            s->n_samples++;
-        }
-        pthread_mutex_unlock(&s->mu);
-        struct timespec ts = {0, 200000000L};
-        nanosleep(&ts, NULL);
-    }
-    return NULL;
-}
-
 /* ---- the simulated quartet ------------------------------------------------------------------ */
 
 typedef struct bench_opts {
     sso_sim_preset preset;
     const char *preset_name;
     int n_ccds, width_px, height_px, movers, threads, patch_px, fast, repeat, warmup, verbose, plot, sim_only;
+    int roofline, roofline_calls;
     unsigned long long seed;
     double vmax_arcsec_h, mag_range[2], rate_range[2]; /* ranges: 0,0 = the preset's */
     sso_backend backend;
@@ -376,7 +345,7 @@ int sso_cmd_bench(int argc, char **argv)
 {
     bench_opts o = {.preset = SSO_SIM_PRESET_DEMO, .preset_name = "demo", .movers = -1, .threads = 2,
                     .repeat = 3, .warmup = 1, .plot = 1, .seed = 1, .vmax_arcsec_h = 10.0,
-                    .backend = SSO_BACKEND_CPU, .out = "bench/results"};
+                    .backend = SSO_BACKEND_CPU, .out = "bench/results", .roofline_calls = 5};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -394,6 +363,9 @@ int sso_cmd_bench(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--no-plot")) {
             o.plot = 0;
+            continue;
+        } else if (!strcmp(a, "--roofline")) {
+            o.roofline = 1;
             continue;
         } else if (!v || a[0] != '-') {
             fprintf(stderr, "sso bench: unknown option or missing value: %s\n\n", a);
@@ -450,6 +422,10 @@ int sso_cmd_bench(int argc, char **argv)
             o.patch_px = (int)strtol(v, &end, 10);
             if (*end || o.patch_px <= 256 || o.patch_px > 16384)
                 return bad("--patch-size (257..16384)", v);
+        } else if (!strcmp(a, "--roofline-calls")) {
+            o.roofline_calls = (int)strtol(v, &end, 10);
+            if (*end || o.roofline_calls < 1 || o.roofline_calls > 32)
+                return bad("--roofline-calls (1..32)", v);
         } else if (!strcmp(a, "--data")) {
             o.data = v;
         } else if (!strcmp(a, "--out")) {
@@ -477,22 +453,42 @@ int sso_cmd_bench(int argc, char **argv)
         fprintf(stderr, "sso bench: --backend cuda: no CUDA device (built without CUDA or no GPU)\n");
         return sso_status_exit_code(SSO_ERR_NO_DEVICE);
     }
+    if (o.roofline && be != SSO_BACKEND_CUDA) {
+        fprintf(stderr, "sso bench: --roofline measures GPU kernels: it needs --backend cuda (or auto "
+                        "with a device)\n");
+        return 2;
+    }
     sso_bench_machine_describe(&r.machine);
     if (cmd_line("git describe --always --dirty --abbrev=12 2>/dev/null", r.machine.git_commit,
                  sizeof r.machine.git_commit))
         snprintf(r.machine.git_commit, sizeof r.machine.git_commit, "unknown");
     char gpu_short[32] = "";
     if (be == SSO_BACKEND_CUDA) {
-        char line[160];
-        if (!cmd_line("nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader -i 0 "
-                      "2>/dev/null", line, sizeof line)) {
-            snprintf(r.machine.gpu, sizeof r.machine.gpu, "%s", line);
-            const char *sp = strrchr(strtok(line, ","), ' '); /* "NVIDIA H200" -> "h200" */
-            snprintf(gpu_short, sizeof gpu_short, "-%.30s", sp ? sp + 1 : line);
+        sso_k_device_info di;
+        char line[256] = "";
+        if (sso_k_engine_info(&di) == SSO_OK) {
+            sso_bench_device *d = &r.device;
+            d->known = 1;
+            snprintf(d->name, sizeof d->name, "%s", di.name);
+            d->cc_major = di.cc_major, d->cc_minor = di.cc_minor, d->n_sm = di.n_sm;
+            d->driver_version = di.driver_version, d->runtime_version = di.runtime_version;
+            d->total_mib = (double)di.total_bytes / 1048576.0;
+            d->used_start_mib = (double)(di.total_bytes - di.free_bytes) / 1048576.0;
+            snprintf(r.machine.gpu, sizeof r.machine.gpu, "%.100s, compute %d.%d, CUDA driver %d, %.0f MiB",
+                     di.name, di.cc_major, di.cc_minor, di.driver_version, d->total_mib);
+            snprintf(line, sizeof line, "%s", di.name);
+        } else if (!cmd_line("nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader -i 0 "
+                             "2>/dev/null", line, sizeof line)) {
+            snprintf(r.machine.gpu, sizeof r.machine.gpu, "%.100s (nvidia-smi)", line);
+            line[strcspn(line, ",")] = '\0';
+        } else {
+            snprintf(r.machine.gpu, sizeof r.machine.gpu, "CUDA device (no engine information, no nvidia-smi)");
+        }
+        if (line[0]) { /* the model word: "NVIDIA H100 80GB HBM3" -> "-h100", "NVIDIA H200" -> "-h200" */
+            const char *m = strncmp(line, "NVIDIA ", 7) ? line : line + 7;
+            snprintf(gpu_short, sizeof gpu_short, "-%.*s", (int)(strcspn(m, " ") < 30 ? strcspn(m, " ") : 30), m);
             for (char *p = gpu_short; *p; p++)
                 *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : (strchr("-_.", *p) || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) ? *p : '-';
-        } else {
-            snprintf(r.machine.gpu, sizeof r.machine.gpu, "CUDA device (nvidia-smi unavailable)");
         }
     }
     if (o.tag)
@@ -552,14 +548,6 @@ int sso_cmd_bench(int argc, char **argv)
     if (o.verbose)
         cfg.progress = progress_line;
 
-    gpu_sampler gs;
-    memset(&gs, 0, sizeof gs);
-    pthread_mutex_init(&gs.mu, NULL);
-    if (be == SSO_BACKEND_CUDA) {
-        gs.base_mib = gpu_used_mib();
-        gs.peak_mib = gs.base_mib;
-        gs.running = gs.base_mib >= 0 && pthread_create(&gs.th, NULL, sampler_main, &gs) == 0;
-    }
     sso_bench_rep *reps = calloc((size_t)o.repeat, sizeof *reps);
     if (!reps)
         return sso_cli_error("bench", sso_fail(SSO_ERR_NOMEM, "bench: repeats"));
@@ -575,13 +563,6 @@ int sso_cmd_bench(int argc, char **argv)
         if (st == SSO_OK && rep->ps.backend[0])
             snprintf(r.backend_used, sizeof r.backend_used, "%s", rep->ps.backend);
     }
-    if (gs.running) {
-        pthread_mutex_lock(&gs.mu);
-        gs.stop = 1;
-        pthread_mutex_unlock(&gs.mu);
-        pthread_join(gs.th, NULL);
-    }
-    pthread_mutex_destroy(&gs.mu);
     if (st) {
         free(reps);
         return sso_cli_error("bench", st);
@@ -590,14 +571,28 @@ int sso_cmd_bench(int argc, char **argv)
     r.device_mem_peak_mib = -1.0;
     if (be != SSO_BACKEND_CUDA)
         snprintf(r.device_mem_note, sizeof r.device_mem_note, "CPU backend: no device used");
-    else if (gs.n_samples > 0) {
-        r.device_mem_peak_mib = gs.peak_mib - gs.base_mib;
-        snprintf(r.device_mem_note, sizeof r.device_mem_note,
-                 "nvidia-smi memory.used sampled every 0.2 s (%d samples) minus the idle %.0f MiB; "
-                 "short peaks may be missed", gs.n_samples, gs.base_mib);
-    } else
-        snprintf(r.device_mem_note, sizeof r.device_mem_note,
-                 "n/a: nvidia-smi unavailable and the kernels/ engine has no memory query");
+    else {
+        sso_k_device_info di;
+        if (r.device.known && sso_k_engine_info(&di) == SSO_OK) {
+            r.device.used_end_mib = (double)(di.total_bytes - di.free_bytes) / 1048576.0;
+            r.device.engine_peak_mib = (double)di.peak_engine_bytes / 1048576.0;
+            r.device_mem_peak_mib = r.device.engine_peak_mib;
+            snprintf(r.device_mem_note, sizeof r.device_mem_note,
+                     "engine buffers at most (sso_k_engine_info); cudaMemGetInfo used %.0f MiB after the "
+                     "runs, %.0f MiB before", r.device.used_end_mib, r.device.used_start_mib);
+        } else
+            snprintf(r.device_mem_note, sizeof r.device_mem_note, "n/a: the engine gave no device information");
+    }
+    static sso_bench_roof_row roof[SSO_ROOF_MAX_ROWS];
+    if (o.roofline) {
+        fprintf(stderr, "sso bench: roofline: every GPU kernel on one detector of %s\n", data);
+        if ((st = sso_bench_roofline_measure(paths, o.roofline_calls, cfg.stack.vmax_px_h, &r.peaks, roof,
+                                             &r.n_roof))) {
+            free(reps);
+            return sso_cli_error("bench", st);
+        }
+        r.roof = roof;
+    }
     sso_bench_loadavg(r.load_end);
 
     /* the report */
@@ -636,6 +631,9 @@ int sso_cmd_bench(int argc, char **argv)
     if (st == SSO_OK && o.plot) {
         snprintf(path, sizeof path, "%s-stages.png", base);
         plot_stages(&r, path);
+        snprintf(path, sizeof path, "%s-roofline.png", base);
+        if (r.n_roof > 0 && sso_bench_roofline_plot(&r, path) == 0 && access(path, R_OK) == 0)
+            printf("%s\n", path);
     }
     fprintf(stderr, "sso bench: median %.2f s per quartet (%.2f Mpx/s, %.0f quartets/h), latency %.2f s, "
                     "stack %.3g samples/s, peak RSS %.0f MiB; load %.2f -> %.2f\n",

@@ -81,6 +81,59 @@ void sso_bench_loadavg(double la[3]);
 /* Peak resident set of this process [bytes] (getrusage ru_maxrss); -1 when unknown. */
 long long sso_bench_peak_rss_bytes(void);
 
+/* ---- roofline (`sso bench --backend cuda --roofline`) ------------------------------------------
+ * Each GPU kernel (launcher) is run on the benchmark's own quartet data and reported as one row:
+ * what it moved and computed per call (bytes: the compulsory device-memory traffic of the
+ * launcher's kernels, formulas in host/<stage>_math.h; flops: its floating-point operations, 0
+ * when not counted; samples: the stack's trajectory-epoch samples), and the median kernel time.
+ * sso_bench_roofline_derive turns a row into rates and compares them with the device's measured
+ * ceilings (peaks, taken in the same run): the copy bandwidth B [GB/s] and the FP32 rate F
+ * [GFLOP/s]. Arithmetic intensity I = flops / bytes [FLOP/B]; the roofline's attainable rate at I
+ * is min(F, I B) (ridge point F / B); a kernel with I below the ridge is memory-bound, and its
+ * figure of merit is the fraction of B it achieves. */
+typedef struct sso_bench_peaks {
+    double copy_gbps;    /* device-to-device copy, read + write bytes over time [GB/s]; <= 0: unknown */
+    double fp32_gflops;  /* FP32 FMA throughput [GFLOP/s]; <= 0: unknown */
+    double copy_bytes;   /* size of the copy measured [B] */
+} sso_bench_peaks;
+
+typedef struct sso_bench_roof_row {
+    char kernel[32];      /* "prep", "background-cells", ..., "likelihood-direct", "stack" */
+    char shape[48];       /* what one call processed, e.g. "4096x4132 px" */
+    double bytes;         /* per call [B] */
+    double flops;         /* per call; 0: not counted (memory-bound pixel stages) */
+    double samples;       /* stack: trajectory-epoch samples per call; else 0 */
+    double kernel_s;      /* median kernel time per call [s] */
+    int n_calls;          /* timed calls the median is of */
+    /* derived (sso_bench_roofline_derive); NaN where the inputs are missing */
+    double gbps;          /* bytes / kernel_s / 1e9 */
+    double gflops;        /* flops / kernel_s / 1e9 */
+    double intensity;     /* flops / bytes [FLOP/B] */
+    double frac_copy;     /* gbps / peaks.copy_gbps */
+    double frac_fp32;     /* gflops / peaks.fp32_gflops */
+    double roof_gflops;   /* min(F, I B): the attainable rate at this intensity */
+    double frac_roof;     /* gflops / roof_gflops */
+    double samples_per_s; /* samples / kernel_s (stack) */
+    int memory_bound;     /* 1: I below the ridge F / B, or no FLOP count; 0: compute-bound */
+} sso_bench_roof_row;
+
+/* The ridge point F / B [FLOP/B]; NaN when either peak is unknown. */
+double sso_bench_ridge(const sso_bench_peaks *pk);
+/* Fills the derived fields of r from its inputs and the peaks. SSO_ERR_ARG on NULL, a negative
+ * count or a kernel time <= 0. */
+sso_status sso_bench_roofline_derive(sso_bench_roof_row *r, const sso_bench_peaks *pk);
+
+/* What the engine says about the device (CUDA backend), for the report. */
+typedef struct sso_bench_device {
+    int known;                  /* 0: no engine information (CPU backend or no device) */
+    char name[256];
+    int cc_major, cc_minor, n_sm, driver_version, runtime_version;
+    double total_mib;           /* cudaMemGetInfo total */
+    double used_start_mib;      /* total - free after the CUDA context was made, before the runs */
+    double used_end_mib;        /* total - free after the runs (context, cuFFT plans, engine buffers) */
+    double engine_peak_mib;     /* sso_k_engine_info peak_engine_bytes: the engine's buffers at most */
+} sso_bench_device;
+
 typedef struct sso_bench_report {
     char preset[16], backend_requested[8], backend_used[8], tag[64], date[40];
     char command[1024], data_dir[2048];
@@ -93,18 +146,26 @@ typedef struct sso_bench_report {
     double device_mem_peak_mib;   /* < 0: not known */
     char device_mem_note[160];    /* how it was measured, or why it is n/a */
     sso_bench_machine machine;
+    sso_bench_device device;
     sso_bench_summary sum;
     const sso_bench_rep *reps;
     int n_reps;
+    /* roofline: rows (NULL/0 when not measured) and the ceilings measured in the same run */
+    const sso_bench_roof_row *roof;
+    int n_roof;
+    sso_bench_peaks peaks;
 } sso_bench_report;
 
 /* Writes the report as one JSON object (keys: tool, date, command, config{...}, machine{...},
  * load_avg{start,end}, stages[{name, median_s}], total_s, total_min_s, total_max_s, latency_s,
  * throughput{mpx_per_s, quartets_per_h, field_quartets_per_h, stack_samples_per_s}, memory{...},
- * counts{...}, repeats[{total_s, latency_s, stages{name: s}}]). Written to a temporary name and
- * renamed. */
+ * counts{...}, repeats[{total_s, latency_s, stages{name: s}}], and with a device device{...};
+ * with a roofline roofline{peaks{copy_gbps, fp32_gflops, ridge_flop_per_byte}, kernels[{kernel,
+ * shape, bytes, flops, samples, kernel_s, gbps, gflops, intensity, frac_copy, frac_fp32,
+ * roof_gflops, frac_roof, samples_per_s, bound}]}). Written to a temporary name and renamed. */
 sso_status sso_bench_write_json(const sso_bench_report *r, const char *path);
-/* Writes the report as markdown: a configuration line, the machine, and a stage table. */
+/* Writes the report as markdown: a configuration line, the machine, a stage table, and the
+ * roofline table when there is one. */
 sso_status sso_bench_write_markdown(const sso_bench_report *r, const char *path);
 
 #ifdef __cplusplus
