@@ -36,6 +36,7 @@ struct sso_subscriber {
     uint64_t last;
     int replaying;
     int all_kinds; /* deliver quartet summaries and heartbeats too (seq 0) */
+    volatile sig_atomic_t *stop;
     sso_subscriber_stats st;
 };
 
@@ -68,6 +69,7 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         return sso_fail(SSO_ERR_NOMEM, "subscriber: out of memory");
     s->last = o->since_seq;
     s->all_kinds = o->all_kinds;
+    s->stop = o->stop;
     if (!(s->ctx = zmq_ctx_new()) || !(s->sub = zmq_socket(s->ctx, ZMQ_SUB))) {
         st = sso_fail(SSO_ERR_NOMEM, "zmq: cannot create a SUB socket");
         goto exit;
@@ -276,7 +278,7 @@ sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscribe
         double now = mono_s();
         if ((st = handshake_failure(s, 0)) != SSO_OK)
             return st;
-        if (end && now >= end)
+        if ((end && now >= end) || (s->stop && *s->stop))
             return SSO_OK;
         long wait_ms = end ? (long)((end - now) * 1000.0) + 1 : 200;
         if (wait_ms > 200)

@@ -346,7 +346,7 @@ static void test_kill9_restart_exactly_once(void **state)
 
     /* subscriber 1: A's 6 alerts (from replay or live), then closed */
     got g1 = {.want = 6}, g2 = {.want = 6};
-    sso_subscriber_opts so = {o.pub.pub_endpoint, o.pub.replay_endpoint, 0, 0, NULL, NULL, 0};
+    sso_subscriber_opts so = {o.pub.pub_endpoint, o.pub.replay_endpoint, 0, 0, NULL, NULL, 0, NULL};
     sso_subscriber *sub = NULL;
     for (int i = 0; i < 300 && obs_row(db, "000444").status != SSO_OBS_DONE; i++) {
         struct timespec ts = {0, 20000000L};

@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,18 @@ static void usage(FILE *f)
             "                  must be in the server's --allow-keys file\n"
             "  --server-key K  CURVE: the server's public key, a .pub file or 40 Z85 characters\n"
             "\n"
+            "SIGINT/SIGTERM end it cleanly: the summary line on stderr, exit 0 (or 1 with --count).\n"
+            "\n"
             "exit codes: 0 ok (count reached, or timeout without --count), 1 timeout before\n"
             "--count alerts, 2 usage, 4 connection, replay or ephemeris error.\n");
+}
+
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
 }
 
 enum { FMT_TABLE = 0, FMT_JSON = 1, FMT_ADES = 2 };
@@ -278,6 +289,13 @@ int sso_cmd_listen(int argc, char **argv)
     if (ephem_path && (st = sso_ephem_load(ephem_path, &eph)) == SSO_OK)
         ao.ephem = eph;
     c.ades = &ao;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: the subscriber's poll returns at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.stop = &g_stop;
     if (st == SSO_OK)
         st = sso_subscriber_create(&o, &s);
     if (st == SSO_OK)
@@ -299,8 +317,8 @@ int sso_cmd_listen(int argc, char **argv)
         return st == SSO_ERR_ARG ? 2 : 4;
     }
     if (c.count && c.printed < c.count) {
-        fprintf(stderr, "sso listen: timed out after %g s with %llu of %llu alerts\n", timeout_s,
-                c.printed, c.count);
+        fprintf(stderr, "sso listen: %s with %llu of %llu alerts\n",
+                g_stop ? "stopped" : "timed out", c.printed, c.count);
         return 1;
     }
     return 0;

@@ -21,6 +21,7 @@
 #ifndef SSO_SUBSCRIBE_H
 #define SSO_SUBSCRIBE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,8 @@ typedef struct sso_subscriber_opts {
     const char *curve_secret; /* this client's secret key file: CURVE on [NULL: plaintext] */
     const char *server_key;   /* the server's public key: a key file or 40 Z85 characters */
     int all_kinds;        /* also deliver sso.v1.quartet and sso.v1.hb (seq 0) [0] */
+    volatile sig_atomic_t *stop; /* may be NULL; nonzero ends sso_subscriber_run (SSO_OK) within
+                                  * 200 ms: set it from a signal handler */
 } sso_subscriber_opts;
 
 typedef struct sso_subscriber_stats {
