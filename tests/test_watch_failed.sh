@@ -8,7 +8,9 @@
 # "failed earlier ... retrying" and then "failed (attempt 2 of 2) ... given up"; start 3 logs
 # "given up" and runs no search; `sso watch --status` prints the row: status failed, 4 exposures,
 # 2 attempts and the error text; --status without a store is a usage error (2); with a store that
-# does not exist, an I/O error (4). Each start takes about a second.
+# does not exist, an I/O error (4). CURVE options reach the publisher: with a key pair and an
+# allowed-keys file the service runs (exit 0, it logs the start); a secret key without allowed keys
+# is refused (exit 2) naming the problem. Each start takes about a second.
 set -u
 T=$SSO_TEST_TMP
 rm -rf "$T"/*
@@ -32,4 +34,13 @@ grep -Eq "^002681 +failed +4 +2 .*detector has no finite pixel" "$T/status.txt" 
 "$SSO_BIN" watch --status >/dev/null 2>&1; [ $? -eq 2 ] || fail "--status without a store"
 "$SSO_BIN" watch --status --store "$T/none.db" >/dev/null 2>&1; [ $? -eq 4 ] || fail "--status, no such store"
 [ ! -e "$T/none.db" ] || fail "--status created a store"
+"$SSO_BIN" keygen "$T/server.key" >/dev/null && "$SSO_BIN" keygen "$T/client.key" >/dev/null || fail keygen
+cp "$T/client.key.pub" "$T/allow.txt"
+timeout 120 "$SSO_BIN" watch "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --replay "ipc://$T/rep" \
+    --once --curve-secret "$T/server.key" --allow-keys "$T/allow.txt" >"$T/run4.log" 2>&1 ||
+    fail "watch with CURVE: exit $?"
+grep -q "watching $T/in" "$T/run4.log" || fail "watch with CURVE did not start"
+"$SSO_BIN" watch "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --once \
+    --curve-secret "$T/server.key" >"$T/run5.log" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "allowed-keys" "$T/run5.log" || fail "CURVE without allowed keys: exit $rc"
 echo ok

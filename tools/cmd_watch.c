@@ -65,6 +65,9 @@ static void usage(FILE *f)
             "  --max-attempts N   attempts of an observation that fails, 1..1000 [3]\n"
             "  --status           print the observations table of the store and exit\n"
             "  --heartbeat S      heartbeat interval [2]\n"
+            "  --curve-secret F   CURVE on the PUB and replay sockets with this server secret key\n"
+            "                     (`sso keygen F`; clients use F.pub as --server-key)\n"
+            "  --allow-keys F     client public keys (Z85, one per line) let in; needed with CURVE\n"
             "  --no-isolate       run the search in the service process (a stop then waits for it)\n"
             "  --role R           observation or test [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
@@ -159,6 +162,10 @@ int sso_cmd_watch(int argc, char **argv)
             o.pub.replay_endpoint = argv[++i];
         } else if (!strcmp(a, "--store") && more) {
             store = argv[++i];
+        } else if (!strcmp(a, "--curve-secret") && more) {
+            o.pub.curve_secret = argv[++i];
+        } else if (!strcmp(a, "--allow-keys") && more) {
+            o.pub.allow_keys = argv[++i];
         } else if (!strcmp(a, "--timeout-s") && more) {
             o.timeout_s = atof(argv[++i]);
             if (!(o.timeout_s >= -1 && o.timeout_s <= 86400 * 7)) {
