@@ -1,6 +1,6 @@
 /* alerts/store.c: the durable alert store on SQLite (sso/store.h).
  *
- * Schema (version 1, in PRAGMA user_version):
+ * Schema (version 3, in PRAGMA user_version):
  *   meta(key TEXT PRIMARY KEY, value INTEGER)      -- 'last_seq': the seq counter
  *   alerts(seq INTEGER PRIMARY KEY,                -- 1, 2, ... never reused
  *          alert_id TEXT, kind TEXT, time_us INTEGER, revision INTEGER,
@@ -8,13 +8,14 @@
  *          json TEXT,                              -- the message as published
  *          published INTEGER, superseded INTEGER)
  *   indexes on alert_id (latest revision lookup), time_us (since-time), unpublished rows.
- *   observations(obs_id TEXT PRIMARY KEY, status TEXT 'started'|'done', n_exposures, attempts,
- *          n_alerts, n_new, n_revised, n_unchanged, n_retracted, last_seq, started_us, done_us,
- *          last_arrival_us, latency_s, <stage>_s for each sso_obs_stage_names, version)
- *                                                  -- the quartet summaries (version 2)
+ *   observations(obs_id TEXT PRIMARY KEY, status TEXT 'started'|'done'|'failed', n_exposures,
+ *          attempts, n_alerts, n_new, n_revised, n_unchanged, n_retracted, last_seq, started_us,
+ *          done_us, last_arrival_us, latency_s, <stage>_s for each sso_obs_stage_names, version,
+ *          error)                                  -- the quartet summaries (version 2; error: 3)
  * A retract row is an alerts row with kind 'retract' (store.h): the same seq, revision and
  * superseded rules as an alert, so replay and the published flag need nothing special.
- * Version 1 stores (no observations table) are upgraded in place on open (CREATE IF NOT EXISTS).
+ * Older stores are upgraded in place on open: version 1 (no observations table) by CREATE IF NOT
+ * EXISTS, version 2 (no error column) by ALTER TABLE ADD COLUMN.
  * The counter lives in meta rather than in max(seq) so that it never goes back, whatever rows a
  * maintenance job may delete; it is read inside the write transaction (BEGIN IMMEDIATE), so two
  * writers on one file would still serialise correctly.
@@ -41,6 +42,7 @@
 struct sso_store {
     sqlite3 *db;
     int readonly;
+    int version; /* PRAGMA user_version: 3 after a writer opened it */
     char boot_id[40];
 };
 
@@ -99,8 +101,19 @@ static sso_status open_common(const char *path, int readonly, sso_store **out)
         make_boot_id(s->boot_id, sizeof s->boot_id);
         if ((st = exec(s, "PRAGMA journal_mode=WAL")) || (st = exec(s, "PRAGMA synchronous=NORMAL")))
             goto exit;
-        st = exec(s, "BEGIN IMMEDIATE;"
-                     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        int version = -1;
+        sqlite3_stmt *uv = NULL;
+        if ((st = exec(s, "BEGIN IMMEDIATE")) != SSO_OK)
+            goto exit;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK &&
+            sqlite3_step(uv) == SQLITE_ROW)
+            version = sqlite3_column_int(uv, 0);
+        sqlite3_finalize(uv);
+        if (version == 2)
+            st = exec(s, "ALTER TABLE observations ADD COLUMN error TEXT");
+        s->version = 3;
+        if (st == SSO_OK && version >= 0)
+            st = exec(s, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
                      "INSERT OR IGNORE INTO meta(key, value) VALUES('last_seq', 0);"
                      "CREATE TABLE IF NOT EXISTS alerts(seq INTEGER PRIMARY KEY,"
                      " alert_id TEXT NOT NULL, kind TEXT NOT NULL, time_us INTEGER NOT NULL,"
@@ -116,9 +129,11 @@ static sso_status open_common(const char *path, int readonly, sso_store **out)
                      " last_arrival_us INTEGER, latency_s REAL, read_s REAL, prep_s REAL,"
                      " background_s REAL, cosmics_s REAL, resample_s REAL, difference_s REAL,"
                      " likelihood_s REAL, stack_s REAL, measure_s REAL, fast_s REAL, total_s REAL,"
-                     " version TEXT);"
-                     "PRAGMA user_version=2;"
+                     " version TEXT, error TEXT);"
+                     "PRAGMA user_version=3;"
                      "COMMIT;");
+        else if (st == SSO_OK)
+            st = sso_fail(SSO_ERR_IO, "cannot read its version");
         if (st) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             st = sso_fail(SSO_ERR_IO, "store %s: not an sso store or not writable (%s)", path,
@@ -127,6 +142,11 @@ static sso_status open_common(const char *path, int readonly, sso_store **out)
         }
     } else {
         uint64_t seq;
+        sqlite3_stmt *uv = NULL;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK &&
+            sqlite3_step(uv) == SQLITE_ROW)
+            s->version = sqlite3_column_int(uv, 0);
+        sqlite3_finalize(uv);
         if ((st = sso_store_last_seq(s, &seq)) != SSO_OK) {
             st = sso_fail(SSO_ERR_IO, "store %s: not an sso store (%s)", path, sso_last_error());
             goto exit;
@@ -596,10 +616,13 @@ const char *const sso_obs_stage_names[SSO_OBS_N_STAGES] = {
     "read", "prep", "background", "cosmics", "resample", "difference", "likelihood", "stack",
     "measure", "fast", "total"};
 
-#define OBS_COLS                                                                                    \
+#define OBS_COLS_V2                                                                                 \
     "obs_id, status, n_exposures, attempts, n_alerts, n_new, n_revised, n_unchanged, n_retracted, " \
     "last_seq, started_us, done_us, last_arrival_us, latency_s, read_s, prep_s, background_s, "     \
     "cosmics_s, resample_s, difference_s, likelihood_s, stack_s, measure_s, fast_s, total_s, version"
+#define OBS_COLS OBS_COLS_V2 ", error"
+/* What a reader selects: a version 2 store (read-only, so not upgraded) has no error column. */
+#define OBS_SELECT(s) ((s)->version >= 3 ? "SELECT " OBS_COLS : "SELECT " OBS_COLS_V2 ", NULL")
 
 void sso_obs_record_init(sso_obs_record *r, const char *obs_id)
 {
@@ -631,14 +654,14 @@ static sso_status obs_done(sso_store *s, sso_obs_record *o)
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO observations(" OBS_COLS ") VALUES(?1, 'done', ?2, 1, ?3, ?4,"
                            " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-                           " ?20, ?21, ?22, ?23, ?24) ON CONFLICT(obs_id) DO UPDATE SET"
+                           " ?20, ?21, ?22, ?23, ?24, NULL) ON CONFLICT(obs_id) DO UPDATE SET"
                            " status='done', n_exposures=?2, n_alerts=?3, n_new=?4, n_revised=?5,"
                            " n_unchanged=?6, n_retracted=?7, last_seq=?8,"
                            " started_us=coalesce(?9, started_us), done_us=?10,"
                            " last_arrival_us=coalesce(?11, last_arrival_us), latency_s=?12,"
                            " read_s=?13, prep_s=?14, background_s=?15, cosmics_s=?16,"
                            " resample_s=?17, difference_s=?18, likelihood_s=?19, stack_s=?20,"
-                           " measure_s=?21, fast_s=?22, total_s=?23, version=?24",
+                           " measure_s=?21, fast_s=?22, total_s=?23, version=?24, error=NULL",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(s, "prepare observation done");
     sqlite3_bind_text(q, 1, o->obs_id, -1, SQLITE_STATIC);
@@ -690,15 +713,57 @@ sso_status sso_store_obs_begin(sso_store *s, const char *obs_id, int n_exposures
     return st;
 }
 
+const char *sso_obs_status_name(sso_obs_status st)
+{
+    switch (st) {
+    case SSO_OBS_STARTED:
+        return "started";
+    case SSO_OBS_DONE:
+        return "done";
+    case SSO_OBS_FAILED:
+        return "failed";
+    default:
+        return "none";
+    }
+}
+
+sso_status sso_store_obs_fail(sso_store *s, const char *obs_id, const char *error)
+{
+    sqlite3_stmt *q = NULL;
+    sso_status st = SSO_OK;
+    char e[256];
+    if (!s || !obs_id || !obs_id[0])
+        return sso_fail(SSO_ERR_ARG, "store obs_fail: NULL argument");
+    if (s->readonly)
+        return sso_fail(SSO_ERR_ARG, "store obs_fail: read-only connection");
+    snprintf(e, sizeof e, "%s", error && error[0] ? error : "unknown error");
+    if (sqlite3_prepare_v2(s->db, "UPDATE observations SET status='failed', error=?2, done_us=?3"
+                           " WHERE obs_id=?1", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(s, "prepare obs_fail");
+    sqlite3_bind_text(q, 1, obs_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, e, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, sso_time_now_us());
+    if (sqlite3_step(q) != SQLITE_DONE)
+        st = db_fail(s, "obs_fail");
+    else if (sqlite3_changes(s->db) != 1)
+        st = sso_fail(SSO_ERR_ARG, "store obs_fail: no observation %s (sso_store_obs_begin first)",
+                      obs_id);
+    sqlite3_finalize(q);
+    return st;
+}
+
 static void obs_from_row(sqlite3_stmt *q, sso_obs_record *r)
 {
     const char *id = (const char *)sqlite3_column_text(q, 0);
     const char *stt = (const char *)sqlite3_column_text(q, 1);
     const char *ver = (const char *)sqlite3_column_text(q, 25);
+    const char *err = (const char *)sqlite3_column_text(q, 26);
     sso_obs_record_init(r, id);
-    r->status = stt && !strcmp(stt, "done") ? SSO_OBS_DONE : stt && !strcmp(stt, "started")
-                                                                  ? SSO_OBS_STARTED
-                                                                  : SSO_OBS_NONE;
+    r->status = SSO_OBS_NONE;
+    for (int k = SSO_OBS_STARTED; k <= SSO_OBS_FAILED; k++)
+        if (stt && !strcmp(stt, sso_obs_status_name((sso_obs_status)k)))
+            r->status = (sso_obs_status)k;
+    snprintf(r->error, sizeof r->error, "%s", err ? err : "");
     r->n_exposures = sqlite3_column_int(q, 2);
     r->attempts = sqlite3_column_int(q, 3);
     r->n_alerts = (uint64_t)sqlite3_column_int64(q, 4);
@@ -724,8 +789,9 @@ sso_status sso_store_obs_get(sso_store *s, const char *obs_id, sso_obs_record *r
         return sso_fail(SSO_ERR_ARG, "store obs_get: NULL argument");
     *found = 0;
     sso_obs_record_init(r, obs_id);
-    if (sqlite3_prepare_v2(s->db, "SELECT " OBS_COLS " FROM observations WHERE obs_id=?1", -1, &q,
-                           NULL) != SQLITE_OK)
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s FROM observations WHERE obs_id=?1", OBS_SELECT(s));
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_fail(s, "prepare obs_get");
     sqlite3_bind_text(q, 1, obs_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
@@ -745,8 +811,9 @@ sso_status sso_store_obs_list(sso_store *s, sso_store_obs_fn fn, void *user)
     sso_status st = SSO_OK;
     if (!s || !fn)
         return sso_fail(SSO_ERR_ARG, "store obs_list: NULL argument");
-    if (sqlite3_prepare_v2(s->db, "SELECT " OBS_COLS " FROM observations ORDER BY obs_id", -1, &q,
-                           NULL) != SQLITE_OK)
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s FROM observations ORDER BY obs_id", OBS_SELECT(s));
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_fail(s, "prepare obs_list");
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {

@@ -4,7 +4,10 @@
  * messages wait in the SUB queue, which is why its high-water mark is large). Replay replies are
  * consumed until "sso.v1.replay.end"; when it says more, the next request goes out at once.
  * Only the envelope's "seq" is read from each message (alerts/json.c), and the heartbeat's
- * "last_seq". Anything unparsable on the live stream is counted as a gap trigger, not delivered.
+ * "last_seq". Alerts and retractions are numbered (one seq sequence, both stored, both replayed);
+ * a numbered message that is unparsable on the live stream is counted as a gap, not delivered.
+ * Quartet summaries and heartbeats are not numbered: counted, and handed to the callback with seq
+ * 0 only with all_kinds.
  * With CURVE, both sockets get this client's key pair and the server key before they connect.
  * A socket monitor on the SUB (a PAIR on inproc, read without waiting once per loop) turns a failed
  * handshake (key refused by the server's ZAP handler, CURVE on one side only, wrong server key)
@@ -32,6 +35,8 @@ struct sso_subscriber {
     char ep[256];
     uint64_t last;
     int replaying;
+    int all_kinds; /* deliver quartet summaries and heartbeats too (seq 0) */
+    volatile sig_atomic_t *stop;
     sso_subscriber_stats st;
 };
 
@@ -63,6 +68,8 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
     if (!(s = calloc(1, sizeof *s)))
         return sso_fail(SSO_ERR_NOMEM, "subscriber: out of memory");
     s->last = o->since_seq;
+    s->all_kinds = o->all_kinds;
+    s->stop = o->stop;
     if (!(s->ctx = zmq_ctx_new()) || !(s->sub = zmq_socket(s->ctx, ZMQ_SUB))) {
         st = sso_fail(SSO_ERR_NOMEM, "zmq: cannot create a SUB socket");
         goto exit;
@@ -199,7 +206,8 @@ static int topic_is(zmq_msg_t *t, const char *s)
     return zmq_msg_size(t) == strlen(s) && !memcmp(zmq_msg_data(t), s, strlen(s));
 }
 
-/* Delivers an alert message if its seq is new; returns the callback's verdict (nonzero = stop). */
+/* Delivers a message (seq 0: an unnumbered one, quartet or heartbeat; else a numbered one whose
+ * seq the caller checked is new); returns the callback's verdict (nonzero = stop). */
 static int deliver(sso_subscriber *s, zmq_msg_t *topic, zmq_msg_t *body, uint64_t seq, int replay,
                    sso_subscriber_fn fn, void *user)
 {
@@ -214,10 +222,12 @@ static int deliver(sso_subscriber *s, zmq_msg_t *topic, zmq_msg_t *body, uint64_
         return 0;
     memcpy(b, zmq_msg_data(body), bn);
     b[bn] = 0;
-    s->last = seq;
-    s->st.delivered++;
-    if (replay)
-        s->st.from_replay++;
+    if (seq) { /* numbered: alert or retraction */
+        s->last = seq;
+        s->st.delivered++;
+        if (replay)
+            s->st.from_replay++;
+    }
     int stop = fn(t, b, bn, seq, replay, user);
     free(b);
     return stop;
@@ -268,7 +278,7 @@ sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscribe
         double now = mono_s();
         if ((st = handshake_failure(s, 0)) != SSO_OK)
             return st;
-        if (end && now >= end)
+        if ((end && now >= end) || (s->stop && *s->stop))
             return SSO_OK;
         long wait_ms = end ? (long)((end - now) * 1000.0) + 1 : 200;
         if (wait_ms > 200)
@@ -316,6 +326,12 @@ sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscribe
                         if (s->dealer)
                             ask_replay(s);
                     }
+                    if (s->all_kinds)
+                        stop = deliver(s, &topic, &body, 0, 0, fn, user);
+                } else if (topic_is(&topic, "sso.v1.quartet")) {
+                    s->st.summaries++;
+                    if (s->all_kinds)
+                        stop = deliver(s, &topic, &body, 0, 0, fn, user);
                 } else if (topic_is(&topic, "sso.v1.slow") || topic_is(&topic, "sso.v1.fast") ||
                            topic_is(&topic, "sso.v1.retract")) {
                     if (json_u64(j, n, "seq", &v) != 0) {
@@ -330,7 +346,7 @@ sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscribe
                         s->st.gaps++;  /* seq jumped: the replay brings this one too */
                         ask_replay(s);
                     }
-                } /* sso.v1.quartet and unknown kinds: not numbered, not delivered */
+                } /* unknown kinds (a newer minor version): not delivered */
             }
             zmq_msg_close(&topic);
             zmq_msg_close(&body);

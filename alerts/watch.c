@@ -2,15 +2,18 @@
  *
  * Data: an array of observations (wobs), each with the ready exposure files of one OBS_ID (path,
  * dither, arrival) and a state: waiting (fewer exposures than needed, or not yet processed), done
- * (processed with n_done exposures) or failed (its quartet or search failed; retried only when a
- * further file of it arrives). The loop: scan the directory (alerts/watch_dir.c hands over
+ * (processed with n_done exposures) or failed (its quartet or search failed; retried when a further
+ * file of it arrives, or on the next start, while its attempts are fewer than max_attempts).
+ * A failure is recorded in the store (status failed, the error text; attempts counted by
+ * sso_store_obs_begin), so the bound holds across restarts. The loop: scan the directory (alerts/watch_dir.c hands over
  * complete, validated files), then process at most one observation that is due (4 exposures, or 3
  * whose last arrival is timeout_s old), then wait for a directory event or the poll interval.
  *
  * One observation: store row started (sso_store_obs_begin), open the quartet, search, store the
  * alerts and the done row in one transaction, publish (sso_publisher_put_observation with
  * SSO_PUT_RETRACT_MISSING), write <out_dir>/<obs_id>.jsonl. What is known from the store before
- * the first processing: done with >= the exposures present -> skipped; started -> redone.
+ * the first processing: done with >= the exposures present -> skipped; started -> redone; failed
+ * -> redone while attempts < max_attempts, else left alone (logged once: "given up").
  *
  * Isolation: the search runs in a fork()ed child that writes back [status, stats, n, n alerts,
  * error text] through a pipe (sso_alert is a plain struct; parent and child are one binary). The
@@ -62,6 +65,7 @@ typedef struct wobs {
     int64_t last_arrival_us;
     double last_arrival_mono;
     int state, n_done, failed_n, checked_store, redo_now;
+    int attempts; /* times processing started (the store's count) */
 } wobs;
 
 typedef struct watch {
@@ -81,6 +85,7 @@ void sso_watch_opts_default(sso_watch_opts *o)
     o->timeout_s = 600.0;
     o->poll_ms = 500;
     o->isolate = 1;
+    o->max_attempts = 3;
     o->role = SSO_ROLE_OBSERVATION;
 }
 
@@ -122,6 +127,11 @@ static void alert_obs_id(const char *s, char *out, size_t n)
         out[j++] = ok ? ch : '_';
     }
     out[j] = '\0';
+}
+
+static int max_attempts(const watch *w)
+{
+    return w->o->max_attempts > 0 ? w->o->max_attempts : 3;
 }
 
 /* ---- arrivals ------------------------------------------------------------------------------------ */
@@ -175,7 +185,7 @@ static void on_ready(void *user, const sso_wfile *f)
     o->n++;
     o->last_arrival_us = f->arrival_us;
     o->last_arrival_mono = mono_s();
-    if (o->state == OBS_FAILED)
+    if (o->state == OBS_FAILED && o->attempts < max_attempts(w))
         o->state = OBS_WAITING; /* a new file: try again */
     logf_(w, "arrived: %s (observation %s, dither %d, %d detector(s)): %d/%d, headers and extensions "
              "valid", f->path, o->obs_id, f->dither, f->n_detectors, o->n, SSO_QUARTET_N);
@@ -379,6 +389,7 @@ static sso_status process(watch *w, wobs *o, int *abandoned)
         paths[i] = o->x[i].path;
     if ((st = sso_store_obs_begin(store, o->obs_id, ne, o->last_arrival_us)) != SSO_OK)
         return st; /* the store is the service's: fatal */
+    o->attempts++;
     logf_(w, "observation %s: search on %d exposures%s", o->obs_id, ne,
           ne < SSO_QUARTET_N ? " (timeout: proceeding with 3)" : "");
     const double t0 = mono_s();
@@ -394,9 +405,23 @@ static sso_status process(watch *w, wobs *o, int *abandoned)
         return SSO_OK;
     }
     if (ost != SSO_OK) {
-        logf_(w, "observation %s failed: %s: %s", o->obs_id, sso_strerror(ost), sso_last_error());
+        char err[300];
+        sso_obs_record r;
+        int found = 0;
+        snprintf(err, sizeof err, "%s: %s", sso_strerror(ost), sso_last_error());
+        if ((st = sso_store_obs_fail(store, o->obs_id, err)) != SSO_OK ||
+            (st = sso_store_obs_get(store, o->obs_id, &r, &found)) != SSO_OK)
+            return st;
+        o->attempts = r.attempts;
         o->state = OBS_FAILED;
         o->failed_n = ne;
+        if (o->attempts < max_attempts(w))
+            logf_(w, "observation %s failed (attempt %d of %d): %s; retried when a file of it "
+                     "arrives or on the next start", o->obs_id, o->attempts, max_attempts(w), err);
+        else
+            logf_(w, "observation %s failed (attempt %d of %d): %s; given up: not retried (a "
+                     "larger --max-attempts retries it on the next start)", o->obs_id, o->attempts,
+                  max_attempts(w), err);
         return SSO_OK;
     }
     for (size_t i = 0; i < n; i++)
@@ -433,7 +458,17 @@ static sso_status check_store(watch *w, wobs *o)
     sso_status st = sso_store_obs_get(sso_publisher_store(w->pub), o->obs_id, &r, &found);
     if (st != SSO_OK || !found)
         return st;
-    if (r.status == SSO_OBS_DONE) {
+    o->attempts = r.attempts;
+    if (r.status == SSO_OBS_FAILED && r.attempts >= max_attempts(w)) {
+        o->state = OBS_FAILED;
+        o->failed_n = r.n_exposures;
+        logf_(w, "observation %s failed %d time(s) (last: %s): given up: not retried (a larger "
+                 "--max-attempts retries it)", o->obs_id, r.attempts, r.error);
+    } else if (r.status == SSO_OBS_FAILED) {
+        o->redo_now = r.n_exposures;
+        logf_(w, "observation %s failed earlier (attempt %d of %d: %s): retrying", o->obs_id,
+              r.attempts, max_attempts(w), r.error);
+    } else if (r.status == SSO_OBS_DONE) {
         o->state = OBS_DONE;
         o->n_done = r.n_exposures;
         logf_(w, "observation %s: already done with %d exposures (store)", o->obs_id, r.n_exposures);

@@ -3,7 +3,8 @@
 
     python3 examples/listen.py tcp://127.0.0.1:5556 [--replay tcp://127.0.0.1:5557] [--count N]
 
-Messages are [topic, JSON]; topics sso.v1.slow / .fast (alerts), .hb (heartbeats), .quartet.
+Messages are [topic, JSON]; topics sso.v1.slow / .fast (alerts), .retract (an alert withdrawn;
+numbered like alerts), .hb (heartbeats), .quartet (one summary per observation).
 With --replay, history is asked for first ("since-seq 0"), then live alerts already seen (seq <=
 the last one printed) are dropped: the zguide Clone pattern that `sso listen` implements in full.
 """
@@ -27,12 +28,15 @@ last_seq, printed = 0, 0
 
 
 def show(topic, msg):
-    """Prints one alert, once; returns 1 if printed."""
+    """Prints one alert or retraction, once; returns 1 if an alert was printed."""
     global last_seq
     a = json.loads(msg)
-    if a.get("kind") != "alert" or a["seq"] <= last_seq:
+    if a.get("kind") not in ("alert", "retract") or a["seq"] <= last_seq:
         return 0
     last_seq = a["seq"]
+    if a["kind"] == "retract":
+        print(f'{a["seq"]} {topic} withdrawn: {a["alert_id"]}', flush=True)
+        return 0
     o = a["obs"][0]
     print(f'{a["seq"]} {topic} {a["trkSub"]} {a["alert_id"]} ra={o["ra"]:.6f} dec={o["dec"]:+.6f} '
           f'rate={a["motion"]["rate"]}"/h mag={o["mag"]}', flush=True)
@@ -60,7 +64,7 @@ while not args.count or printed < args.count:
     if not sub.poll(int(args.timeout * 1000)):
         break
     topic, msg = sub.recv_multipart()
-    if topic in (b"sso.v1.slow", b"sso.v1.fast"):
+    if topic in (b"sso.v1.slow", b"sso.v1.fast", b"sso.v1.retract"):
         printed += show(topic.decode(), msg)
 ctx.destroy()
 raise SystemExit(0 if printed >= args.count else 1)

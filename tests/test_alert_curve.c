@@ -417,7 +417,7 @@ static void test_publisher_curve(void **state)
     put_alerts(p, "curve-a", 0, N_STORED); /* before any subscriber: only replay has them */
 
     /* the allowed subscriber: everything from replay, then live */
-    sso_subscriber_opts so = {pub_ep, rep_ep, 0, 0, ap, spub};
+    sso_subscriber_opts so = {pub_ep, rep_ep, 0, 0, ap, spub, 0, NULL};
     sso_subscriber *s = NULL;
     sub_ctx c = {0, 0, 0, N_STORED};
     assert_int_equal(sso_subscriber_create(&so, &s), SSO_OK);
@@ -452,7 +452,7 @@ static void test_publisher_curve(void **state)
     sso_publisher_stats(p, &ps1);
     assert_true(ps1.auth_rejected > ps0.auth_rejected);
 
-    sso_subscriber_opts plain = {pub_ep, rep_ep, 0, 0, NULL, NULL};
+    sso_subscriber_opts plain = {pub_ep, rep_ep, 0, 0, NULL, NULL, 0, NULL};
     sub_ctx cp = {0, 0, 0, 0};
     assert_int_equal(sso_subscriber_create(&plain, &s), SSO_OK);
     put_alerts(p, "curve-d", 0, 5);
@@ -508,7 +508,7 @@ static void test_refusals(void **state)
     assert_null(p);
     assert_non_null(strstr(sso_last_error(), "CURVE"));
     assert_int_not_equal(stat(db, &sb), 0);
-    sso_subscriber_opts so = {"tcp://127.0.0.1:1", NULL, 0, 0, sp, spub};
+    sso_subscriber_opts so = {"tcp://127.0.0.1:1", NULL, 0, 0, sp, spub, 0, NULL};
     sso_subscriber *s = NULL;
     assert_int_equal(sso_subscriber_create(&so, &s), SSO_ERR_UNSUPPORTED);
     assert_null(s);

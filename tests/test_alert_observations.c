@@ -11,6 +11,12 @@
  *     alert_id, obs_id, seq); doing it again retracts nothing more and stores nothing; an alert
  *     found again later comes back as a new revision; alerts of observations whose id merely
  *     starts like this one ("o1-x", "o10") are never touched; without the flag nothing is retracted;
+ *   - failure: obs_fail marks a begun observation failed with its error text (truncated to 255
+ *     bytes) and keeps the attempt count; a new begin counts attempt 2 (status started, the error
+ *     kept); done clears the error; failing an observation never begun is refused; status names;
+ *   - upgrade: a version 2 store (no error column, made here by dropping it with SQLite) is read
+ *     by a reader (error "") and upgraded by a writer (user_version 3, obs_fail works, old rows
+ *     kept);
  *   - through a publisher on ipc, a SUB receives the alerts, then sso.v1.retract with the
  *     retracted alert_id and its seq, then sso.v1.quartet with n_retracted, stages and a latency
  *     >= the 50 ms between the declared last arrival and the put.
@@ -28,6 +34,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <zmq.h>
 
 #include "alerts/json.h"
@@ -340,12 +347,98 @@ static void test_publish_retract_and_summary(void **state)
     sso_publisher_free(p);
 }
 
+static void test_failed_rows(void **state)
+{
+    (void)state;
+    char path[4096], big[600];
+    sso_store *s = NULL;
+    sso_obs_record g;
+    sso_alert a[2];
+    sso_store_put_result r;
+    int found = 0;
+    fresh_db(path, sizeof path, "failed.db");
+    assert_int_equal(sso_store_open(path, &s), SSO_OK);
+    assert_string_equal(sso_obs_status_name(SSO_OBS_FAILED), "failed");
+    assert_string_equal(sso_obs_status_name(SSO_OBS_STARTED), "started");
+    assert_string_equal(sso_obs_status_name(SSO_OBS_DONE), "done");
+    assert_int_equal(sso_store_obs_fail(s, "never", "x"), SSO_ERR_ARG);
+    assert_int_equal(sso_store_obs_begin(s, "f1", 3, 1000), SSO_OK);
+    assert_int_equal(sso_store_obs_fail(s, "f1", "bad quartet: dither 2 missing"), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "f1", &g, &found), SSO_OK);
+    assert_true(found);
+    assert_int_equal(g.status, SSO_OBS_FAILED);
+    assert_int_equal(g.attempts, 1);
+    assert_int_equal(g.n_exposures, 3);
+    assert_string_equal(g.error, "bad quartet: dither 2 missing");
+    assert_true(g.done_us > 0);
+    assert_int_equal(sso_store_obs_begin(s, "f1", 4, 2000), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "f1", &g, &found), SSO_OK);
+    assert_int_equal(g.status, SSO_OBS_STARTED);
+    assert_int_equal(g.attempts, 2);
+    assert_string_equal(g.error, "bad quartet: dither 2 missing");
+    memset(big, 'e', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(sso_store_obs_fail(s, "f1", big), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "f1", &g, &found), SSO_OK);
+    assert_int_equal(g.attempts, 2);
+    assert_int_equal(strlen(g.error), 255);
+    assert_int_equal(sso_store_obs_begin(s, "f1", 4, 3000), SSO_OK);
+    batch(a, "f1", (const int[]){0, 1}, 2);
+    sso_obs_record o;
+    sso_obs_record_init(&o, "f1");
+    o.n_exposures = 4;
+    assert_int_equal(sso_store_put_observation(s, &o, a, 2, 0, NULL, &r), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "f1", &g, &found), SSO_OK);
+    assert_int_equal(g.status, SSO_OBS_DONE);
+    assert_int_equal(g.attempts, 3);
+    assert_string_equal(g.error, "");
+    sso_store_free(s);
+}
+
+static void test_upgrade_v2(void **state)
+{
+    (void)state;
+    char path[4096];
+    sso_store *s = NULL;
+    sso_obs_record g;
+    sqlite3 *db = NULL;
+    int found = 0;
+    fresh_db(path, sizeof path, "v2.db");
+    assert_int_equal(sso_store_open(path, &s), SSO_OK);
+    assert_int_equal(sso_store_obs_begin(s, "old", 4, 1000), SSO_OK);
+    sso_store_free(s);
+    /* back to version 2: the observations table without its error column */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE observations DROP COLUMN error;"
+                                      "PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sso_store_open_reader(path, &s), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "old", &g, &found), SSO_OK);
+    assert_true(found && g.status == SSO_OBS_STARTED && g.attempts == 1 && g.error[0] == '\0');
+    sso_store_free(s);
+    assert_int_equal(sso_store_open(path, &s), SSO_OK); /* the writer upgrades */
+    assert_int_equal(sso_store_obs_fail(s, "old", "search failed"), SSO_OK);
+    assert_int_equal(sso_store_obs_get(s, "old", &g, &found), SSO_OK);
+    assert_true(found && g.status == SSO_OBS_FAILED && g.attempts == 1);
+    assert_string_equal(g.error, "search failed");
+    sso_store_free(s);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_observation_rows),
         cmocka_unit_test(test_retract),
         cmocka_unit_test(test_publish_retract_and_summary),
+        cmocka_unit_test(test_failed_rows),
+        cmocka_unit_test(test_upgrade_v2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,7 +185,7 @@ static void test_flood(void **state)
 
     /* a one-request-at-a-time subscriber is never cut */
     sso_publisher_stats(p, &s0);
-    sso_subscriber_opts so = {pub_ep, rep_ep, 0, 0, NULL, NULL};
+    sso_subscriber_opts so = {pub_ep, rep_ep, 0, 0, NULL, NULL, 0, NULL};
     sso_subscriber *sub = NULL;
     uint64_t n = 0;
     assert_int_equal(sso_subscriber_create(&so, &sub), SSO_OK);

@@ -114,7 +114,7 @@ static int on_alert(const char *topic, const char *json, size_t len, uint64_t se
 static void *sub_thread(void *arg)
 {
     sub_run *r = arg;
-    sso_subscriber_opts o = {r->pub_ep, r->rep_ep, 0, 0, NULL, NULL};
+    sso_subscriber_opts o = {r->pub_ep, r->rep_ep, 0, 0, NULL, NULL, 0, NULL};
     sso_subscriber *s = NULL;
     r->st = sso_subscriber_create(&o, &s);
     pthread_mutex_lock(&r->mu);

@@ -7,7 +7,8 @@
 # the half-written file is logged as incomplete and then taken; the search runs once on 4
 # exposures; a late `sso listen` with replay receives exactly the alerts the service wrote to
 # <out>/<obs_id>.jsonl, each once by alert_id; the store's observation row is done with 4
-# exposures and a latency; a junk .fits is reported naming the file and extension; usage errors
+# exposures and a latency (and `sso watch --status` prints it: done, 4 exposures, 1 attempt, the
+# alert counts, latency, search time); a junk .fits is reported naming the file and extension; usage errors
 # exit 2; SIGTERM ends the service with exit 0. Every wait is bounded (generously: the search takes
 # ~9 s in a release build on an idle 2-core VM, several times that under ASan on a loaded one).
 set -u
@@ -54,7 +55,7 @@ grep -q "stop requested" "$T/watch.log" || fail "no clean stop"
 "$SSO_PYTHON" - "${J[0]}" "$T/listen.jsonl" "$T/out/alerts.db" <<'PY' || fail "content"
 import json, sqlite3, sys
 out = [json.loads(l) for l in open(sys.argv[1])]
-got = [json.loads(l) for l in open(sys.argv[2])]
+got = [d for d in map(json.loads, open(sys.argv[2])) if d["kind"] == "alert"]  # not summaries
 ids = [d["alert_id"] for d in got]
 assert len(ids) == len(set(ids)), "duplicate alert_id"
 assert sorted(ids) == sorted(d["alert_id"] for d in out), (ids, [d["alert_id"] for d in out])
@@ -68,5 +69,8 @@ assert lat is not None and lat >= 0 and tot is not None and tot > 0, row
 assert db.execute("select count(*), count(distinct alert_id) from alerts").fetchone() == (len(out), len(out))
 print(f"ok: {len(out)} alert(s) exactly once; latency {lat:.2f} s (search {tot:.2f} s)")
 PY
+"$SSO_BIN" watch --status --out "$T/out" >"$T/status.txt" || fail "--status: exit $?"
+grep -Eq "^[^ ]+ +done +4 +1 +$N +$N +0 +0 +0 +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9T:-]+Z" "$T/status.txt" ||
+    fail "--status row: $(cat "$T/status.txt")"
 grep "latency" "$T/watch.log"
 echo ok

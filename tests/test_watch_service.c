@@ -22,7 +22,12 @@
  *     a restart: B is redone (attempts 2); a subscriber with replay that read A's alerts, was
  *     closed, and restarted after its last seq, together with the first, received every alert
  *     of the store exactly once by alert_id, in increasing seq; the store holds no duplicate;
- *   - SIGTERM of the engine (its handler sets the stop flag) exits with status 0.
+ *   - SIGTERM of the engine (its handler sets the stop flag) exits with status 0;
+ *   - failure: an observation whose search fails is recorded failed with the search's error text
+ *     (attempt 1 of 3, logged); each restart retries it (attempts 2, 3) until the third failure
+ *     is logged "given up"; a fourth start does not retry it (attempts stay 3, logged); with
+ *     max_attempts 4 and a search that now works, the next start redoes it: done, attempts 4,
+ *     the error cleared, its 6 alerts stored.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -44,6 +49,7 @@
 
 #include "alerts/synth.h"
 #include "fitsgen.h"
+#include "host/status_internal.h"
 #include "sso/sso.h"
 #include "testutil.h"
 
@@ -52,6 +58,7 @@
 typedef struct fake {
     char sleep_obs[64]; /* this observation's search sleeps sleep_s first */
     double sleep_s;
+    char fail_obs[64];  /* this observation's search fails */
 } fake;
 
 static sso_status fake_search(void *user, const sso_quartet *q, sso_alert **alerts, size_t *n,
@@ -64,6 +71,8 @@ static sso_status fake_search(void *user, const sso_quartet *q, sso_alert **aler
         if (sso_quartet_exposure(q, e, &ei) == SSO_OK && ei.path[0])
             k++;
     sso_quartet_exposure(q, 0, &ei);
+    if (f && f->fail_obs[0] && !strcmp(ei.obs_id, f->fail_obs))
+        return sso_fail(SSO_ERR_INTERNAL, "stand-in search: refused observation %s", ei.obs_id);
     if (f && f->sleep_s > 0 && !strcmp(ei.obs_id, f->sleep_obs)) {
         struct timespec ts = {(time_t)f->sleep_s, 0};
         nanosleep(&ts, NULL);
@@ -208,7 +217,7 @@ static void test_arrivals_timeout_restart(void **state)
     (void)state;
     char dir[2048], db[2048], p[4][4096], junk[4096], tmp[4200], b4[4096];
     sso_watch_opts o;
-    fake f = {"", 0};
+    fake f = {"", 0, ""};
     fresh(dir, sizeof dir, db, sizeof db, "arr");
     for (int e = 0; e < 4; e++)
         member(dir, "000111", e, p[e], sizeof p[e]);
@@ -334,7 +343,7 @@ static void test_kill9_restart_exactly_once(void **state)
     (void)state;
     char dir[2048], db[2048], p[4096];
     sso_watch_opts o;
-    fake f = {"000555", 60.0};
+    fake f = {"000555", 60.0, ""};
     fresh(dir, sizeof dir, db, sizeof db, "k9");
     for (int e = 0; e < 4; e++)
         member(dir, "000444", e, p, sizeof p);
@@ -346,7 +355,7 @@ static void test_kill9_restart_exactly_once(void **state)
 
     /* subscriber 1: A's 6 alerts (from replay or live), then closed */
     got g1 = {.want = 6}, g2 = {.want = 6};
-    sso_subscriber_opts so = {o.pub.pub_endpoint, o.pub.replay_endpoint, 0, 0, NULL, NULL};
+    sso_subscriber_opts so = {o.pub.pub_endpoint, o.pub.replay_endpoint, 0, 0, NULL, NULL, 0, NULL};
     sso_subscriber *sub = NULL;
     for (int i = 0; i < 300 && obs_row(db, "000444").status != SSO_OBS_DONE; i++) {
         struct timespec ts = {0, 20000000L};
@@ -409,11 +418,54 @@ static void test_kill9_restart_exactly_once(void **state)
     }
 }
 
+/* ---- a failing observation: attempts bounded across restarts ------------------------------------ */
+
+static void test_failed_attempts(void **state)
+{
+    (void)state;
+    char dir[2048], db[2048], p[4096];
+    sso_watch_opts o;
+    fake f = {"", 0, "000333"};
+    fresh(dir, sizeof dir, db, sizeof db, "fail");
+    for (int e = 0; e < 4; e++)
+        member(dir, "000333", e, p, sizeof p);
+    for (int run = 1; run <= 4; run++) {
+        g_nlog = 0;
+        opts(&o, dir, db, "fail", &f);
+        assert_int_equal(sso_watch_run(&o), SSO_OK);
+        sso_obs_record r = obs_row(db, "000333");
+        assert_int_equal(r.status, SSO_OBS_FAILED);
+        assert_int_equal(r.attempts, run < 3 ? run : 3);
+        assert_non_null(strstr(r.error, "stand-in search: refused observation 000333"));
+        if (run == 1)
+            assert_true(log_has("observation 000333 failed (attempt 1 of 3)", "retried"));
+        if (run == 2 || run == 3)
+            assert_true(log_has("failed earlier (attempt", "retrying"));
+        if (run == 3)
+            assert_true(log_has("failed (attempt 3 of 3)", "given up"));
+        if (run == 4) {
+            assert_true(log_has("failed 3 time(s)", "given up"));
+            assert_false(log_has("search on", NULL));
+        }
+    }
+    g_nlog = 0;
+    f.fail_obs[0] = '\0';
+    opts(&o, dir, db, "fail", &f);
+    o.max_attempts = 4;
+    assert_int_equal(sso_watch_run(&o), SSO_OK);
+    sso_obs_record r = obs_row(db, "000333");
+    assert_int_equal(r.status, SSO_OBS_DONE);
+    assert_int_equal(r.attempts, 4);
+    assert_string_equal(r.error, "");
+    assert_true(r.n_alerts == 6 && r.n_new == 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arrivals_timeout_restart),
         cmocka_unit_test(test_kill9_restart_exactly_once),
+        cmocka_unit_test(test_failed_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

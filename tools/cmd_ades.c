@@ -359,15 +359,19 @@ int sso_cmd_alerts(int argc, char **argv)
 
 /* ---- sso listen --format ades ----------------------------------------------------------------- */
 
-int sso_cli_ades_print(FILE *f, const sso_alert *a, int *state)
+int sso_cli_ades_print(FILE *f, const sso_ades_opts *opts, const sso_alert *a, int *state)
 {
     sso_ades_opts o;
     char *text = NULL;
     sso_status st = SSO_OK;
-    sso_ades_opts_default(&o);
+    if (opts)
+        o = *opts;
+    else
+        sso_ades_opts_default(&o);
     if (*state == 0) {
-        static const char *const note[1] = {
-            "live stream: observer positions only where the alerts carry them"};
+        const char *note[1] = {
+            o.ephem ? "live stream: observer positions from the alerts, else from the ephemeris"
+                    : "live stream: observer positions only where the alerts carry them"};
         if ((st = sso_ades_header(&o, sso_ades_station(&o, a), note, 1, &text)) == SSO_OK)
             fputs(text, f);
         free(text);
@@ -380,8 +384,8 @@ int sso_cli_ades_print(FILE *f, const sso_alert *a, int *state)
         fputs(text, f);
     free(text);
     if (st == SSO_OK && missing && *state == 1) {
-        fprintf(stderr, "sso listen: warning: alert %s has no observer position (ADES sys/pos)\n",
-                a->alert_id);
+        fprintf(stderr, "sso listen: warning: alert %s has no observer position (ADES sys/pos)%s\n",
+                a->alert_id, o.ephem ? " and its time is outside the ephemeris" : "");
         *state = 2; /* warned once */
     }
     if (st != SSO_OK) {

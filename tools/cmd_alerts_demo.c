@@ -3,7 +3,10 @@
  * --dry-run prints N synthetic alerts as JSON lines with a locally numbered envelope (no store, no
  * network): what the schema test validates. Without it, the alerts go the real way: stored (SQLite,
  * one transaction per quartet of --per-quartet alerts), then published (ZeroMQ PUB) with the
- * replay service running; --linger keeps serving replay and heartbeats afterwards.
+ * replay service running; --linger keeps serving replay and heartbeats afterwards. --retract K
+ * then processes the observation again without its last K alerts (sso_publisher_put_observation
+ * with SSO_PUT_RETRACT_MISSING): K retractions and an observation summary, i.e. every kind of
+ * message the stream carries, from the real publisher (what the stream schema test validates).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -21,7 +24,7 @@ static void usage(FILE *f)
             "usage: sso alerts-demo [--n N] [--seed S] [--obs-id ID] --dry-run\n"
             "       sso alerts-demo [--n N] [--seed S] [--obs-id ID] --store DB [--publish EP]\n"
             "                       [--replay EP] [--per-quartet K] [--heartbeat S] [--linger S]\n"
-            "                       [--curve-secret FILE --allow-keys FILE]\n"
+            "                       [--delay S] [--retract K] [--curve-secret FILE --allow-keys FILE]\n"
             "\n"
             "Writes N synthetic alerts (role \"test\"): stores them in DB (one transaction per K),\n"
             "publishes them, then keeps serving replay and heartbeats for --linger seconds.\n"
@@ -36,6 +39,10 @@ static void usage(FILE *f)
             "  --per-quartet K  alerts per stored quartet [100]\n"
             "  --heartbeat S heartbeat interval [1]\n"
             "  --linger S    keep serving after publishing [2]\n"
+            "  --delay S     wait S seconds after binding before publishing, for subscribers to\n"
+            "                join (summaries and heartbeats are not replayed) [0]\n"
+            "  --retract K   then store the observation again without its last K alerts: K\n"
+            "                retractions (sso.v1.retract) and a summary with status (sso.v1.quartet)\n"
             "  --curve-secret FILE, --allow-keys FILE  CURVE, as for `sso run`\n"
             "\n"
             "exit codes: 0 ok, 2 usage, 4 store or socket error.\n");
@@ -50,8 +57,43 @@ static int parse_u64(const char *s, unsigned long long *v)
     return *end ? -1 : 0;
 }
 
-static int run_live(sso_publisher_opts *po, double hb_s, double linger_s, unsigned long long n,
-                    unsigned long long per_q, unsigned long long seed, const char *obs_id)
+static void sleep_s(double s)
+{
+    if (s > 0) {
+        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The observation stored again with alerts 0..n-k-1 only: k retractions and a summary. */
+static sso_status redo_without(sso_publisher *p, unsigned long long n, unsigned long long k,
+                               unsigned long long seed, const char *obs_id)
+{
+    sso_obs_record rec;
+    sso_store_put_result r;
+    sso_status st = SSO_OK;
+    size_t m = (size_t)(n - k);
+    sso_alert *a = malloc((m ? m : 1) * sizeof *a);
+    if (!a)
+        return sso_fail(SSO_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m && st == SSO_OK; i++)
+        st = sso_alert_synth(seed, obs_id, i, &a[i]);
+    sso_obs_record_init(&rec, obs_id);
+    rec.n_exposures = 4;
+    rec.last_arrival_us = sso_time_now_us();
+    if (st == SSO_OK && (st = sso_store_obs_begin(sso_publisher_store(p), rec.obs_id, 4,
+                                                  rec.last_arrival_us)) == SSO_OK)
+        st = sso_publisher_put_observation(p, &rec, a, m, SSO_PUT_RETRACT_MISSING, &r);
+    if (st == SSO_OK)
+        fprintf(stderr, "sso alerts-demo: observation %s stored again without %llu alert(s): %zu "
+                "retracted\n", rec.obs_id, k, r.n_retracted);
+    free(a);
+    return st;
+}
+
+static int run_live(sso_publisher_opts *po, double hb_s, double linger_s, double delay_s,
+                    unsigned long long n, unsigned long long per_q, unsigned long long n_retract,
+                    unsigned long long seed, const char *obs_id)
 {
     sso_publisher *p = NULL;
     sso_alert *q = NULL;
@@ -67,6 +109,7 @@ static int run_live(sso_publisher_opts *po, double hb_s, double linger_s, unsign
         st = sso_fail(SSO_ERR_NOMEM, "out of memory");
         goto exit;
     }
+    sleep_s(delay_s);
     for (unsigned long long k = 0; k < n && st == SSO_OK; k += per_q) {
         size_t m = (size_t)(n - k < per_q ? n - k : per_q);
         for (size_t i = 0; i < m && st == SSO_OK; i++)
@@ -74,10 +117,10 @@ static int run_live(sso_publisher_opts *po, double hb_s, double linger_s, unsign
         if (st == SSO_OK)
             st = sso_publisher_put_quartet(p, obs_id, q, m, NULL);
     }
-    if (st == SSO_OK && linger_s > 0) {
-        struct timespec ts = {(time_t)linger_s, (long)((linger_s - (double)(time_t)linger_s) * 1e9)};
-        nanosleep(&ts, NULL);
-    }
+    if (st == SSO_OK && n_retract)
+        st = redo_without(p, n, n_retract, seed, obs_id);
+    if (st == SSO_OK)
+        sleep_s(linger_s);
     if (st == SSO_OK) {
         sso_publish_stats s;
         char pe[256], re[256];
@@ -103,7 +146,8 @@ int sso_cmd_alerts_demo(int argc, char **argv)
     const char *obs_id = "demo";
     int dry = 0;
     unsigned long long per_q = 100;
-    double linger_s = 2, hb_s = 1;
+    double linger_s = 2, hb_s = 1, delay_s = 0;
+    unsigned long long n_retract = 0;
     sso_publisher_opts po;
     sso_publisher_opts_default(&po);
     for (int i = 1; i < argc; i++) {
@@ -139,6 +183,10 @@ int sso_cmd_alerts_demo(int argc, char **argv)
             i++;
         } else if (!strcmp(o, "--heartbeat") && v && (hb_s = atof(v)) > 0) {
             i++;
+        } else if (!strcmp(o, "--delay") && v && (delay_s = atof(v)) >= 0 && delay_s <= 3600) {
+            i++;
+        } else if (!strcmp(o, "--retract") && !parse_u64(v, &n_retract)) {
+            i++;
         } else if (!strcmp(o, "--dry-run")) {
             dry = 1;
         } else {
@@ -147,8 +195,13 @@ int sso_cmd_alerts_demo(int argc, char **argv)
             return 2;
         }
     }
+    if (n_retract > n) {
+        fprintf(stderr, "sso alerts-demo: --retract %llu is more than the %llu alerts\n", n_retract,
+                n);
+        return 2;
+    }
     if (!dry)
-        return run_live(&po, hb_s, linger_s, n, per_q, seed, obs_id);
+        return run_live(&po, hb_s, linger_s, delay_s, n, per_q, n_retract, seed, obs_id);
     char boot[40];
     snprintf(boot, sizeof boot, "dry-run");
     for (unsigned long long i = 0; i < n; i++) {

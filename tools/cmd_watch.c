@@ -4,6 +4,11 @@
  * SIGINT/SIGTERM handlers that only set a flag (sso_watch_run stops at its next safe point:
  * between steps, or at once during a search, which runs in a child process), and prints the
  * service's log lines on stderr. Exit 0 after a stop or, with --once, when idle.
+ *
+ * `sso watch --status --store FILE` (or --out DIR) prints the store's observations table instead
+ * (read-only connection: safe while the service runs): one line per observation with its status
+ * (started / done / failed), exposures, attempts, alert counts, latency, search time and the error
+ * of a failure.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -15,6 +20,8 @@
 
 #include "host/status_internal.h"
 #include "tools/commands.h"
+
+#include <math.h>
 
 static volatile sig_atomic_t g_stop = 0;
 
@@ -28,7 +35,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sso watch DIR [--out DIR] [--publish EP] [--replay EP] [--store FILE]\n"
-            "                 [--timeout-s S] [--poll-ms MS] [--once] [pipeline options]\n"
+            "                 [--timeout-s S] [--poll-ms MS] [--max-attempts N] [--once]\n"
+            "                 [pipeline options]\n"
+            "       sso watch --status (--store FILE | --out DIR)\n"
             "\n"
             "Runs sso as a service on a directory where exposure files land. Each file is taken once\n"
             "it is complete (size stable for one poll interval and every HDU whole; files written\n"
@@ -39,7 +48,11 @@ static void usage(FILE *f)
             "latency from the last file's arrival to the last alert published). An observation still\n"
             "at 3 exposures --timeout-s after its last arrival proceeds with 3; a late 4th redoes it.\n"
             "After a restart, observations already done are skipped and an interrupted one is redone\n"
-            "without duplicate alerts. SIGINT/SIGTERM stop it cleanly (exit 0).\n"
+            "without duplicate alerts. An observation whose quartet or search fails is recorded as\n"
+            "failed with the error and retried (a new file of it, or the next start) until it has\n"
+            "been attempted --max-attempts times; then it is logged as given up. --status prints\n"
+            "the observations table (status, attempts, counts, latency, error) and exits.\n"
+            "SIGINT/SIGTERM stop it cleanly (exit 0).\n"
             "\n"
             "options:\n"
             "  --out DIR          write <DIR>/<obs_id>.jsonl per observation [none]\n"
@@ -49,7 +62,12 @@ static void usage(FILE *f)
             "  --timeout-s S      proceed with 3 exposures after S seconds; -1 never [600]\n"
             "  --poll-ms MS       scan interval and settle time of a file [500]\n"
             "  --once             exit when nothing more can happen without new files\n"
+            "  --max-attempts N   attempts of an observation that fails, 1..1000 [3]\n"
+            "  --status           print the observations table of the store and exit\n"
             "  --heartbeat S      heartbeat interval [2]\n"
+            "  --curve-secret F   CURVE on the PUB and replay sockets with this server secret key\n"
+            "                     (`sso keygen F`; clients use F.pub as --server-key)\n"
+            "  --allow-keys F     client public keys (Z85, one per line) let in; needed with CURVE\n"
             "  --no-isolate       run the search in the service process (a stop then waits for it)\n"
             "  --role R           observation or test [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
@@ -74,6 +92,52 @@ static void on_progress(void *user, const char *stage, const char *message)
     fprintf(stderr, "sso watch: [%s] %s\n", stage, message);
 }
 
+static int print_obs(const sso_obs_record *r, void *user)
+{
+    int *n = user;
+    char t[48] = "-";
+    if (!(*n)++)
+        printf("%-24s %-7s %3s %8s %6s %4s %4s %4s %4s %8s %9s %8s  %-20s %s\n", "obs_id",
+               "status", "exp", "attempts", "alerts", "new", "rev", "same", "retr", "last_seq",
+               "latency_s", "search_s", "finished (UTC)", "error");
+    if (r->done_us > 0 && sso_time_us_to_rfc3339(r->done_us, t, sizeof t) == SSO_OK &&
+        strlen(t) > 19)
+        t[19] = 'Z', t[20] = '\0'; /* to the second */
+    char lat[32] = "-", tot[32] = "-";
+    if (isfinite(r->latency_s))
+        snprintf(lat, sizeof lat, "%.3f", r->latency_s);
+    if (isfinite(r->stage_s[SSO_OBS_N_STAGES - 1]))
+        snprintf(tot, sizeof tot, "%.2f", r->stage_s[SSO_OBS_N_STAGES - 1]);
+    if (r->status == SSO_OBS_DONE)
+        printf("%-24s %-7s %3d %8d %6llu %4llu %4llu %4llu %4llu %8llu %9s %8s  %-20s %s\n",
+               r->obs_id, sso_obs_status_name(r->status), r->n_exposures, r->attempts,
+               (unsigned long long)r->n_alerts, (unsigned long long)r->n_new,
+               (unsigned long long)r->n_revised, (unsigned long long)r->n_unchanged,
+               (unsigned long long)r->n_retracted, (unsigned long long)r->last_seq, lat, tot, t,
+               "");
+    else
+        printf("%-24s %-7s %3d %8d %6s %4s %4s %4s %4s %8s %9s %8s  %-20s %s\n", r->obs_id,
+               sso_obs_status_name(r->status), r->n_exposures, r->attempts, "-", "-", "-", "-",
+               "-", "-", "-", "-", r->status == SSO_OBS_FAILED ? t : "-", r->error);
+    return 0;
+}
+
+static int status_table(const char *store)
+{
+    sso_store *s = NULL;
+    int n = 0;
+    sso_status st = sso_store_open_reader(store, &s);
+    if (st == SSO_OK)
+        st = sso_store_obs_list(s, print_obs, &n);
+    sso_store_free(s);
+    if (st != SSO_OK)
+        return sso_cli_error("watch", st);
+    if (!n)
+        printf("no observations in %s\n", store);
+    fflush(stdout);
+    return 0;
+}
+
 int sso_cmd_watch(int argc, char **argv)
 {
     sso_watch_opts o;
@@ -82,7 +146,7 @@ int sso_cmd_watch(int argc, char **argv)
     o.pipe.stack.nu_min = 7.0f;
     o.pub.replay_endpoint = SSO_REPLAY_DEFAULT_ENDPOINT;
     const char *store = NULL;
-    int quiet = 0;
+    int quiet = 0, status = 0;
     char db[4096];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -98,6 +162,10 @@ int sso_cmd_watch(int argc, char **argv)
             o.pub.replay_endpoint = argv[++i];
         } else if (!strcmp(a, "--store") && more) {
             store = argv[++i];
+        } else if (!strcmp(a, "--curve-secret") && more) {
+            o.pub.curve_secret = argv[++i];
+        } else if (!strcmp(a, "--allow-keys") && more) {
+            o.pub.allow_keys = argv[++i];
         } else if (!strcmp(a, "--timeout-s") && more) {
             o.timeout_s = atof(argv[++i]);
             if (!(o.timeout_s >= -1 && o.timeout_s <= 86400 * 7)) {
@@ -118,6 +186,16 @@ int sso_cmd_watch(int argc, char **argv)
             }
         } else if (!strcmp(a, "--once")) {
             o.once = 1;
+        } else if (!strcmp(a, "--status")) {
+            status = 1;
+        } else if (!strcmp(a, "--max-attempts") && more) {
+            char *end = NULL;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1000) {
+                fprintf(stderr, "sso watch: --max-attempts must be 1..1000\n");
+                return 2;
+            }
+            o.max_attempts = (int)v;
         } else if (!strcmp(a, "--no-isolate")) {
             o.isolate = 0;
         } else if (!strcmp(a, "--role") && more) {
@@ -181,6 +259,15 @@ int sso_cmd_watch(int argc, char **argv)
             fprintf(stderr, "sso watch: one directory only (%s, %s)\n", o.dir, a);
             return 2;
         }
+    }
+    if (status) {
+        if (!store && !o.out_dir) {
+            fprintf(stderr, "sso watch: --status needs --store FILE or --out DIR\n");
+            return 2;
+        }
+        if (!store)
+            snprintf(db, sizeof db, "%s/alerts.db", o.out_dir), store = db;
+        return status_table(store);
     }
     if (!o.dir || (!store && !o.out_dir)) {
         if (o.dir)

@@ -32,8 +32,9 @@ int sso_cmd_regions(int argc, char **argv); /* tools/cmd_regions.c: ds9 regions 
 sso_status sso_cli_load_store(const char *path, uint64_t since_seq, int64_t since_us,
                               int include_test, sso_alert **out, size_t *n);
 /* tools/cmd_ades.c: `sso listen --format ades`: prints the ADES header before the first alert
- * (*state 0 -> 1), then the alert's rows. Returns 0, or -1 after a message on stderr. */
-int sso_cli_ades_print(FILE *f, const sso_alert *a, int *state);
+ * (*state 0 -> 1), then the alert's rows, with opts (--stn, --ephem; NULL: the defaults).
+ * Returns 0, or -1 after a message on stderr. */
+int sso_cli_ades_print(FILE *f, const sso_ades_opts *opts, const sso_alert *a, int *state);
 /* tools/cmd_regions.c: one ds9 region file at path (written under a temporary name, then renamed):
  * a circle per epoch of alerts[] observed at mjd_mid (within 1e-6 d) and, with obs_id non-NULL,
  * of that observation. origin is the second comment line (e.g. "sso run: FILE"). */

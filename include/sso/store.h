@@ -9,10 +9,12 @@
  * sso_store_unpublished() finds what has to go out.
  *
  * Observations: one row per obs_id (sso_obs_record): status started when processing begins
- * (sso_store_obs_begin), done in the same transaction that stores its alerts
- * (sso_store_put_observation), so after a crash a started row is an observation to redo and a
- * done row has every alert stored. The row keeps the quartet summary: counts, stage timings,
- * software version and the latency from the last file's arrival to the last alert published.
+ * (sso_store_obs_begin, which counts attempts), done in the same transaction that stores its
+ * alerts (sso_store_put_observation), so after a crash a started row is an observation to redo and
+ * a done row has every alert stored; failed (sso_store_obs_fail) when its quartet or its search
+ * failed, with the error text, so a service can bound its retries by the attempt count. The row
+ * keeps the quartet summary: counts, stage timings, software version and the latency from the
+ * last file's arrival to the last alert published.
  *
  * Retraction (SSO_PUT_RETRACT_MISSING): when an observation is stored again, an alert stored for
  * it before (its latest revision, not already a retraction) whose alert_id is not among the new
@@ -95,7 +97,15 @@ sso_status sso_store_mark_published(sso_store *s, uint64_t first, uint64_t last)
 
 enum { SSO_PUT_RETRACT_MISSING = 1 << 0 };
 
-typedef enum sso_obs_status { SSO_OBS_NONE = 0, SSO_OBS_STARTED = 1, SSO_OBS_DONE = 2 } sso_obs_status;
+typedef enum sso_obs_status {
+    SSO_OBS_NONE = 0,
+    SSO_OBS_STARTED = 1,
+    SSO_OBS_DONE = 2,
+    SSO_OBS_FAILED = 3
+} sso_obs_status;
+
+/* "none", "started", "done", "failed": the status column's text. */
+const char *sso_obs_status_name(sso_obs_status st);
 
 #define SSO_OBS_N_STAGES 11
 /* Names of sso_obs_record.stage_s entries: the pipeline's stages, then "total". */
@@ -114,15 +124,20 @@ typedef struct sso_obs_record {
     double latency_s;        /* last arrival -> last alert handed to PUB; NaN until known */
     double stage_s[SSO_OBS_N_STAGES]; /* wall-clock seconds per stage; NaN = unknown */
     char version[32];        /* software version that processed it */
+    char error[256];         /* failed: what went wrong (the last failure); "" otherwise */
 } sso_obs_record;
 
 /* A record with every number unknown (NaN/0), status NONE, obs_id copied (truncated to 63). */
 void sso_obs_record_init(sso_obs_record *r, const char *obs_id);
 
 /* Marks obs_id started (inserting its row or updating it: attempts + 1, started_us now,
- * n_exposures and last_arrival_us as given). */
+ * n_exposures and last_arrival_us as given; the error of a previous failure is kept until the
+ * observation is done). */
 sso_status sso_store_obs_begin(sso_store *s, const char *obs_id, int n_exposures,
                                int64_t last_arrival_us);
+/* Marks obs_id failed (its row must exist: sso_store_obs_begin) with the error text (truncated
+ * to 255 bytes); done_us gets the time. The attempt count is left as obs_begin set it. */
+sso_status sso_store_obs_fail(sso_store *s, const char *obs_id, const char *error);
 /* The row of obs_id: *found 0 (and r initialised) when there is none. */
 sso_status sso_store_obs_get(sso_store *s, const char *obs_id, sso_obs_record *r, int *found);
 typedef int (*sso_store_obs_fn)(const sso_obs_record *r, void *user);

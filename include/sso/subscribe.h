@@ -7,8 +7,12 @@
  * seq jumps ahead, or a heartbeat announcing a last_seq beyond the last delivered, starts another
  * replay from the last delivered seq. Without a replay endpoint, gaps are counted, not filled.
  *
- * Alerts are delivered in strictly increasing seq, each once. The callback gets the topic and the
- * message as received; it is borrowed until the callback returns.
+ * Numbered messages (alerts on sso.v1.slow / sso.v1.fast and retractions on sso.v1.retract: they
+ * share one seq sequence) are delivered in strictly increasing seq, each once. The callback gets
+ * the topic and the message as received; it is borrowed until the callback returns. With
+ * all_kinds, the unnumbered messages are delivered too, with seq 0, as they arrive live (they are
+ * not stored, so replay cannot bring them back): quartet summaries (sso.v1.quartet) and heartbeats
+ * (sso.v1.hb, after the subscriber has used them for gap detection).
  *
  * With curve_secret (this client's key pair, sso/security.h) and server_key (the server's public
  * key, a file or Z85), both sockets connect as CURVE clients. A failed handshake (the server
@@ -17,6 +21,7 @@
 #ifndef SSO_SUBSCRIBE_H
 #define SSO_SUBSCRIBE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +40,9 @@ typedef struct sso_subscriber_opts {
     int rcvhwm;           /* SUB receive high-water mark [100000] */
     const char *curve_secret; /* this client's secret key file: CURVE on [NULL: plaintext] */
     const char *server_key;   /* the server's public key: a key file or 40 Z85 characters */
+    int all_kinds;        /* also deliver sso.v1.quartet and sso.v1.hb (seq 0) [0] */
+    volatile sig_atomic_t *stop; /* may be NULL; nonzero ends sso_subscriber_run (SSO_OK) within
+                                  * 200 ms: set it from a signal handler */
 } sso_subscriber_opts;
 
 typedef struct sso_subscriber_stats {
@@ -44,6 +52,7 @@ typedef struct sso_subscriber_stats {
     uint64_t gaps;       /* gaps seen (seq jump or heartbeat ahead) */
     uint64_t replays;    /* replay requests sent */
     uint64_t heartbeats;
+    uint64_t summaries;  /* sso.v1.quartet messages seen */
     uint64_t last_seq;
 } sso_subscriber_stats;
 

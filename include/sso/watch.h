@@ -9,8 +9,11 @@
  * again with 4, and alerts of the 3-exposure run no longer found are retracted.
  *
  * Restart: every observation is recorded in the store (status started, then done with its alerts
- * in one transaction). On start, the directory is scanned again; observations done with as many
- * exposures as are there are skipped, ones left started (the engine died mid-way) are redone.
+ * in one transaction, or failed with the error text when its quartet or its search failed). On
+ * start, the directory is scanned again; observations done with as many exposures as are there
+ * are skipped, ones left started (the engine died mid-way) are redone, failed ones are retried
+ * while their attempts (times processing started, counted in the store) are fewer than
+ * max_attempts; beyond that they are logged as given up and left alone.
  * Their alert_ids are deterministic, so a redo stores no duplicates: unchanged alerts are not
  * re-sent, alerts stored but not yet published are published by the publisher on start.
  *
@@ -55,6 +58,7 @@ typedef struct sso_watch_opts {
     int poll_ms;                  /* scan interval, also the settle time of a file [500] */
     int once;                     /* exit when nothing can progress without new files [0] */
     int isolate;                  /* the search in a child process [1] */
+    int max_attempts;             /* a failed observation is retried while attempts < this [3] */
     sso_alert_role role;          /* written into each alert [observation] */
     sso_watch_search_fn search;   /* NULL: sso_pipeline_run with pipe */
     void *search_user;
