@@ -99,6 +99,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->consist_k = 3.0f;
     p->consist_frac = 0.5f;
     p->n_threads = 1;
+    p->backend = SSO_BACKEND_CPU;
 }
 
 static double now_s(void)
@@ -479,8 +480,9 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     sso_fast_raw *all = NULL;
     size_t nall = 0;
     double t0 = now_s();
-    if ((st = sso_fast_bank_run(&c->bank, c->ep[e].psi, c->ep[e].phi, c->w, c->h, c->p->nu_epoch,
-                                c->p->n_threads, c->ep[e].cal, &all, &nall)) != SSO_OK)
+    if ((st = sso_fast_bank_run_on(c->p->backend, &c->bank, c->ep[e].psi, c->ep[e].phi, c->w, c->h,
+                                   c->p->nu_epoch, c->p->n_threads, c->ep[e].cal, &all, &nall,
+                                   NULL)) != SSO_OK)
         goto exit;
     if (nall)
         qsort(all, nall, sizeof(sso_fast_raw), raw_cmp);

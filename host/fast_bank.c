@@ -14,6 +14,9 @@
  * (minor j0 + t a, interpolated across as the pyramid is), in double; a length L of q blocks
  * (q = round(L cos(phi) / 2^j)) starting at block s is S[s + q] - S[s] (clamped to the line), the
  * segment covering major samples [s 2^j, (s + q) 2^j).
+ * Backends: sso_fast_bank_run_on() sends the bank to kernels/fast.cu (breadth first over batches
+ * of root angles, same arithmetic) for CUDA, or AUTO with a device; AUTO falls back to the CPU on
+ * SSO_ERR_NO_DEVICE.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -25,9 +28,10 @@
 #include "host/fast_bank.h"
 #include "host/fast_math.h"
 #include "host/status_internal.h"
+#include "kernels/sso_kernels.h"
 
 #define PI 3.14159265358979323846
-#define CAL_SAMPLES 8192
+#define CAL_SAMPLES SSO_FAST_BANK_CAL
 
 sso_status sso_fast_bank_plan(const double *len_px, int n_len, double fwhm_px, double ang_k,
                               sso_fast_bank *b)
@@ -408,4 +412,21 @@ exit:
     free(J->g0f[0]);
     free(J);
     return st;
+}
+
+sso_status sso_fast_bank_run_on(sso_backend backend, const sso_fast_bank *b, const float *psi,
+                                const float *phi, int w, int h, float nu, int n_threads, float *cal,
+                                sso_fast_raw **raws, size_t *n_raws, sso_backend *used)
+{
+    if (used)
+        *used = SSO_BACKEND_CPU;
+    if (sso_backend_resolve(backend) == SSO_BACKEND_CUDA) {
+        sso_status st = sso_k_fast_bank(b, psi, phi, w, h, nu, cal, raws, n_raws, NULL);
+        if (st != SSO_ERR_NO_DEVICE || backend != SSO_BACKEND_AUTO) {
+            if (used && st == SSO_OK)
+                *used = SSO_BACKEND_CUDA;
+            return st;
+        }
+    }
+    return sso_fast_bank_run(b, psi, phi, w, h, nu, n_threads, cal, raws, n_raws);
 }

@@ -20,10 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sso/prep.h"
 #include "sso/status.h"
 
 #define SSO_FAST_BANK_MAXLEN 64
 #define SSO_FAST_BANK_MAXLEV 16
+#define SSO_FAST_BANK_CAL 8192 /* most samples per map in its noise scale (MAD) */
 
 /* One bank sample above threshold. */
 typedef struct sso_fast_raw {
@@ -58,5 +60,12 @@ sso_status sso_fast_bank_plan(const double *len_px, int n_len, double fwhm_px, d
 sso_status sso_fast_bank_run(const sso_fast_bank *b, const float *psi, const float *phi, int w,
                              int h, float nu, int n_threads, float *cal, sso_fast_raw **raws,
                              size_t *n_raws);
+
+/* The same on a backend: CPU (sso_fast_bank_run), CUDA (kernels/fast.cu, sso_k_fast_bank) or AUTO
+ * (the GPU when present; on SSO_ERR_NO_DEVICE the CPU). *used (may be NULL): the backend that ran.
+ * The device's samples are the CPU's: the launcher re-applies the CPU's predicate to every hit. */
+sso_status sso_fast_bank_run_on(sso_backend backend, const sso_fast_bank *b, const float *psi,
+                                const float *phi, int w, int h, float nu, int n_threads, float *cal,
+                                sso_fast_raw **raws, size_t *n_raws, sso_backend *used);
 
 #endif

@@ -804,6 +804,7 @@ static sso_status process_patch(run_state *r, int k)
     if (r->cfg->fast) {
         sso_fast_params fp = r->cfg->fast_params;
         fp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
+        fp.backend = r->cfg->backend;
         if ((st = sso_fast_search((const float *const *)diff, (const float *const *)dvar,
                                   (const uint8_t *const *)dmask, NEXP, w, h, r->t_h,
                                   r->exp[0].exptime_s / 3600.0, r->tmpl, r->cfg->psf_half_px, &fp,

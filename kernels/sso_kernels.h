@@ -194,6 +194,17 @@ sso_status sso_k_stack_search_tr(const sso_k_stack_job *job, sso_k_stack_hit **h
                                  size_t *n_hits, int64_t *n_samples, double *kernel_s,
                                  sso_k_traffic *tr);
 
+/* ---- streaks (kernels/fast.cu; stub kernels/stub_fast.c) ------------------------------------ */
+/* GPU twin of sso_fast_bank_run() (host/fast_bank.h, same contract; host/fast_bank.c dispatches to
+ * it through sso_fast_bank_run_on()): the segment pyramid, prefix sums, per-map noise scale and the
+ * local-maximum selection, hits compacted by an atomic counter; cal[] and the raw samples as the
+ * CPU's (bit parity by construction, see kernels/fast.cu). No thread count: one stream. tr (may be
+ * NULL): the compulsory device bytes of its kernels, counted as it goes, and their stream time. */
+#include "host/fast_bank.h"
+sso_status sso_k_fast_bank(const sso_fast_bank *b, const float *psi, const float *phi, int w, int h,
+                           float nu, float *cal, sso_fast_raw **raws, size_t *n_raws,
+                           sso_k_traffic *tr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sso/prep.h" /* sso_backend */
 #include "sso/status.h"
 
 #ifdef __cplusplus
@@ -58,6 +59,9 @@ typedef struct sso_fast_params {
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
     float consist_frac;     /* plus this fraction of the mean flux [0.5] */
     int n_threads;          /* worker threads (angles split between them) [1] */
+    sso_backend backend;    /* where the streak bank runs [cpu]; CUDA: kernels/fast.cu (the same
+                             * raw samples); AUTO: the GPU when present. Measurement, linking
+                             * and the guided stack stay on the CPU. */
 } sso_fast_params;
 
 void sso_fast_params_default(sso_fast_params *p);
