@@ -30,6 +30,7 @@
 #include <fitsio.h>
 
 #include "host/memplan.h"
+#include "host/noisecal.h"
 #include "host/status_internal.h"
 #include "sim/psf.h"
 #include "sso/background.h"
@@ -46,6 +47,7 @@
 #define SQRT2 1.41421356237309504880
 #define PI 3.14159265358979323846
 #define MAX_BINS 256
+#define NOISE_SAMPLES ((size_t)1 << 18) /* pixels sampled per image for its noise scale */
 /* Trail-template bins of the slow search (sso_stack_trail_bins): the point template below a
  * 2.5 px trail (matched-filter efficiency >= ~0.93), length bins in the ratio 1.6 (a trail at a
  * bin edge is ~26% longer or shorter than the template: efficiency ~0.95), angle bins whose trail
@@ -703,6 +705,7 @@ static sso_status process_patch(run_state *r, int k)
     double t1 = now_s();
     r->st->difference_s += t1 - t0;
 
+    double s_point_max = 0.0, s_trail_max = 0.0;
     for (int e = 0; e < NEXP; e++) {
         psi[e] = malloc(npx * sizeof(float));
         phi[e] = malloc(npx * sizeof(float));
@@ -713,6 +716,13 @@ static sso_status process_patch(run_state *r, int k)
         if ((st = sso_likelihood_on(r->cfg->backend, diff[e], dvar[e], dmask[e], w, h, r->tmpl,
                                     r->cfg->psf_half_px, SSO_LIKE_AUTO, psi[e], phi[e])))
             goto exit;
+        /* calibrate psi/sqrt(phi) to unit dispersion (resampling correlates pixels): before the
+         * stack, so every backend stacks the same calibrated images */
+        double s_e = 1.0;
+        if ((st = sso_noise_scale(psi[e], phi[e], npx, NOISE_SAMPLES, &s_e, NULL)))
+            goto exit;
+        sso_noise_apply(psi[e], phi[e], npx, s_e);
+        s_point_max = fmax(s_point_max, s_e);
         debug_dump(r, &pi, "snr", k, e, psi[e], w, h);
     }
     double t2 = now_s();
@@ -739,6 +749,11 @@ static sso_status process_patch(run_state *r, int k)
                 }
                 if ((st = sso_likelihood_trail(psi[e], phi[e], w, h, r->kern[bi], nthr, tpsi[e], tphi[e])))
                     goto exit;
+                double s_b = 1.0; /* the trail correlation's own excess over the calibrated point maps */
+                if ((st = sso_noise_scale(tpsi[e], tphi[e], npx, NOISE_SAMPLES, &s_b, NULL)))
+                    goto exit;
+                sso_noise_apply(tpsi[e], tphi[e], npx, s_b);
+                s_trail_max = fmax(s_trail_max, s_b);
             }
             bpsi = tpsi, bphi = tphi;
         }
@@ -826,10 +841,10 @@ static sso_status process_patch(run_state *r, int k)
     }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
              "trail psi/phi %.2f s (%d bins), stack %.2f s (%.3g samples, %.3g/s), %zu candidates, "
-             "%zu in the core, %zu after re-check, %zu after merging bins%s",
+             "%zu in the core, %zu after re-check, %zu after merging bins, noise scale max %.3f point, %.3f trail%s",
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
              r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_pool,
-             n_kept, r->cfg->fast ? "; fast search" : "");
+             n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast)
         progress(r, "patch", "patch %d/%d: fast search %.2f s, %zu candidates, %zu in the core", k + 1,
                  r->n_patches, now_s() - t4, n_fast, n_fast_core);

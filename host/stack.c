@@ -57,6 +57,7 @@ void sso_stack_params_default(sso_stack_params *p)
     p->consist_k = 3.0f;
     p->consist_frac = 0.5f;
     p->max_epoch_frac = 0.6f;
+    p->loo_z = 2.0f;
     p->min_epochs = 3;
     p->merge_radius_px = 3.0;
     p->n_threads = 1;
@@ -497,6 +498,19 @@ int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params
         const float frac = p->consist_frac * (fo > 0.0f ? fo : 0.0f) * c->phi_e[e];
         const float var = c->phi_e[e] + c->phi_e[e] * c->phi_e[e] / fo_phi + frac * frac;
         if (fabsf(c->psi_e[e] - fo * c->phi_e[e]) > p->consist_k * sqrtf(var))
+            return 0;
+    }
+    if (p->loo_z > 0.0f && c->n_epochs_used >= 2) {
+        /* no single epoch carries it: the stack without the strongest epoch stays significant */
+        int top = -1;
+        float best = -INFINITY;
+        for (int e = 0; e < ne; e++)
+            if (c->phi_e[e] > 0.0f && c->psi_e[e] / sqrtf(c->phi_e[e]) > best)
+                best = c->psi_e[e] / sqrtf(c->phi_e[e]), top = e;
+        const float rp = sp - c->psi_e[top], rf = sf - c->phi_e[top];
+        const float n = (float)c->n_epochs_used;
+        const float need = p->nu_min * sqrtf((n - 1.0f) / n) - p->loo_z;
+        if (!(rf > 0.0f) || rp / sqrtf(rf) < need)
             return 0;
     }
     return 1;

@@ -26,6 +26,10 @@
  *      (consist_frac f_o)^2) of the flux f_o of the OTHER epochs (leave-one-out, so that one
  *      deviant epoch does not move the reference; sigma = 1/sqrt(phi); the fractional term lets
  *      bright movers through, whose epochs differ by more than their noise). A cosmic ray or any single-epoch source fails the last two.
+ *      And no single epoch carries the detection: without its strongest epoch (by psi_e/sqrt(phi_e))
+ *      the other n-1 used epochs keep nu_rest >= nu_min sqrt((n-1)/n) - loo_z (a mover at the
+ *      threshold with equal epochs has nu_rest ~ nu_min sqrt((n-1)/n) less ~0.6 for removing the
+ *      largest of n unit-noise epochs, sd ~0.9: loo_z = 2 loses a few % at nu_min, nothing by nu 10).
  *   2. merging by explaining away: by nu descending, the epochs at which a kept (stronger)
  *      candidate's pixel lies within merge_radius_px (in x and in y) are dropped from a candidate,
  *      which is kept only if the remaining epochs still pass the threshold and the consistency
@@ -72,6 +76,8 @@ typedef struct sso_stack_params {
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
     float consist_frac;     /* plus this fraction of the mean flux in the tolerance [0.5] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.6] */
+    float loo_z;            /* leave-one-out significance: without its strongest epoch a candidate
+                             * of n used epochs keeps nu >= nu_min sqrt((n-1)/n) - loo_z; <= 0 off [2] */
     int min_epochs;         /* epochs with phi > 0 required [3] */
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
     int n_threads;          /* worker threads (rows split between them) [1] */
