@@ -96,8 +96,13 @@ static void print_table(const sso_score *s)
 {
     printf("sso score: %d movers (%d slow, %d fast), %d alerts, radius %.3g\"\n", s->n_movers,
            s->slow.n, s->fast.n, s->n_alerts, s->radius_arcsec);
-    printf("  matched %d, duplicates %d, false %d (%.3g per CCD-quartet of %d CCDs)\n", s->matched,
-           s->duplicates, s->false_alerts, s->false_per_ccd_quartet, s->n_ccds);
+    if (s->n_ccds > 0)
+        printf("  matched %d, duplicates %d, false %d (%.3g per CCD-quartet of %d CCDs)\n",
+               s->matched, s->duplicates, s->false_alerts, s->false_per_ccd_quartet, s->n_ccds);
+    else /* no mover in truth.csv names a CCD: the rate needs the count from the user */
+        printf("  matched %d, duplicates %d, false %d (per CCD-quartet: unknown, truth.csv names no "
+               "CCD; pass --ccds N)\n",
+               s->matched, s->duplicates, s->false_alerts);
     printf("  class confusion (truth -> alert): slow->slow %d, slow->fast %d, fast->slow %d, "
            "fast->fast %d\n",
            s->confusion[0][0], s->confusion[0][1], s->confusion[1][0], s->confusion[1][1]);
