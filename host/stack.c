@@ -466,6 +466,17 @@ static int cmp_nu_desc(const void *pa, const void *pb)
 }
 
 /* The merge claim radius of a kept candidate of strength nu (see the merging step). */
+/* A candidate some of whose epochs a stronger one already claimed: do its unclaimed epochs alone
+ * (rest: the claimed epochs zeroed) still pass the threshold and the consistency test? Shared by
+ * the merge within a search and the merge across velocity bins. */
+static int unclaimed_passes(const sso_stack_cand *rest, int ne, const sso_stack_params *p)
+{
+    float sp = 0.0f, sf = 0.0f;
+    for (int e = 0; e < ne; e++)
+        sp += rest->psi_e[e], sf += rest->phi_e[e];
+    return sso_stack_pass(sp, sf, p->nu_min) && sso_stack_consistent(rest, ne, p);
+}
+
 static double claim_radius(const sso_stack_params *p, double nu)
 {
     const double ratio = nu > p->nu_min ? nu / p->nu_min : 1.0;
@@ -872,13 +883,8 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
                 claimed = 1;
             }
         }
-        if (claimed) {
-            float sp = 0.0f, sf = 0.0f;
-            for (int e = 0; e < ne; e++)
-                sp += rest.psi_e[e], sf += rest.phi_e[e];
-            if (!sso_stack_pass(sp, sf, p.nu_min) || !sso_stack_consistent(&rest, ne, &p))
-                continue;
-        }
+        if (claimed && !unclaimed_passes(&rest, ne, &p))
+            continue;
         /* keep (with its full values): compact in place (nkeep <= i), link into each epoch's grid */
         cs[nkeep] = cs[i];
         for (int e = 0; e < ne; e++) {
@@ -986,13 +992,8 @@ sso_status sso_stack_merge(sso_stack_cand *c, size_t n, int ne, const double *t_
                 claimed = 1;
             }
         }
-        if (claimed) {
-            float sp = 0.0f, sf = 0.0f;
-            for (int e = 0; e < ne; e++)
-                sp += rest.psi_e[e], sf += rest.phi_e[e];
-            if (!sso_stack_pass(sp, sf, p.nu_min) || !sso_stack_consistent(&rest, ne, &p))
-                continue;
-        }
+        if (claimed && !unclaimed_passes(&rest, ne, &p))
+            continue;
         c[nkeep++] = c[i];
     }
     *n_keep = nkeep;
