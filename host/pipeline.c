@@ -31,6 +31,7 @@
 
 #include "host/memplan.h"
 #include "host/noisecal.h"
+#include "host/veto.h"
 #include "host/status_internal.h"
 #include "sim/psf.h"
 #include "sso/background.h"
@@ -123,6 +124,7 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->cosmics = 1;
     c->fast = 0;
     c->trail_bins = 1;
+    c->streak_veto = 1;
     c->cutout_dir = NULL;
     c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
@@ -468,18 +470,33 @@ static sso_status write_cutouts(run_state *r, const sso_patch_info *pi, float *c
 /* Re-measures psi/phi of every epoch at the candidate's refined track (on the psi/phi of the
  * template that found it) and applies the stack's threshold and consistency test to those values:
  * a trajectory that passed at its grid pixels only by grazing a cosmic-ray residual in one epoch
- * is dominated by that epoch once measured on its track. On success *rc is the candidate with the
- * re-measured per-epoch values and nu; returns 0 when it fails. */
+ * is dominated by that epoch once measured on its track. Epochs the streak veto flags (host/veto.h,
+ * on the point maps ppsi/pphi) are dropped first and counted in *n_vetoed. On success *rc is the
+ * candidate with the re-measured per-epoch values and nu; returns 0 when it fails. */
 static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
-                   float *const *psi, float *const *phi, sso_stack_cand *rc)
+                   float *const *psi, float *const *phi, float *const *ppsi, float *const *pphi,
+                   long long *n_vetoed, sso_stack_cand *rc)
 {
     *rc = *c;
+    sso_veto_params vp;
+    sso_veto_params_default(&vp);
+    const double len_px = hypot(c->vx_px_h, c->vy_px_h) * r->exp[0].exptime_s / 3600.0;
+    const double ang = atan2(c->vy_px_h, c->vx_px_h);
     double sp = 0.0, sf = 0.0;
     for (int e = 0; e < NEXP; e++) {
         double ps, ph;
         const double x = c->x0_px + c->vx_px_h * r->t_h[e], y = c->y0_px + c->vy_px_h * r->t_h[e];
         if (c->phi_e[e] > 0.0f && psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x, y, &ps, &ph))
             rc->psi_e[e] = (float)ps, rc->phi_e[e] = (float)ph;
+        /* an epoch on a streak (a fast mover's trail, a bright trail's edge) holds no evidence of
+         * this candidate: drop it before the threshold and consistency tests */
+        if (r->cfg->streak_veto && rc->phi_e[e] > 0.0f &&
+            sso_veto_epoch(ppsi[e], pphi[e], pi->width_px, pi->height_px, x, y, len_px, ang,
+                           rc->psi_e[e] / sqrt(rc->phi_e[e]), &vp)) {
+            rc->psi_e[e] = rc->phi_e[e] = 0.0f;
+            rc->n_epochs_used--;
+            (*n_vetoed)++;
+        }
         sp += rc->psi_e[e], sf += rc->phi_e[e];
     }
     if (!(sf > 0.0) || sp / sqrt(sf) < r->cfg->stack.nu_min || !sso_stack_consistent(rc, NEXP, &r->cfg->stack))
@@ -778,7 +795,7 @@ static sso_status process_patch(run_state *r, int k)
                 continue;
             n_core++;
             sso_stack_cand rc;
-            if (!recheck(r, &pi, c, bpsi, bphi, &rc)) {
+            if (!recheck(r, &pi, c, bpsi, bphi, psi, phi, &r->st->n_vetoed_epochs, &rc)) {
                 r->st->n_rejected_refined++;
                 continue;
             }

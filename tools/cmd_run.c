@@ -333,6 +333,9 @@ int sso_cmd_run(int argc, char **argv)
                 ps.background_s, ps.cosmic_s, ps.resample_s, ps.difference_s, ps.likelihood_s,
                 ps.stack_s, (double)ps.n_stack_samples,
                 ps.stack_s > 0 ? ps.n_stack_samples / ps.stack_s : 0.0, ps.measure_s, ps.fast_s);
+        fprintf(stderr, "sso run: slow candidates %lld, rejected on their refined track %lld, epochs "
+                "dropped by the streak veto %lld\n", ps.n_candidates, ps.n_rejected_refined,
+                ps.n_vetoed_epochs);
         fprintf(stderr, "sso run: wrote %s/alerts.jsonl and %s/regions-*.reg\n", out, out);
     }
     free(alerts);

@@ -53,6 +53,9 @@ typedef struct sso_pipeline_config {
     sso_fast_params fast_params; /* [sso_fast_params_default] */
     int trail_bins;             /* slow search with trail templates binned in length and angle
                                  * (sso_stack_trail_bins); 0: the point template only [1] */
+    int streak_veto;            /* drop a slow candidate's epochs that lie on a streak (light on
+                                 * both sides beyond its own trail, host/veto.h) before its
+                                 * threshold and consistency re-check [1] */
     const char *cutout_dir;     /* with a folder (existing): per slow alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
@@ -73,8 +76,9 @@ typedef struct sso_pipeline_stats {
     int n_detectors;            /* detector reads (all exposures) */
     long long n_stack_samples;  /* trajectory-epoch samples of the slow search */
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
-    long long n_rejected_refined;
-    long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */ /* candidates failing consistency once measured on their refined track */
+    long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
+    long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
+    long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
     double last_read_mono_s;    /* CLOCK_MONOTONIC time [s] at which the last detector read ended
                                  * (end-to-end latency is measured from it, `sso bench`) */

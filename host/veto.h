@@ -1,0 +1,52 @@
+/* host/veto.h: the streak-side veto of a slow candidate's epochs.
+ *
+ * Most false slow alerts on the simulated CCDs (session 2, cutouts of the false ones) are points on
+ * the long trails of fast movers, and the edges of bright masked trails: a slow trajectory picks up
+ * a streak's light in one or two epochs and noise in the others. A point source (or a slow mover's
+ * own short trail) has no light beyond its own footprint; a streak through it does, on BOTH sides,
+ * along the streak's direction. So for each of n_angles directions theta in [0, pi) the veto sums
+ * the point-likelihood maps over sample points on the two sides of the position,
+ *
+ *   S(theta) = sum psi / sqrt(sum phi)  over  (x, y) +- d (cos theta, sin theta),
+ *              d = d0(theta) + k step,  k = 0 .. n_steps-1,
+ *   d0(theta) = own_half_len |cos(theta - own_angle)| + gap,
+ *
+ * which starts beyond the candidate's own trail (its length and direction in this epoch) and the
+ * PSF core. On noise S(theta) is ~N(0, 1) (the maps are noise-calibrated; samples step apart are
+ * nearly independent); a streak of point-map SNR s at the position gives S ~ s sqrt(2 n_steps) at
+ * its angle. The epoch is contaminated when max_theta S > z_abs + frac * s_e, s_e the candidate's
+ * own SNR in the epoch: the fractional term keeps a bright mover's PSF wings (and an imperfect
+ * template under it) from vetoing it. Each side is also tested alone (S over its n_steps points),
+ * for a candidate at a streak's end; a neighbouring point source lands on one sample of a side and
+ * needs SNR ~ z_abs sqrt(n_steps) to trigger that.
+ *
+ * Host-side, on the candidates only (tens per patch): the same code serves every backend.
+ */
+#ifndef SSO_HOST_VETO_H
+#define SSO_HOST_VETO_H
+
+typedef struct sso_veto_params {
+    int n_angles;    /* directions over [0, pi) */
+    int n_steps;     /* sample points per side */
+    double step_px;  /* spacing of the sample points [px] */
+    double gap_px;   /* start beyond the own trail's end [px] (PSF core) */
+    double z_abs;    /* threshold on max S [sigma] */
+    double frac;     /* plus this fraction of the epoch's own SNR */
+} sso_veto_params;
+
+void sso_veto_params_default(sso_veto_params *p);
+
+/* max over theta of S(theta), both sides together and each alone, at (x, y) (0-based pixel) of the point maps
+ * psi/phi (w x h); own_len_px/own_angle_rad: the candidate's trail in this epoch (0 for a point).
+ * Sample points off the image or without data (phi <= 0) are skipped; an angle with no usable
+ * sample on either side is skipped. Returns -INFINITY when no angle is usable. *angle_rad (may be
+ * NULL) receives the angle of the maximum. */
+double sso_veto_side_snr(const float *psi, const float *phi, int w, int h, double x, double y,
+                         double own_len_px, double own_angle_rad, const sso_veto_params *p,
+                         double *angle_rad);
+
+/* 1 when the epoch is contaminated: sso_veto_side_snr > z_abs + frac * max(snr_e, 0). */
+int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, double y,
+                   double own_len_px, double own_angle_rad, double snr_e, const sso_veto_params *p);
+
+#endif
