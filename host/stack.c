@@ -58,6 +58,7 @@ void sso_stack_params_default(sso_stack_params *p)
     p->consist_frac = 0.5f;
     p->max_epoch_frac = 0.6f;
     p->loo_z = 2.0f;
+    p->l2o_z = 3.0f;
     p->min_epochs = 3;
     p->merge_radius_px = 3.0;
     p->n_threads = 1;
@@ -511,16 +512,27 @@ int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params
         if (fabsf(c->psi_e[e] - fo * c->phi_e[e]) > p->consist_k * sqrtf(var))
             return 0;
     }
-    if (p->loo_z > 0.0f && c->n_epochs_used >= 2) {
-        /* no single epoch carries it: the stack without the strongest epoch stays significant */
-        int top = -1;
-        float best = -INFINITY;
-        for (int e = 0; e < ne; e++)
-            if (c->phi_e[e] > 0.0f && c->psi_e[e] / sqrtf(c->phi_e[e]) > best)
-                best = c->psi_e[e] / sqrtf(c->phi_e[e]), top = e;
-        const float rp = sp - c->psi_e[top], rf = sf - c->phi_e[top];
-        const float n = (float)c->n_epochs_used;
-        const float need = p->nu_min * sqrtf((n - 1.0f) / n) - p->loo_z;
+    /* no single epoch (loo_z) nor pair of epochs (l2o_z) carries it: without its strongest one or
+     * two epochs (by psi_e/sqrt(phi_e)) the rest stays significant */
+    const float n = (float)c->n_epochs_used;
+    int top[2] = {-1, -1};
+    for (int e = 0; e < ne; e++) {
+        if (!(c->phi_e[e] > 0.0f))
+            continue;
+        const float s = c->psi_e[e] / sqrtf(c->phi_e[e]);
+        if (top[0] < 0 || s > c->psi_e[top[0]] / sqrtf(c->phi_e[top[0]]))
+            top[1] = top[0], top[0] = e;
+        else if (top[1] < 0 || s > c->psi_e[top[1]] / sqrtf(c->phi_e[top[1]]))
+            top[1] = e;
+    }
+    for (int k = 1; k <= 2; k++) {
+        const float z = k == 1 ? p->loo_z : p->l2o_z;
+        if (!(z > 0.0f) || c->n_epochs_used < k + 1 || top[k - 1] < 0)
+            continue;
+        float rp = sp, rf = sf;
+        for (int j = 0; j < k; j++)
+            rp -= c->psi_e[top[j]], rf -= c->phi_e[top[j]];
+        const float need = p->nu_min * sqrtf((n - (float)k) / n) - z;
         if (!(rf > 0.0f) || rp / sqrtf(rf) < need)
             return 0;
     }

@@ -30,6 +30,10 @@
  *      the other n-1 used epochs keep nu_rest >= nu_min sqrt((n-1)/n) - loo_z (a mover at the
  *      threshold with equal epochs has nu_rest ~ nu_min sqrt((n-1)/n) less ~0.6 for removing the
  *      largest of n unit-noise epochs, sd ~0.9: loo_z = 2 loses a few % at nu_min, nothing by nu 10).
+ *      Nor do two: with n >= 3 used epochs, the n-2 weakest keep nu_rest2 >= nu_min sqrt((n-2)/n)
+ *      - l2o_z (a pair of unrelated single-epoch sources, e.g. two points on different streaks or
+ *      two cosmic-ray residuals, linked with noise: on the simulated CCDs the false alerts' two
+ *      weakest epochs held ~0 sigma together, a true mover's ~nu/sqrt(2)).
  *   2. merging by explaining away: by nu descending, the epochs at which a kept (stronger)
  *      candidate's pixel lies within merge_radius_px (in x and in y) are dropped from a candidate,
  *      which is kept only if the remaining epochs still pass the threshold and the consistency
@@ -78,6 +82,8 @@ typedef struct sso_stack_params {
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.6] */
     float loo_z;            /* leave-one-out significance: without its strongest epoch a candidate
                              * of n used epochs keeps nu >= nu_min sqrt((n-1)/n) - loo_z; <= 0 off [2] */
+    float l2o_z;            /* leave-two-out: without its two strongest epochs a candidate of n >= 3
+                             * used epochs keeps nu >= nu_min sqrt((n-2)/n) - l2o_z; <= 0 off [3] */
     int min_epochs;         /* epochs with phi > 0 required [3] */
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
     int n_threads;          /* worker threads (rows split between them) [1] */
