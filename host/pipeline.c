@@ -91,6 +91,7 @@ typedef struct run_state {
     sso_alert *alerts;
     size_t n_alerts, cap_alerts;
     char obs_id[64];
+    int debug_veto; /* SSO_DEBUG_VETO set: each re-checked epoch's veto statistic on stderr */
 } run_state;
 
 static double now_s(void)
@@ -490,6 +491,12 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
             rc->psi_e[e] = (float)ps, rc->phi_e[e] = (float)ph;
         /* an epoch on a streak (a fast mover's trail, a bright trail's edge) holds no evidence of
          * this candidate: drop it before the threshold and consistency tests */
+        if (r->debug_veto && rc->phi_e[e] > 0.0f) {
+            double an;
+            double sv = sso_veto_side_snr(ppsi[e], pphi[e], pi->width_px, pi->height_px, x, y, len_px, ang, &vp, &an);
+            fprintf(stderr, "VETO e%d x %.1f y %.1f v %.1f,%.1f len %.1f snr %.1f S %.1f at %.0f deg\n", e, x, y,
+                    c->vx_px_h, c->vy_px_h, len_px, rc->psi_e[e] / sqrt(rc->phi_e[e]), sv, an * 57.3);
+        }
         if (r->cfg->streak_veto && rc->phi_e[e] > 0.0f &&
             sso_veto_epoch(ppsi[e], pphi[e], pi->width_px, pi->height_px, x, y, len_px, ang,
                            rc->psi_e[e] / sqrt(rc->phi_e[e]), &vp)) {
@@ -889,6 +896,7 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
     memset(&r, 0, sizeof r);
     memset(&local, 0, sizeof local);
     r.q = q, r.cfg = cfg, r.st = &local;
+    r.debug_veto = getenv("SSO_DEBUG_VETO") != NULL;
     sso_status st = SSO_OK;
     const double t_start = now_s();
 

@@ -17,7 +17,8 @@ void sso_veto_params_default(sso_veto_params *p)
     p->step_px = 2.0;  /* ~1.25 FWHM: neighbouring samples ~10% correlated */
     p->gap_px = 3.0;   /* the 7x7 matched filter's half width: the own PSF's psi is < 1% there */
     p->z_abs = 5.0;
-    p->frac = 0.15;
+    p->frac = 0.6;     /* bright movers: S ~ 0.06-0.15 of their SNR on track, up to ~0.8 beside
+                        * it (host/veto.h); a streak gives S ~ 2.8 x its point SNR */
 }
 
 /* psi and phi at a fractional position, bilinear; 0 when off the image or any corner lacks data */

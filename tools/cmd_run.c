@@ -48,6 +48,9 @@ static void usage(FILE *f)
             "  --patch-size PX    sky patch side, margins included [4096]\n"
             "  --no-cosmics       skip cosmic-ray detection\n"
             "  --no-trail-bins    slow search with the point template only (no trail templates)\n"
+            "  --no-streak-veto   keep slow-candidate epochs that lie on a streak (fast-mover trail)\n"
+            "  --l2o-z Z          leave-two-out: the weakest n-2 epochs keep nu_min sqrt((n-2)/n) - Z\n"
+            "                     sigma [3]; 0: off\n"
             "  --fast             also search fast movers (streaks)\n"
             "  --no-fast          do not search fast movers\n"
             "  --fast-lmax PX     longest trail searched [470 px = 300\"/h; up to ~1600]\n"
@@ -181,6 +184,14 @@ int sso_cmd_run(int argc, char **argv)
             }
         } else if (!strcmp(a, "--no-trail-bins")) {
             cfg.trail_bins = 0;
+        } else if (!strcmp(a, "--no-streak-veto")) {
+            cfg.streak_veto = 0;
+        } else if (!strcmp(a, "--l2o-z") && more) {
+            cfg.stack.l2o_z = (float)atof(argv[++i]);
+            if (!(cfg.stack.l2o_z >= 0.0f && cfg.stack.l2o_z < 100.0f)) {
+                fprintf(stderr, "sso run: --l2o-z must be in [0, 100) sigma (0: off)\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--fast")) {
             cfg.fast = 1;
         } else if (!strcmp(a, "--no-fast")) {
