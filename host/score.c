@@ -407,7 +407,8 @@ static sso_status class_curves(const sso_truth *t, const sso_score *s, int fast,
     return SSO_OK;
 }
 
-enum { V_POS0 = 0, V_POS20 = SSO_SCORE_N_ASTRO_BINS, V_MAG20, V_RATE0, V_N = V_RATE0 + 3 };
+enum { V_POS0 = 0, V_POS20 = SSO_SCORE_N_ASTRO_BINS, V_MAG20, V_RATE0, V_POS20C = V_RATE0 + 3,
+       V_MAG20C = V_POS20C + 2, V_N = V_MAG20C + 2 };
 
 /* Compares every matched pair epoch by epoch. */
 static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score *s, double r_as,
@@ -437,8 +438,11 @@ static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score 
                 bad |= dvec_push(&v[V_POS0 + b], sep);
                 if (e->snr >= 20) {
                     bad |= dvec_push(&v[V_POS20], sep);
-                    if (isfinite(o->mag))
+                    bad |= dvec_push(&v[V_POS20C + m->fast], sep);
+                    if (isfinite(o->mag)) {
                         bad |= dvec_push(&v[V_MAG20], o->mag - m->mag);
+                        bad |= dvec_push(&v[V_MAG20C + m->fast], o->mag - m->mag);
+                    }
                 }
             }
         }
@@ -454,6 +458,10 @@ static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score 
         s->pos_arcsec[b] = err_stats(&v[V_POS0 + b]);
     s->pos_snr20_arcsec = err_stats(&v[V_POS20]);
     s->mag_snr20 = err_stats(&v[V_MAG20]);
+    for (int k = 0; k < 2; k++) {
+        s->pos_snr20_class[k] = err_stats(&v[V_POS20C + k]);
+        s->mag_snr20_class[k] = err_stats(&v[V_MAG20C + k]);
+    }
     for (int k = 0; k < 3; k++)
         s->rate_pct[k] = err_stats(&v[V_RATE0 + k]);
     return SSO_OK;

@@ -271,6 +271,12 @@ static void test_issue_example(void **state)
     assert_int_equal(s->mag_snr20.n, 8);
     assert_near(s->mag_snr20.rms, sqrt(4 * 0.01 / 8), 1e-9);
     assert_near(s->mag_snr20.median_abs, 0.05, 1e-9);
+    /* all slow: the per-class figures are the same, the fast ones empty */
+    assert_int_equal(s->pos_snr20_class[0].n, 8);
+    assert_near(s->pos_snr20_class[0].rms, sqrt(4 * 1e-4 / 8), 1e-6);
+    assert_near(s->mag_snr20_class[0].rms, sqrt(4 * 0.01 / 8), 1e-9);
+    assert_int_equal(s->pos_snr20_class[1].n, 0);
+    assert_int_equal(s->mag_snr20_class[1].n, 0);
     /* rate: +1%, -2%, +3%, 0, 0, 0, 0 */
     assert_int_equal(s->rate_pct[0].n, 7);
     assert_near(s->rate_pct[0].rms, sqrt(14.0 / 7), 1e-9);
@@ -354,6 +360,9 @@ static void test_fast(void **state)
     assert_int_equal(s->pos_arcsec[2].n + s->pos_arcsec[3].n + s->pos_arcsec[4].n, 3);
     assert_near(s->pos_snr20_arcsec.rms, 0.1, 1e-6);
     assert_int_equal(s->pos_snr20_arcsec.n, 2);
+    assert_int_equal(s->pos_snr20_class[1].n, 2); /* fast truth, whatever the alert's class */
+    assert_near(s->pos_snr20_class[1].rms, 0.1, 1e-6);
+    assert_int_equal(s->pos_snr20_class[0].n, 0);
     assert_int_equal(s->slow.n, 0);
     assert_true(isnan(s->false_per_ccd_quartet) == 0);
     assert_near(s->false_per_ccd_quartet, 0.5, EPS); /* CCDs 3-3, 3-4 */

@@ -132,7 +132,11 @@ static void print_table(const sso_score *s)
         print_err(what, &s->pos_arcsec[b], "\"");
     }
     print_err("position, snr >= 20:", &s->pos_snr20_arcsec, "\"");
+    print_err("  slow movers:", &s->pos_snr20_class[0], "\"");
+    print_err("  fast movers:", &s->pos_snr20_class[1], "\"");
     print_err("magnitude, snr >= 20:", &s->mag_snr20, " mag");
+    print_err("  slow movers:", &s->mag_snr20_class[0], " mag");
+    print_err("  fast movers:", &s->mag_snr20_class[1], " mag");
     print_err("rate, slow:", &s->rate_pct[0], "%");
     print_err("rate, fast:", &s->rate_pct[1], "%");
     print_err("rate, all:", &s->rate_pct[2], "%");
@@ -224,7 +228,11 @@ static sso_status write_json(const sso_score *s, const char *path)
     }
     sso_jw_arr_end(&w);
     jw_err(&w, "pos_snr20_arcsec", &s->pos_snr20_arcsec);
+    jw_err(&w, "pos_snr20_arcsec_slow", &s->pos_snr20_class[0]);
+    jw_err(&w, "pos_snr20_arcsec_fast", &s->pos_snr20_class[1]);
     jw_err(&w, "mag_snr20", &s->mag_snr20);
+    jw_err(&w, "mag_snr20_slow", &s->mag_snr20_class[0]);
+    jw_err(&w, "mag_snr20_fast", &s->mag_snr20_class[1]);
     jw_err(&w, "rate_pct_slow", &s->rate_pct[0]);
     jw_err(&w, "rate_pct_fast", &s->rate_pct[1]);
     jw_err(&w, "rate_pct_all", &s->rate_pct[2]);

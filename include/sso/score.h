@@ -129,6 +129,9 @@ typedef struct sso_score {
     sso_score_err pos_arcsec[SSO_SCORE_N_ASTRO_BINS];
     sso_score_err pos_snr20_arcsec;  /* epochs with snr >= 20 */
     sso_score_err mag_snr20;         /* alert mag - truth mag, epochs with snr >= 20 and a mag */
+    sso_score_err pos_snr20_class[2]; /* pos_snr20_arcsec of [0] slow, [1] fast truth movers (a fast
+                                       * mover the slow search caught counts as fast) */
+    sso_score_err mag_snr20_class[2]; /* mag_snr20 likewise */
     sso_score_err rate_pct[3];       /* 100 (alert - truth) / truth: [0] slow, [1] fast, [2] all */
     int n_epochs_outside;            /* shared epochs of matched pairs beyond the radius */
     /* per mover: index of its alert, -1 none (movers in sso_truth order) */
