@@ -43,8 +43,14 @@
  * sso_pipeline_run holds at the end of its phase 1 anyway); at most max_prepared observations are
  * prepared at once (default 2: <= ~10 GiB with the ccd preset), the others run the whole pipeline
  * when due. Without isolation the session lives in the service and each prep runs in the loop.
- * The results differ from sso_pipeline_run's by the patch grid's tangent point (the first
- * exposure's pointing instead of the mean of 4, see sso/pipeline.h), not by what is searched.
+ * The patch grid's tangent point is predicted from the first exposure prepared (its pointing and
+ * DITHOBS through the dither pattern, sso/pipeline.h), so it can differ from sso_pipeline_run's
+ * by rounding (or by a shift when the pattern is not the expected one), never in what is searched.
+ * Exposures handed to a session at once go in time order, so a restart (every file there at the
+ * first scan) predicts from the earliest exposure, as the first run did when the files arrived in
+ * time order: the redo finds the same alert_ids. (Files arriving out of time order can make a redo
+ * predict a grid that differs by rounding: its alerts then differ within the resampling noise and
+ * show as revisions or retractions.)
  */
 #define _GNU_SOURCE /* prctl */
 #include "sso/watch.h"
@@ -642,6 +648,15 @@ static sso_status feed(watch *w, wobs *o)
         if (start_session(w, o))
             return SSO_OK; /* no worker: the whole pipeline runs when due */
     }
+    /* exposures handed over together go in time order: the first one prepared sets the patch
+     * grid (its pointing), and a restart, which finds every file at once, must pick the exposure
+     * the first run picked when the files arrived in time order (deterministic alert_ids) */
+    for (int i = o->n_sent + 1; i < o->n; i++)
+        for (int j = i; j > o->n_sent && o->x[j - 1].mjd_start > o->x[j].mjd_start; j--) {
+            wexp t = o->x[j];
+            o->x[j] = o->x[j - 1];
+            o->x[j - 1] = t;
+        }
     while (o->staged && o->n_sent < o->n) {
         const int k = o->n_sent;
         const char *path = o->x[k].path;

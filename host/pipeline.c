@@ -1019,6 +1019,35 @@ static sso_status plan_detectors(const sso_exposure *const *x, int n_exp, sso_pa
     return SSO_OK;
 }
 
+/* The Euclid wide-survey dither pattern, offsets of DITHOBS 1..4 from the first pointing
+ * [arcsec] in (RA cos Dec, Dec) (EUCLID.md, planning data rsd2024a; sim/sim.c draws the same). */
+static const double k_dither_arcsec[NEXP][2] = {{0.0, 0.0}, {18.6, 125.0}, {37.2, 0.0}, {55.8, 125.0}};
+
+/* The session's tangent point, from its first exposure alone: the quartet's mean pointing (what
+ * sso_pipeline_run takes) predicted from this exposure's pointing and its DITHOBS through the
+ * dither pattern above. Patch cores are ~384" wide: centring the grid on the first exposure
+ * instead puts a boundary through the footprint of the demo quartet (2 patches where 1 does, ~2x
+ * the search time). A wrong prediction (another pattern, a rotated one) only moves the patch
+ * boundaries, never what is searched; without a DITHOBS of 1..4 the exposure's own pointing is
+ * used. Gnomonic deprojection of the offset at the exposure's pointing. */
+static void predict_tangent(double ra_deg, double dec_deg, int dither, double out_deg[2])
+{
+    out_deg[0] = ra_deg, out_deg[1] = dec_deg;
+    if (dither < 1 || dither > NEXP)
+        return;
+    double mx = 0.0, my = 0.0;
+    for (int e = 0; e < NEXP; e++)
+        mx += k_dither_arcsec[e][0] / NEXP, my += k_dither_arcsec[e][1] / NEXP;
+    const double xi = (mx - k_dither_arcsec[dither - 1][0]) / 3600.0 * PI / 180.0;
+    const double eta = (my - k_dither_arcsec[dither - 1][1]) / 3600.0 * PI / 180.0;
+    const double a0 = ra_deg * PI / 180.0, d0 = dec_deg * PI / 180.0;
+    const double den = cos(d0) - eta * sin(d0);
+    double ra = a0 + atan2(xi, den);
+    const double dec = atan2(sin(d0) + eta * cos(d0), sqrt(xi * xi + den * den));
+    ra = fmod(ra * 180.0 / PI + 360.0, 360.0);
+    out_deg[0] = ra, out_deg[1] = dec * 180.0 / PI;
+}
+
 typedef struct exp_prep {
     sso_exposure *x;       /* owned until the search adopts it into its quartet */
     det_meta *meta;        /* per detector, filled by the prep */
@@ -1030,7 +1059,7 @@ struct sso_pipeline_session {
     sso_pipeline_config cfg;    /* a copy (its strings and callbacks borrowed) */
     unsigned open_flags;
     sso_patch_config pcfg;      /* the patches, after the memory plan */
-    double tangent_deg[2];      /* the first exposure's pointing */
+    double tangent_deg[2];      /* predicted from the first exposure (predict_tangent) */
     int n;
     exp_prep xp[NEXP];          /* in the order added */
     sso_pipeline_stats st;      /* the prep's stage times accumulate here, then the search's */
@@ -1124,8 +1153,14 @@ sso_status sso_pipeline_session_add(sso_pipeline_session *s, const char *path, d
     }
     if ((st = plan_detectors((const sso_exposure *const *)&p.x, 1, &dets, &nd)))
         goto exit;
-    if (s->n == 0 && (st = sso_patch_plan_pointing(dets, nd, &s->tangent_deg[0], &s->tangent_deg[1])))
-        goto exit;
+    if (s->n == 0) {
+        sso_exposure_info ei;
+        double ra, dec;
+        if ((st = sso_patch_plan_pointing(dets, nd, &ra, &dec)))
+            goto exit;
+        sso_exposure_get_info(p.x, &ei);
+        predict_tangent(ra, dec, ei.dither, s->tangent_deg);
+    }
     if ((st = sso_patch_plan_create_at(dets, nd, &s->pcfg, s->tangent_deg, &p.plan)))
         goto exit;
     const int np = sso_patch_plan_count(p.plan);

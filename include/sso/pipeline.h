@@ -97,10 +97,12 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
  * dither), then runs stage 1 on it at once: read, prep, background, cosmics, resampling into the
  * patches it touches. sso_pipeline_session_run, with 4 exposures (or 3: the missing one is an
  * empty epoch as with SSO_OPEN_ALLOW_THREE), runs stages 2-3 on the prepared patches; it can be
- * called once. The patch grid's tangent point is the pointing of the first exposure added (the
- * union of all exposures' patches is searched), where sso_pipeline_run takes the mean pointing of
- * the 4: the same sky, a slightly different grid, so alerts agree within the resampling noise but
- * not bit for bit. Memory: a session holds the prepared patch images of its exposures (image,
+ * called once. The patch grid's tangent point must be fixed before the other exposures are
+ * known: it is the quartet's mean pointing (what sso_pipeline_run takes) predicted from the first
+ * exposure added, its pointing and its DITHOBS through the Euclid dither pattern (EUCLID.md).
+ * When the prediction holds the grid is sso_pipeline_run's to rounding, else it is shifted (the
+ * union of all exposures' patches is searched either way); alerts then agree with
+ * sso_pipeline_run's within the resampling noise, not necessarily bit for bit. Memory: a session holds the prepared patch images of its exposures (image,
  * variance, mask: 9 bytes per patch pixel per exposure touching the patch;
  * sso_pipeline_session_bytes) from add until run; a failed add leaves the session as before it
  * (the observation may be given up by the caller). cfg is copied; its strings and callbacks are
