@@ -58,6 +58,8 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -482,6 +484,27 @@ static int n_staged(const watch *w)
     return k;
 }
 
+/* Writes a command to a worker. SIGPIPE (a worker that died) is blocked in this thread for the
+ * write and a pending one consumed, so a dead worker is an EPIPE here, never the service's death.
+ * 0 when written. */
+static int write_cmd(int fd, uint8_t cmd, const char *path)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    const uint32_t len = path ? (uint32_t)strlen(path) : 0;
+    int bad = write_all(fd, &cmd, 1) || (path && (write_all(fd, &len, sizeof len) ||
+                                                  write_all(fd, path, len)));
+    if (bad) {
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) /* ours, if it came */
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return bad ? -1 : 0;
+}
+
 /* Opens o's session: a worker process, or (no isolation) a session here. 0 when open. */
 static int start_session(watch *w, wobs *o)
 {
@@ -673,10 +696,7 @@ static sso_status feed(watch *w, wobs *o)
             o->n_acked++;
             continue;
         }
-        const uint8_t cmd = 'A';
-        const uint32_t len = (uint32_t)strlen(path);
-        if (write_all(o->to_fd, &cmd, 1) || write_all(o->to_fd, &len, sizeof len) ||
-            write_all(o->to_fd, path, len)) {
+        if (write_cmd(o->to_fd, 'A', path)) {
             char err[1024];
             worker_death(o, err, sizeof err);
             return prep_failed(w, o, k, SSO_ERR_INTERNAL, err);
@@ -698,8 +718,7 @@ static sso_status search_staged(watch *w, wobs *o, sso_alert **a, size_t *n, sso
         end_session(o);
         return st;
     }
-    const uint8_t cmd = 'R';
-    const int wrote = !write_all(o->to_fd, &cmd, 1); /* if not, the acks below find it dead */
+    const int wrote = !write_cmd(o->to_fd, 'R', NULL); /* if not, the acks below find it dead */
     int k = 0;
     sso_status ost = SSO_OK;
     char err[1024] = "";
@@ -712,9 +731,14 @@ static sso_status search_staged(watch *w, wobs *o, sso_alert **a, size_t *n, sso
     if (r == 2 || !wrote) {
         if (r != 2)
             worker_death(o, err, sizeof err), k = o->n_acked, ost = SSO_ERR_INTERNAL;
-        const char *path = o->x[k].path;
+        char what[1500];
+        if (ost == SSO_ERR_INTERNAL) /* a death: say which exposure it was preparing */
+            snprintf(what, sizeof what, "%s while preparing exposure %d/%d (%s)", err, k + 1,
+                     SSO_QUARTET_N, o->x[k].path);
+        else /* the prep's own error names the file and extension */
+            snprintf(what, sizeof what, "%s", err);
         end_session(o);
-        return sso_fail(ost, "exposure %d/%d (%s): %s", k + 1, SSO_QUARTET_N, path, err);
+        return sso_fail(ost, "%s", what);
     }
     uint8_t rc = 0;
     int rr = read_all(w, o->from_fd, &rc, 1);
@@ -851,13 +875,12 @@ static sso_status process(watch *w, wobs *o, int *abandoned)
         o->state = OBS_DONE;
         o->n_done = ne;
         logf_(w, "observation %s done: %zu alert(s) from %d exposures (%zu new, %zu revised, %zu "
-                 "unchanged, %zu retracted; last seq %llu); pipeline %.2f s (of which %.2f s in the "
-                 "search call%s), wall %.2f s; latency %.3f s from the last file's arrival to the "
-                 "last alert published",
+                 "unchanged, %zu retracted; last seq %llu); pipeline %.2f s (%s %.2f s), wall "
+                 "%.2f s; latency %.3f s from the last file's arrival to the last alert published",
               o->obs_id, n, ne, pr.n_new, pr.n_revised, pr.n_unchanged, pr.n_retracted,
-              (unsigned long long)pr.last_seq, ps.total_s, ps.run_s,
-              staged ? ": the last exposure's prep and the patches" : "", mono_s() - t0,
-              rec.latency_s);
+              (unsigned long long)pr.last_seq, ps.total_s,
+              staged ? "of which the search after the per-exposure stages" : "search", ps.run_s,
+              mono_s() - t0, rec.latency_s);
         if (w->o->out_dir) {
             sso_status wst = write_jsonl(w->o->out_dir, o->obs_id, alerts, n);
             if (wst != SSO_OK)

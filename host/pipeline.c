@@ -9,6 +9,13 @@
  *                  are freed before the next one is read: at most one detector is in memory.
  *   phase 2        for each patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
+ *   staged         (sso_pipeline_session, for `sso watch`) phase 1 runs per exposure as it arrives,
+ *                  each into its own plan of the patches it touches (run_state with that one
+ *                  exposure as epoch 0); the search adopts the exposures into a quartet
+ *                  (sso_quartet_adopt), plans the union at the same tangent point and moves each
+ *                  exposure's patch images into the union's patch of the same (ix, iy), then runs
+ *                  phase 2 exactly as sso_pipeline_run does (search_prepare, search_patches).
+ *                  The tangent point is predicted from the first exposure (predict_tangent).
  * Times: t_h[e] = (mjd_mid[e] - mean mjd_mid) * 24: centred on the mean epoch, the velocity grid
  * that keeps the position error under the stack's tolerance at every epoch is ~4x smaller than
  * with the first epoch as reference (the largest |t_e| halves). The patch ownership rule

@@ -137,4 +137,12 @@ n = db.execute("select count(*) from alerts").fetchone()[0]
 assert n == int(open(sys.argv[1] + ".n").read()), "the redo stored alert rows"
 print(f"ok: {n} alert rows, none added by the redo")
 PY
+# without isolation (--no-isolate) the session lives in the service: the same failure at arrival
+mkdir -p "$T/in-ni"
+cp "${B[0]}" "${B[1]}" "$T/in-ni/"
+timeout 300 "$SSO_BIN" watch "$T/in-ni" --out "$T/out-ni" --publish "ipc://$T/pub-ni" --replay "" --poll-ms 100 \
+    --vmax 3 --no-cosmics --role test --no-isolate --once >"$T/watch-ni.log" 2>&1 || fail "--no-isolate: exit $?"
+grep -q "observation 222: exposure 1/4 prepared on arrival" "$T/watch-ni.log" || fail "--no-isolate: no prep on arrival"
+grep -q "observation 222 failed at the arrival of exposure 2/4" "$T/watch-ni.log" || fail "--no-isolate: no failure at arrival"
+grep -q "search on" "$T/watch-ni.log" && fail "--no-isolate: a search ran"
 echo ok
