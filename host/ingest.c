@@ -1521,7 +1521,6 @@ static sso_status add_missing_exposure(sso_quartet *q, int n)
 sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flags, sso_quartet **out)
 {
     sso_status st = SSO_OK;
-    sso_quartet *q = NULL;
     if (!out)
         return sso_fail(SSO_ERR_ARG, "sso_quartet_open: out is NULL");
     *out = NULL;
@@ -1540,55 +1539,77 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
                         n_paths ? paths[n_paths - 1] : "(none)", n_paths, list,
                         n_paths > 8 ? ", ..." : "", allow3 ? " (or 3)" : "");
     }
-    q = calloc(1, sizeof *q);
-    if (!q)
-        return sso_fail(SSO_ERR_NOMEM, "sso_quartet_open: out of memory");
+    sso_exposure *x[SSO_QUARTET_N] = {0};
     for (int e = 0; e < n_paths; e++)
-        if ((st = sso_exposure_open(paths[e], flags, &q->x[e])))
-            goto exit;
-    for (int e = 1; e < n_paths; e++) {
-        if (!same_obs_id(q->x[0]->obs_id, q->x[e]->obs_id)) {
-            st = sso_fail(SSO_ERR_OBS_MISMATCH,
-                          "file %s, extension PRIMARY: OBS_ID '%s' differs from '%s' in file %s",
-                          q->x[e]->path, q->x[e]->obs_id, q->x[0]->obs_id, q->x[0]->path);
-            goto exit;
+        if ((st = sso_exposure_open(paths[e], flags, &x[e]))) {
+            for (int k = 0; k < e; k++)
+                sso_exposure_free(x[k]);
+            return st;
         }
+    return sso_quartet_adopt(x, n_paths, flags, out);
+}
+
+sso_status sso_exposures_check(const sso_exposure *const *x, int n, int from)
+{
+    if (!x || n < 0 || n > SSO_QUARTET_N)
+        return sso_fail(SSO_ERR_ARG, "sso_exposures_check: %d exposures", n);
+    for (int e = from > 1 ? from : 1; e < n; e++) {
+        if (!same_obs_id(x[0]->obs_id, x[e]->obs_id))
+            return sso_fail(SSO_ERR_OBS_MISMATCH,
+                            "file %s, extension PRIMARY: OBS_ID '%s' differs from '%s' in file %s",
+                            x[e]->path, x[e]->obs_id, x[0]->obs_id, x[0]->path);
     }
     /* every exposure has the same detectors (a file cut exactly between two HDUs is a valid
      * FITS file with fewer detectors: this is where that shows) */
-    for (int e = 1; e < n_paths; e++)
+    for (int e = from > 1 ? from : 1; e < n; e++)
         for (int k = 0; k < 2; k++) {
-            const sso_exposure *a = k ? q->x[e] : q->x[0], *b = k ? q->x[0] : q->x[e];
+            const sso_exposure *a = k ? x[e] : x[0], *b = k ? x[0] : x[e];
             for (int d = 0; d < a->n_det; d++) {
                 int found = 0;
                 for (int o = 0; o < b->n_det && !found; o++)
                     found = !strcmp(a->det[d].name, b->det[o].name);
-                if (!found) {
-                    st = sso_fail(SSO_ERR_MISSING_EXT,
-                                  "file %s, extension %s.SCI: missing (detector %s is in file %s)",
-                                  b->path, a->det[d].name, a->det[d].name, a->path);
-                    goto exit;
-                }
+                if (!found)
+                    return sso_fail(SSO_ERR_MISSING_EXT,
+                                    "file %s, extension %s.SCI: missing (detector %s is in file %s)",
+                                    b->path, a->det[d].name, a->det[d].name, a->path);
             }
         }
-    for (int e = 1; e < n_paths; e++)
+    for (int e = from > 1 ? from : 1; e < n; e++)
         for (int o = 0; o < e; o++) {
-            const sso_exposure *a = q->x[o], *b = q->x[e];
-            if (a->dither > 0 && a->dither == b->dither) {
-                st = sso_fail(SSO_ERR_DUP_DITHER,
-                              "file %s, extension PRIMARY: DITHOBS %d is also the dither of file %s",
-                              b->path, b->dither, a->path);
-                goto exit;
-            }
+            const sso_exposure *a = x[o], *b = x[e];
+            if (a->dither > 0 && a->dither == b->dither)
+                return sso_fail(SSO_ERR_DUP_DITHER,
+                                "file %s, extension PRIMARY: DITHOBS %d is also the dither of file %s",
+                                b->path, b->dither, a->path);
             /* the same start time (to ~0.1 s) is the same exposure, whatever DITHOBS says */
-            if (fabs(a->mjd_start - b->mjd_start) * 86400.0 < 0.1) {
-                st = sso_fail(SSO_ERR_DUP_DITHER,
-                              "file %s, extension PRIMARY: starts at MJD %.8f like file %s",
-                              b->path, b->mjd_start, a->path);
-                goto exit;
-            }
+            if (fabs(a->mjd_start - b->mjd_start) * 86400.0 < 0.1)
+                return sso_fail(SSO_ERR_DUP_DITHER,
+                                "file %s, extension PRIMARY: starts at MJD %.8f like file %s",
+                                b->path, b->mjd_start, a->path);
         }
-    if (n_paths < SSO_QUARTET_N && (st = add_missing_exposure(q, n_paths)) != SSO_OK)
+    return SSO_OK;
+}
+
+sso_status sso_quartet_adopt(sso_exposure **x, int n, unsigned flags, sso_quartet **out)
+{
+    sso_status st = SSO_OK;
+    sso_quartet *q = NULL;
+    *out = NULL;
+    if (n != SSO_QUARTET_N && !((flags & SSO_OPEN_ALLOW_THREE) && n == SSO_QUARTET_N - 1)) {
+        st = sso_fail(SSO_ERR_EXPOSURE_COUNT, "sso_quartet_adopt: %d exposures; a quartet is "
+                      "exactly 4%s", n, (flags & SSO_OPEN_ALLOW_THREE) ? " (or 3)" : "");
+        goto exit;
+    }
+    if ((st = sso_exposures_check((const sso_exposure *const *)x, n, 1)))
+        goto exit;
+    q = calloc(1, sizeof *q);
+    if (!q) {
+        st = sso_fail(SSO_ERR_NOMEM, "sso_quartet_open: out of memory");
+        goto exit;
+    }
+    for (int e = 0; e < n; e++)
+        q->x[e] = x[e], x[e] = NULL;
+    if (n < SSO_QUARTET_N && (st = add_missing_exposure(q, n)) != SSO_OK)
         goto exit;
     /* time order */
     for (int i = 1; i < SSO_QUARTET_N; i++)
@@ -1600,8 +1621,17 @@ sso_status sso_quartet_open(const char *const *paths, int n_paths, unsigned flag
     *out = q;
     q = NULL;
 exit:
+    for (int e = 0; e < n; e++) {
+        sso_exposure_free(x[e]);
+        x[e] = NULL;
+    }
     sso_quartet_free(q);
     return st;
+}
+
+const sso_exposure *sso_quartet_exposure_handle(const sso_quartet *q, int e)
+{
+    return (q && e >= 0 && e < SSO_QUARTET_N) ? q->x[e] : NULL;
 }
 
 static int has_fits_suffix(const char *name)

@@ -43,6 +43,17 @@ int sso_exposure_detector_compressed(const sso_exposure *x, int d);
 /* Reads the pixels of detector d (safe to call from several threads at once, see ingest.c). */
 sso_status sso_exposure_read_detector(const sso_exposure *x, int d, sso_detector **out);
 
+/* The cross-checks of sso_quartet_open between exposures x[0..n-1] (one OBS_ID, the same
+ * detectors, no dither or start time twice), for exposures from..n-1 against the earlier ones
+ * (from 1: all). The staged pipeline (sso_pipeline_session) runs it as each exposure arrives. */
+sso_status sso_exposures_check(const sso_exposure *const *x, int n, int from);
+/* A quartet from exposures already open (4, or 3 with SSO_OPEN_ALLOW_THREE in flags): the checks
+ * above, the missing 4th of 3, time order. Takes ownership of x[0..n-1] whatever the outcome (the
+ * entries are set to NULL); sso_quartet_open is sso_exposure_open on each path, then this. */
+sso_status sso_quartet_adopt(sso_exposure **x, int n, unsigned flags, sso_quartet **out);
+/* Exposure e (time order) of q, owned by q; NULL when out of range. */
+const sso_exposure *sso_quartet_exposure_handle(const sso_quartet *q, int e);
+
 /* DATE-OBS (ISO 8601, UTC; "Z" tolerated) -> MJD [d], via wcslib's datfix (host/time.c).
  * SSO_ERR_NO_TIME if the string is not a date. Sets no error detail: the caller names the file. */
 sso_status sso_time_iso_to_mjd(const char *iso, double *mjd);

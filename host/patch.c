@@ -334,8 +334,26 @@ static sso_status group_patches(sso_patch_plan *p, const patch_rec *r, size_t n)
     return SSO_OK;
 }
 
+sso_status sso_patch_plan_pointing(const sso_patch_detector *dets, int n_dets, double *ra_deg,
+                                   double *dec_deg)
+{
+    if (!dets || n_dets <= 0 || !ra_deg || !dec_deg)
+        return sso_fail(SSO_ERR_ARG, "patch plan: pointing of no detectors");
+    for (int i = 0; i < n_dets; i++)
+        if (!dets[i].wcs || dets[i].exposure < 0 || dets[i].exposure >= SSO_QUARTET_N)
+            return sso_fail(SSO_ERR_ARG, "patch plan: detector entry %d is incomplete", i);
+    return tangent_point(dets, n_dets, ra_deg, dec_deg);
+}
+
 sso_status sso_patch_plan_create_from(const sso_patch_detector *dets, int n_dets,
                                       const sso_patch_config *cfg, sso_patch_plan **out)
+{
+    return sso_patch_plan_create_at(dets, n_dets, cfg, NULL, out);
+}
+
+sso_status sso_patch_plan_create_at(const sso_patch_detector *dets, int n_dets,
+                                    const sso_patch_config *cfg, const double *tangent_deg,
+                                    sso_patch_plan **out)
 {
     sso_status st = SSO_OK;
     sso_patch_plan *p = NULL;
@@ -364,7 +382,9 @@ sso_status sso_patch_plan_create_from(const sso_patch_detector *dets, int n_dets
         return sso_fail(SSO_ERR_NOMEM, "patch plan");
     p->cfg = c;
     p->pitch_px = c.size_px - 2 * c.margin_px;
-    if ((st = tangent_point(dets, n_dets, &p->ra0_deg, &p->dec0_deg)) != SSO_OK)
+    if (tangent_deg && isfinite(tangent_deg[0]) && isfinite(tangent_deg[1]))
+        p->ra0_deg = tangent_deg[0], p->dec0_deg = tangent_deg[1];
+    else if ((st = tangent_point(dets, n_dets, &p->ra0_deg, &p->dec0_deg)) != SSO_OK)
         goto exit;
     const double s = c.scale_arcsec / 3600.0, cd[4] = {-s, 0.0, 0.0, s};
     if ((st = sso_patch_tan_wcs(p->ra0_deg, p->dec0_deg, 1.0, 1.0, cd, &p->plane)) != SSO_OK)

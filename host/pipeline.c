@@ -9,6 +9,13 @@
  *                  are freed before the next one is read: at most one detector is in memory.
  *   phase 2        for each patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
+ *   staged         (sso_pipeline_session, for `sso watch`) phase 1 runs per exposure as it arrives,
+ *                  each into its own plan of the patches it touches (run_state with that one
+ *                  exposure as epoch 0); the search adopts the exposures into a quartet
+ *                  (sso_quartet_adopt), plans the union at the same tangent point and moves each
+ *                  exposure's patch images into the union's patch of the same (ix, iy), then runs
+ *                  phase 2 exactly as sso_pipeline_run does (search_prepare, search_patches).
+ *                  The tangent point is predicted from the first exposure (predict_tangent).
  * Times: t_h[e] = (mjd_mid[e] - mean mjd_mid) * 24: centred on the mean epoch, the velocity grid
  * that keeps the position error under the stack's tolerance at every epoch is ~4x smaller than
  * with the first epoch as reference (the largest |t_e| halves). The patch ownership rule
@@ -29,6 +36,7 @@
 
 #include <fitsio.h>
 
+#include "host/ingest_internal.h"
 #include "host/memplan.h"
 #include "host/noisecal.h"
 #include "host/veto.h"
@@ -73,7 +81,9 @@ typedef struct patch_buf {
 } patch_buf;
 
 typedef struct run_state {
-    const sso_quartet *q;
+    const sso_quartet *q;             /* NULL while a session prepares one exposure */
+    const sso_exposure *x[NEXP];      /* the exposures' files (phase 1 reads through these) */
+    int label;                        /* exposure number in progress lines; 0: e + 1 */
     const sso_pipeline_config *cfg;
     sso_pipeline_stats *st;
     sso_exposure_info exp[NEXP];
@@ -190,7 +200,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     det_meta *m = &r->meta[e][d];
     double t0 = now_s();
 
-    if ((st = sso_detector_read(r->q, e, d, &det)))
+    if ((st = sso_exposure_read_detector(r->x[e], d, &det)))
         goto exit;
     const int w = sso_detector_width(det), h = sso_detector_height(det);
     const size_t n = (size_t)w * h;
@@ -199,7 +209,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     m->gain_e_per_adu = sso_detector_gain_e_per_adu(det);
     m->magzerop = sso_detector_magzerop(det);
     m->exptime_s = r->exp[e].exptime_s;
-    m->wcs = sso_quartet_detector_wcs(r->q, e, d);
+    m->wcs = sso_exposure_detector_wcs(r->x[e], d);
     m->read = 1;
     double t1 = now_s();
     r->st->read_s += t1 - t0;
@@ -284,7 +294,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     r->st->n_detectors++;
     progress(r, "detector", "exposure %d/%d detector %s: read %.2f s, prep %.2f s, background %.2f s, "
              "cosmics %.2f s (%lld px), resampled into %d patch(es) %.2f s",
-             e + 1, NEXP, m->name, t1 - t0, t2 - t1, t3 - t2, t4 - t3, (long long)n_cr, n_into,
+             r->label ? r->label : e + 1, NEXP, m->name, t1 - t0, t2 - t1, t3 - t2, t4 - t3, (long long)n_cr, n_into,
              t5 - t4);
 exit:
     sso_resample_map_free(map);
@@ -884,6 +894,86 @@ exit:
     return st;
 }
 
+/* ---- the search around the phases: shared by sso_pipeline_run and the session ------------------ */
+
+/* Epoch times, the observation id, the matched filter and the slow search's velocity bins; r->exp,
+ * r->plan and r->n_patches are set. pcfg: the patches as planned (after the memory plan). */
+static sso_status search_prepare(run_state *r, const sso_patch_config *pcfg)
+{
+    const sso_pipeline_config *cfg = r->cfg;
+    sso_status st;
+    double mjd_mean = 0.0;
+    for (int e = 0; e < NEXP; e++)
+        mjd_mean += r->exp[e].mjd_mid / NEXP;
+    for (int e = 0; e < NEXP; e++)
+        r->t_h[e] = (r->exp[e].mjd_mid - mjd_mean) * 24.0;
+    /* the observation id, restricted to the characters an alert_id allows */
+    {
+        const char *s = r->exp[0].obs_id && r->exp[0].obs_id[0] ? r->exp[0].obs_id : "obs";
+        size_t j = 0;
+        for (size_t i = 0; s[i] && j + 1 < sizeof r->obs_id; i++) {
+            char ch = s[i];
+            int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                     ch == '_' || ch == '.' || ch == ':' || ch == '-';
+            r->obs_id[j++] = ok ? ch : '_';
+        }
+        r->obs_id[j] = '\0';
+    }
+    if ((st = make_template(r)))
+        return st;
+    if (cfg->trail_bins) {
+        if ((st = sso_stack_trail_bins(cfg->stack.vmax_px_h, r->exp[0].exptime_s / 3600.0,
+                                       TRAIL_POINT_LEN_PX, TRAIL_LEN_RATIO, TRAIL_ANGLE_LEN_PX,
+                                       r->bins, MAX_BINS, &r->n_bins)))
+            return st;
+        for (int i = 0; i < r->n_bins; i++)
+            if (r->bins[i].len_px > 0.0 &&
+                (st = sso_trail_kernel_create(r->tmpl, cfg->psf_half_px, r->bins[i].len_px,
+                                              r->bins[i].theta_rad, &r->kern[i])))
+                return st;
+    } else {
+        r->n_bins = 1;
+        r->bins[0] = (sso_stack_bin){0.0, INFINITY, 0.0, PI, 0.0, 0.0};
+    }
+    progress(r, "plan", "%d patch(es) of %d px (margin %d px); matched filter %dx%d px holding %.1f%% of "
+             "the PSF; slow search to %.1f\"/h, threshold %.1f sigma, %d velocity bin(s)",
+             r->n_patches, pcfg->size_px, cfg->patch.margin_px, 2 * cfg->psf_half_px + 1,
+             2 * cfg->psf_half_px + 1, 100.0 * r->tmpl_frac, cfg->stack.vmax_px_h * cfg->patch.scale_arcsec,
+             (double)cfg->stack.nu_min, r->n_bins);
+    return SSO_OK;
+}
+
+/* Phase 2 on every patch, then the alerts handed to the caller (*alerts owned by it). */
+static sso_status search_patches(run_state *r, sso_alert **alerts, size_t *n_alerts)
+{
+    sso_status st;
+    for (int k = 0; k < r->n_patches; k++)
+        if ((st = process_patch(r, k)))
+            return st;
+    r->st->n_alerts = r->n_alerts;
+    *alerts = r->alerts;
+    *n_alerts = r->n_alerts;
+    r->alerts = NULL;
+    return SSO_OK;
+}
+
+static void run_state_release(run_state *r)
+{
+    free(r->alerts);
+    if (r->pb)
+        for (int k = 0; k < r->n_patches; k++)
+            for (int e = 0; e < NEXP; e++)
+                patch_epoch_free(&r->pb[k], e);
+    free(r->pb);
+    free(r->tmpl);
+    for (int i = 0; i < r->n_bins; i++)
+        sso_trail_kernel_free(r->kern[i]);
+    sso_sim_psf_free(r->psf);
+    sso_patch_plan_free(r->plan);
+    for (int e = 0; e < NEXP; e++)
+        free(r->meta[e]);
+}
+
 sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg,
                             sso_alert **alerts, size_t *n_alerts, sso_pipeline_stats *stats)
 {
@@ -903,28 +993,12 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
     for (int e = 0; e < NEXP; e++) {
         if ((st = sso_quartet_exposure(q, e, &r.exp[e])))
             goto exit;
+        r.x[e] = sso_quartet_exposure_handle(q, e);
         r.meta[e] = calloc((size_t)(r.exp[e].n_detectors > 0 ? r.exp[e].n_detectors : 1), sizeof(det_meta));
         if (!r.meta[e]) {
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: metadata");
             goto exit;
         }
-    }
-    double mjd_mean = 0.0;
-    for (int e = 0; e < NEXP; e++)
-        mjd_mean += r.exp[e].mjd_mid / NEXP;
-    for (int e = 0; e < NEXP; e++)
-        r.t_h[e] = (r.exp[e].mjd_mid - mjd_mean) * 24.0;
-    /* the observation id, restricted to the characters an alert_id allows */
-    {
-        const char *s = r.exp[0].obs_id && r.exp[0].obs_id[0] ? r.exp[0].obs_id : "obs";
-        size_t j = 0;
-        for (size_t i = 0; s[i] && j + 1 < sizeof r.obs_id; i++) {
-            char ch = s[i];
-            int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                     ch == '_' || ch == '.' || ch == ':' || ch == '-';
-            r.obs_id[j++] = ok ? ch : '_';
-        }
-        r.obs_id[j] = '\0';
     }
     sso_patch_config pcfg = cfg->patch; /* on the GPU, the memory plan may shrink the patches */
     if ((st = sso_memplan_apply(cfg->backend, cfg->device, &pcfg.size_px, NULL)) ||
@@ -937,56 +1011,309 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
         st = sso_fail(SSO_ERR_NOMEM, "pipeline: %d patches", r.n_patches);
         goto exit;
     }
-    if ((st = make_template(&r)))
+    if ((st = search_prepare(&r, &pcfg)))
         goto exit;
-    if (cfg->trail_bins) {
-        if ((st = sso_stack_trail_bins(cfg->stack.vmax_px_h, r.exp[0].exptime_s / 3600.0,
-                                       TRAIL_POINT_LEN_PX, TRAIL_LEN_RATIO, TRAIL_ANGLE_LEN_PX,
-                                       r.bins, MAX_BINS, &r.n_bins)))
-            goto exit;
-        for (int i = 0; i < r.n_bins; i++)
-            if (r.bins[i].len_px > 0.0 &&
-                (st = sso_trail_kernel_create(r.tmpl, cfg->psf_half_px, r.bins[i].len_px,
-                                              r.bins[i].theta_rad, &r.kern[i])))
-                goto exit;
-    } else {
-        r.n_bins = 1;
-        r.bins[0] = (sso_stack_bin){0.0, INFINITY, 0.0, PI, 0.0, 0.0};
-    }
-    progress(&r, "plan", "%d patch(es) of %d px (margin %d px); matched filter %dx%d px holding %.1f%% of "
-             "the PSF; slow search to %.1f\"/h, threshold %.1f sigma, %d velocity bin(s)",
-             r.n_patches, pcfg.size_px, cfg->patch.margin_px, 2 * cfg->psf_half_px + 1,
-             2 * cfg->psf_half_px + 1, 100.0 * r.tmpl_frac, cfg->stack.vmax_px_h * cfg->patch.scale_arcsec,
-             (double)cfg->stack.nu_min, r.n_bins);
-
     for (int e = 0; e < NEXP; e++)
         for (int d = 0; d < r.exp[e].n_detectors; d++)
             if ((st = process_detector(&r, e, d)))
                 goto exit;
-    for (int k = 0; k < r.n_patches; k++)
-        if ((st = process_patch(&r, k)))
-            goto exit;
-
-    local.n_alerts = r.n_alerts;
+    if ((st = search_patches(&r, alerts, n_alerts)))
+        goto exit;
     local.total_s = now_s() - t_start;
-    *alerts = r.alerts;
-    *n_alerts = r.n_alerts;
-    r.alerts = NULL;
+    local.run_s = local.total_s;
 exit:
-    free(r.alerts);
-    if (r.pb)
-        for (int k = 0; k < r.n_patches; k++)
-            for (int e = 0; e < NEXP; e++)
-                patch_epoch_free(&r.pb[k], e);
-    free(r.pb);
-    free(r.tmpl);
-    for (int i = 0; i < r.n_bins; i++)
-        sso_trail_kernel_free(r.kern[i]);
-    sso_sim_psf_free(r.psf);
-    sso_patch_plan_free(r.plan);
-    for (int e = 0; e < NEXP; e++)
-        free(r.meta[e]);
+    run_state_release(&r);
     if (stats)
         *stats = local;
+    return st;
+}
+
+/* ---- staged: one exposure at a time (sso_pipeline_session) -------------------------------------- */
+
+/* The detectors of exposures x[0..n_exp-1] for a patch plan (index e = position in x). */
+static sso_status plan_detectors(const sso_exposure *const *x, int n_exp, sso_patch_detector **out,
+                                 int *n_out)
+{
+    int n = 0, k = 0;
+    for (int e = 0; e < n_exp; e++)
+        n += sso_exposure_n_detectors(x[e]);
+    sso_patch_detector *d = calloc(n ? (size_t)n : 1, sizeof *d);
+    if (!d)
+        return sso_fail(SSO_ERR_NOMEM, "pipeline: detector list");
+    for (int e = 0; e < n_exp; e++)
+        for (int i = 0; i < sso_exposure_n_detectors(x[e]); i++, k++) {
+            d[k].exposure = e, d[k].detector = i;
+            d[k].wcs = sso_exposure_detector_wcs(x[e], i);
+            sso_exposure_detector_size(x[e], i, &d[k].width_px, &d[k].height_px);
+        }
+    *out = d;
+    *n_out = n;
+    return SSO_OK;
+}
+
+/* The Euclid wide-survey dither pattern, offsets of DITHOBS 1..4 from the first pointing
+ * [arcsec] in (RA cos Dec, Dec) (EUCLID.md, planning data rsd2024a; sim/sim.c draws the same). */
+static const double k_dither_arcsec[NEXP][2] = {{0.0, 0.0}, {18.6, 125.0}, {37.2, 0.0}, {55.8, 125.0}};
+
+/* The session's tangent point, from its first exposure alone: the quartet's mean pointing (what
+ * sso_pipeline_run takes) predicted from this exposure's pointing and its DITHOBS through the
+ * dither pattern above. Patch cores are ~384" wide: centring the grid on the first exposure
+ * instead puts a boundary through the footprint of the demo quartet (2 patches where 1 does, ~2x
+ * the search time). A wrong prediction (another pattern, a rotated one) only moves the patch
+ * boundaries, never what is searched; without a DITHOBS of 1..4 the exposure's own pointing is
+ * used. Gnomonic deprojection of the offset at the exposure's pointing. */
+static void predict_tangent(double ra_deg, double dec_deg, int dither, double out_deg[2])
+{
+    out_deg[0] = ra_deg, out_deg[1] = dec_deg;
+    if (dither < 1 || dither > NEXP)
+        return;
+    double mx = 0.0, my = 0.0;
+    for (int e = 0; e < NEXP; e++)
+        mx += k_dither_arcsec[e][0] / NEXP, my += k_dither_arcsec[e][1] / NEXP;
+    const double xi = (mx - k_dither_arcsec[dither - 1][0]) / 3600.0 * PI / 180.0;
+    const double eta = (my - k_dither_arcsec[dither - 1][1]) / 3600.0 * PI / 180.0;
+    const double a0 = ra_deg * PI / 180.0, d0 = dec_deg * PI / 180.0;
+    const double den = cos(d0) - eta * sin(d0);
+    double ra = a0 + atan2(xi, den);
+    const double dec = atan2(sin(d0) + eta * cos(d0), sqrt(xi * xi + den * den));
+    ra = fmod(ra * 180.0 / PI + 360.0, 360.0);
+    out_deg[0] = ra, out_deg[1] = dec * 180.0 / PI;
+}
+
+typedef struct exp_prep {
+    sso_exposure *x;       /* owned until the search adopts it into its quartet */
+    det_meta *meta;        /* per detector, filled by the prep */
+    sso_patch_plan *plan;  /* the patches this exposure touches, at the session's tangent point */
+    patch_buf *pb;         /* per patch of plan; epoch slot 0 holds this exposure's pixels */
+} exp_prep;
+
+struct sso_pipeline_session {
+    sso_pipeline_config cfg;    /* a copy (its strings and callbacks borrowed) */
+    unsigned open_flags;
+    sso_patch_config pcfg;      /* the patches, after the memory plan */
+    double tangent_deg[2];      /* predicted from the first exposure (predict_tangent) */
+    int n;
+    exp_prep xp[NEXP];          /* in the order added */
+    sso_pipeline_stats st;      /* the prep's stage times accumulate here, then the search's */
+    double added_s;             /* wall time spent in sso_pipeline_session_add */
+    int ran;
+};
+
+static void exp_prep_free(exp_prep *p)
+{
+    if (p->pb)
+        for (int k = 0; k < sso_patch_plan_count(p->plan); k++)
+            patch_epoch_free(&p->pb[k], 0);
+    free(p->pb);
+    sso_patch_plan_free(p->plan);
+    free(p->meta);
+    sso_exposure_free(p->x);
+    memset(p, 0, sizeof *p);
+}
+
+sso_status sso_pipeline_session_create(const sso_pipeline_config *cfg, unsigned open_flags,
+                                       sso_pipeline_session **out)
+{
+    if (!cfg || !out)
+        return sso_fail(SSO_ERR_ARG, "pipeline session: NULL argument");
+    *out = NULL;
+    sso_pipeline_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return sso_fail(SSO_ERR_NOMEM, "pipeline session");
+    s->cfg = *cfg;
+    s->open_flags = open_flags & ~(unsigned)SSO_OPEN_ALLOW_THREE;
+    s->pcfg = cfg->patch;
+    sso_status st = sso_memplan_apply(cfg->backend, cfg->device, &s->pcfg.size_px, NULL);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return SSO_OK;
+}
+
+void sso_pipeline_session_free(sso_pipeline_session *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < NEXP; i++)
+        exp_prep_free(&s->xp[i]);
+    free(s);
+}
+
+int sso_pipeline_session_count(const sso_pipeline_session *s)
+{
+    return s ? s->n : 0;
+}
+
+size_t sso_pipeline_session_bytes(const sso_pipeline_session *s)
+{
+    size_t b = 0;
+    for (int i = 0; s && i < s->n; i++)
+        for (int k = 0; k < sso_patch_plan_count(s->xp[i].plan); k++) {
+            sso_patch_info pi;
+            if (s->xp[i].pb[k].img[0] && sso_patch_plan_get(s->xp[i].plan, k, &pi) == SSO_OK)
+                b += (size_t)pi.width_px * pi.height_px * (2 * sizeof(float) + 1);
+        }
+    return b;
+}
+
+sso_status sso_pipeline_session_add(sso_pipeline_session *s, const char *path, double *prep_s)
+{
+    sso_status st = SSO_OK;
+    exp_prep p;
+    sso_patch_detector *dets = NULL;
+    int nd = 0;
+    const double t0 = now_s();
+    memset(&p, 0, sizeof p);
+    if (prep_s)
+        *prep_s = 0.0;
+    if (!s || !path)
+        return sso_fail(SSO_ERR_ARG, "pipeline session: NULL argument");
+    if (s->ran || s->n >= NEXP)
+        return sso_fail(SSO_ERR_EXPOSURE_COUNT, "file %s, extension PRIMARY: the observation "
+                        "already has %d exposures%s", path, s->n, s->ran ? " and was searched" : "");
+    if ((st = sso_exposure_open(path, s->open_flags, &p.x)))
+        goto exit;
+    {
+        const sso_exposure *all[NEXP];
+        for (int i = 0; i < s->n; i++)
+            all[i] = s->xp[i].x;
+        all[s->n] = p.x;
+        if ((st = sso_exposures_check(all, s->n + 1, s->n)))
+            goto exit;
+    }
+    if ((st = plan_detectors((const sso_exposure *const *)&p.x, 1, &dets, &nd)))
+        goto exit;
+    if (s->n == 0) {
+        sso_exposure_info ei;
+        double ra, dec;
+        if ((st = sso_patch_plan_pointing(dets, nd, &ra, &dec)))
+            goto exit;
+        sso_exposure_get_info(p.x, &ei);
+        predict_tangent(ra, dec, ei.dither, s->tangent_deg);
+    }
+    if ((st = sso_patch_plan_create_at(dets, nd, &s->pcfg, s->tangent_deg, &p.plan)))
+        goto exit;
+    const int np = sso_patch_plan_count(p.plan);
+    p.meta = calloc((size_t)(nd > 0 ? nd : 1), sizeof *p.meta);
+    p.pb = calloc((size_t)(np > 0 ? np : 1), sizeof *p.pb);
+    if (!p.meta || !p.pb) {
+        st = sso_fail(SSO_ERR_NOMEM, "pipeline session: exposure %s", path);
+        goto exit;
+    }
+    {
+        run_state r; /* phase 1 on this exposure alone, as epoch 0 of its own plan */
+        memset(&r, 0, sizeof r);
+        r.cfg = &s->cfg, r.st = &s->st;
+        r.x[0] = p.x;
+        r.meta[0] = p.meta;
+        sso_exposure_get_info(p.x, &r.exp[0]);
+        r.plan = p.plan;
+        r.n_patches = np;
+        r.pb = p.pb;
+        r.label = s->n + 1;
+        for (int d = 0; d < nd && !st; d++)
+            st = process_detector(&r, 0, d);
+        if (st)
+            goto exit;
+    }
+    s->xp[s->n++] = p;
+    memset(&p, 0, sizeof p);
+exit:
+    free(dets);
+    exp_prep_free(&p);
+    s->added_s += now_s() - t0;
+    if (prep_s)
+        *prep_s = now_s() - t0;
+    return st;
+}
+
+sso_status sso_pipeline_session_run(sso_pipeline_session *s, sso_alert **alerts, size_t *n_alerts,
+                                    sso_pipeline_stats *stats)
+{
+    if (!s || !alerts || !n_alerts)
+        return sso_fail(SSO_ERR_ARG, "pipeline session: NULL argument");
+    *alerts = NULL;
+    *n_alerts = 0;
+    if (s->ran)
+        return sso_fail(SSO_ERR_ARG, "pipeline session: already searched");
+    if (s->n < NEXP - 1)
+        return sso_fail(SSO_ERR_EXPOSURE_COUNT, "pipeline session: %d exposure(s) prepared; the "
+                        "search needs 4 (or 3)", s->n);
+    s->ran = 1;
+    sso_status st = SSO_OK;
+    run_state r;
+    sso_quartet *q = NULL;
+    sso_patch_detector *dets = NULL;
+    int nd = 0, slot_of[NEXP];
+    const sso_exposure *ids[NEXP] = {0};
+    sso_exposure *xs[NEXP] = {0};
+    const double t_start = now_s();
+    memset(&r, 0, sizeof r);
+    r.cfg = &s->cfg, r.st = &s->st;
+    const int n = s->n;
+    for (int i = 0; i < n; i++)
+        ids[i] = xs[i] = s->xp[i].x, s->xp[i].x = NULL; /* the quartet owns them from here */
+    if ((st = sso_quartet_adopt(xs, n, s->open_flags | (n < NEXP ? SSO_OPEN_ALLOW_THREE : 0), &q)))
+        goto exit;
+    r.q = q;
+    for (int e = 0; e < NEXP; e++) {
+        if ((st = sso_quartet_exposure(q, e, &r.exp[e])))
+            goto exit;
+        r.x[e] = sso_quartet_exposure_handle(q, e);
+        slot_of[e] = -1;
+        for (int i = 0; i < n; i++)
+            if (ids[i] == r.x[e])
+                slot_of[e] = i;
+        if (slot_of[e] >= 0) {
+            r.meta[e] = s->xp[slot_of[e]].meta;
+            s->xp[slot_of[e]].meta = NULL;
+        } else if (!(r.meta[e] = calloc((size_t)(r.exp[e].n_detectors > 0 ? r.exp[e].n_detectors : 1),
+                                        sizeof(det_meta)))) {
+            st = sso_fail(SSO_ERR_NOMEM, "pipeline: metadata");
+            goto exit;
+        }
+    }
+    if ((st = plan_detectors(r.x, NEXP, &dets, &nd)) ||
+        (st = sso_patch_plan_create_at(dets, nd, &s->pcfg, s->tangent_deg, &r.plan)))
+        goto exit;
+    r.n_patches = sso_patch_plan_count(r.plan);
+    s->st.n_patches = r.n_patches;
+    r.pb = calloc((size_t)(r.n_patches > 0 ? r.n_patches : 1), sizeof *r.pb);
+    if (!r.pb) {
+        st = sso_fail(SSO_ERR_NOMEM, "pipeline: %d patches", r.n_patches);
+        goto exit;
+    }
+    /* each exposure's prepared patch images move into the union plan's patch of the same (ix, iy):
+     * one tangent point and one grid, so they are the same pixels */
+    for (int k = 0; k < r.n_patches; k++) {
+        sso_patch_info pi;
+        if ((st = sso_patch_plan_get(r.plan, k, &pi)))
+            goto exit;
+        for (int e = 0; e < NEXP; e++) {
+            if (slot_of[e] < 0)
+                continue;
+            exp_prep *p = &s->xp[slot_of[e]];
+            const int kk = sso_patch_plan_find(p->plan, pi.ix, pi.iy);
+            if (kk < 0 || !p->pb[kk].img[0])
+                continue;
+            r.pb[k].img[e] = p->pb[kk].img[0], r.pb[k].var[e] = p->pb[kk].var[0];
+            r.pb[k].mask[e] = p->pb[kk].mask[0];
+            p->pb[kk].img[0] = p->pb[kk].var[0] = NULL, p->pb[kk].mask[0] = NULL;
+        }
+    }
+    for (int i = 0; i < n; i++) /* nothing left in them */
+        exp_prep_free(&s->xp[i]);
+    if ((st = search_prepare(&r, &s->pcfg)) || (st = search_patches(&r, alerts, n_alerts)))
+        goto exit;
+    s->st.run_s = now_s() - t_start;
+    s->st.total_s = s->added_s + s->st.run_s;
+exit:
+    free(dets);
+    run_state_release(&r);
+    sso_quartet_free(q);
+    if (stats)
+        *stats = s->st;
     return st;
 }

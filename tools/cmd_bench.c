@@ -38,6 +38,14 @@
 #include "sso/bench.h"
 #include "tools/bench_roofline.h"
 #include "tools/commands.h"
+#include "tools/pipeline_opts.h"
+
+/* bench's pipeline defaults: the command line's, on the CPU (a benchmark names its backend). */
+static void bench_pipeline_defaults(sso_pipeline_config *c)
+{
+    sso_cli_pipeline_defaults(c);
+    c->backend = SSO_BACKEND_CPU;
+}
 
 static void usage(FILE *f)
 {
@@ -53,19 +61,14 @@ static void usage(FILE *f)
 "options:\n"
 "  --preset NAME      demo (1 CCD of 2048x2066, 20 movers), ccd (2x2 full CCDs, 300 movers) or\n"
 "                     field (36 full CCDs, 1000 movers) [demo]\n"
-"  --backend B        cpu, cuda or auto [cpu]\n"
 "  --ccds N           1, 4, 9 (3x3), 16 or 36 CCDs instead of the preset's (movers scale)\n"
 "  --size W[xH]       CCD size in px instead of the preset's\n"
 "  --movers N         movers instead of the preset's (scaled) count\n"
 "  --mag-range A,B    movers' AB magnitudes instead of the preset's\n"
 "  --rate-range A,B   movers' rates [\"/h] instead of the preset's (0.5,300)\n"
 "  --seed N           simulator seed [1]\n"
-"  --vmax ARCSEC_H    largest slow-mover rate searched [10]\n"
 "  --repeat K         measured repeats after the warm-up [3]\n"
 "  --warmup N         unmeasured warm-up runs first [1]\n"
-"  --threads N        worker threads of the searches [2]\n"
-"  --patch-size PX    sky patch side [4096]\n"
-"  --fast             also run the fast-mover (streak) search (slow on a CPU)\n"
 "  --data DIR         quartet to reuse or simulate [bench/data/<preset>-<N>ccd-<W>x<H>-m<M>-s<seed>]\n"
 "  --out DIR          results directory [bench/results]\n"
 "  --tag NAME         machine tag in file names [<cores>core, plus the GPU model]\n"
@@ -77,8 +80,11 @@ static void usage(FILE *f)
 "  --sim-only         only make sure the quartet is in --data (simulate or reuse), print its path\n"
 "  --verbose          the pipeline's own progress lines too\n"
 "  -h, --help         this text\n"
-"\n"
-"exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 I/O, 5 GPU unavailable.\n");
+"\n");
+    sso_pipeline_config d;
+    bench_pipeline_defaults(&d);
+    sso_cli_pipeline_usage(f, &d);
+    fprintf(f, "\nexit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 I/O, 5 GPU unavailable.\n");
 }
 
 static double now_s(void)
@@ -129,11 +135,11 @@ static void progress_line(void *user, const char *stage, const char *message)
 typedef struct bench_opts {
     sso_sim_preset preset;
     const char *preset_name;
-    int n_ccds, width_px, height_px, movers, threads, patch_px, fast, repeat, warmup, verbose, plot, sim_only;
+    int n_ccds, width_px, height_px, movers, repeat, warmup, verbose, plot, sim_only;
     int roofline, roofline_calls;
     unsigned long long seed;
-    double vmax_arcsec_h, mag_range[2], rate_range[2]; /* ranges: 0,0 = the preset's */
-    sso_backend backend;
+    double mag_range[2], rate_range[2]; /* ranges: 0,0 = the preset's */
+    sso_pipeline_config pipe;           /* the shared pipeline options (tools/pipeline_opts.h) */
     const char *data, *out, *tag;
 } bench_opts;
 
@@ -343,17 +349,20 @@ static int bad(const char *what, const char *v)
 
 int sso_cmd_bench(int argc, char **argv)
 {
-    bench_opts o = {.preset = SSO_SIM_PRESET_DEMO, .preset_name = "demo", .movers = -1, .threads = 2,
-                    .repeat = 3, .warmup = 1, .plot = 1, .seed = 1, .vmax_arcsec_h = 10.0,
-                    .backend = SSO_BACKEND_CPU, .out = "bench/results", .roofline_calls = 5};
+    bench_opts o = {.preset = SSO_SIM_PRESET_DEMO, .preset_name = "demo", .movers = -1,
+                    .repeat = 3, .warmup = 1, .plot = 1, .seed = 1,
+                    .out = "bench/results", .roofline_calls = 5};
+    bench_pipeline_defaults(&o.pipe);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
+        int po;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--fast")) {
-            o.fast = 1;
+        } else if ((po = sso_cli_pipeline_opt("bench", argc, argv, &i, &o.pipe)) != 0) {
+            if (po < 0)
+                return 2;
             continue;
         } else if (!strcmp(a, "--verbose")) {
             o.verbose = 1;
@@ -377,9 +386,6 @@ int sso_cmd_bench(int argc, char **argv)
             if (sso_sim_preset_from_name(v, &o.preset))
                 return bad(a, v);
             o.preset_name = v;
-        } else if (!strcmp(a, "--backend")) {
-            if (sso_backend_from_name(v, &o.backend))
-                return bad(a, v);
         } else if (!strcmp(a, "--ccds")) {
             o.n_ccds = atoi(v);
             if (o.n_ccds != 1 && o.n_ccds != 4 && o.n_ccds != 9 && o.n_ccds != 16 && o.n_ccds != 36)
@@ -402,10 +408,6 @@ int sso_cmd_bench(int argc, char **argv)
             o.seed = strtoull(v, &end, 10);
             if (*end || v[0] == '-')
                 return bad(a, v);
-        } else if (!strcmp(a, "--vmax")) {
-            o.vmax_arcsec_h = strtod(v, &end);
-            if (*end || !(o.vmax_arcsec_h > 0 && o.vmax_arcsec_h <= 100))
-                return bad("--vmax (0, 100]", v);
         } else if (!strcmp(a, "--repeat")) {
             o.repeat = (int)strtol(v, &end, 10);
             if (*end || o.repeat < 1 || o.repeat > 1000)
@@ -414,14 +416,6 @@ int sso_cmd_bench(int argc, char **argv)
             o.warmup = (int)strtol(v, &end, 10);
             if (*end || o.warmup < 0 || o.warmup > 100)
                 return bad("--warmup (0..100)", v);
-        } else if (!strcmp(a, "--threads")) {
-            o.threads = (int)strtol(v, &end, 10);
-            if (*end || o.threads < 1 || o.threads > 256)
-                return bad("--threads (1..256)", v);
-        } else if (!strcmp(a, "--patch-size")) {
-            o.patch_px = (int)strtol(v, &end, 10);
-            if (*end || o.patch_px <= 256 || o.patch_px > 16384)
-                return bad("--patch-size (257..16384)", v);
         } else if (!strcmp(a, "--roofline-calls")) {
             o.roofline_calls = (int)strtol(v, &end, 10);
             if (*end || o.roofline_calls < 1 || o.roofline_calls > 32)
@@ -448,8 +442,9 @@ int sso_cmd_bench(int argc, char **argv)
     sso_status st = sim_config(&o, &sc);
     if (st)
         return sso_cli_error("bench", st);
-    const sso_backend be = sso_backend_resolve(o.backend);
-    if (o.backend == SSO_BACKEND_CUDA && sso_k_device_count() == 0) {
+    const sso_backend be = sso_backend_resolve(o.pipe.backend);
+    const double vmax_arcsec_h = o.pipe.stack.vmax_px_h * o.pipe.patch.scale_arcsec;
+    if (o.pipe.backend == SSO_BACKEND_CUDA && sso_k_device_count() == 0) {
         fprintf(stderr, "sso bench: --backend cuda: no CUDA device (built without CUDA or no GPU)\n");
         return sso_status_exit_code(SSO_ERR_NO_DEVICE);
     }
@@ -536,15 +531,7 @@ int sso_cmd_bench(int argc, char **argv)
     }
     snprintf(alerts_path, sizeof alerts_path, "%s/bench-alerts-%s.jsonl", data, sso_backend_name(be));
 
-    sso_pipeline_config cfg;
-    sso_pipeline_config_default(&cfg);
-    cfg.backend = o.backend;
-    cfg.n_threads = o.threads;
-    cfg.stack.nu_min = 7.0f; /* as sso run */
-    cfg.stack.vmax_px_h = o.vmax_arcsec_h / cfg.patch.scale_arcsec;
-    if (o.patch_px)
-        cfg.patch.size_px = o.patch_px;
-    cfg.fast = o.fast;
+    sso_pipeline_config cfg = o.pipe;
     if (o.verbose)
         cfg.progress = progress_line;
 
@@ -597,7 +584,7 @@ int sso_cmd_bench(int argc, char **argv)
 
     /* the report */
     snprintf(r.preset, sizeof r.preset, "%s", o.preset_name);
-    snprintf(r.backend_requested, sizeof r.backend_requested, "%s", sso_backend_name(o.backend));
+    snprintf(r.backend_requested, sizeof r.backend_requested, "%s", sso_backend_name(o.pipe.backend));
     char now[40];
     sso_time_us_to_rfc3339(sso_time_now_us(), now, sizeof now);
     snprintf(r.date, sizeof r.date, "%s", now);
@@ -606,8 +593,8 @@ int sso_cmd_bench(int argc, char **argv)
         k += snprintf(r.command + k, sizeof r.command - (size_t)k, " %s", argv[i]);
     snprintf(r.data_dir, sizeof r.data_dir, "%s", data);
     r.n_ccds = sc.n_ccds, r.width_px = sc.width_px, r.height_px = sc.height_px;
-    r.n_movers = sc.n_movers, r.seed = sc.seed, r.threads = o.threads;
-    r.patch_px = cfg.patch.size_px, r.fast = o.fast, r.vmax_arcsec_h = o.vmax_arcsec_h;
+    r.n_movers = sc.n_movers, r.seed = sc.seed, r.threads = cfg.n_threads;
+    r.patch_px = cfg.patch.size_px, r.fast = cfg.fast, r.vmax_arcsec_h = vmax_arcsec_h;
     r.reps = reps, r.n_reps = o.repeat;
     if ((st = sso_bench_summarize(reps, o.repeat, n_px, &r.sum))) {
         free(reps);

@@ -21,6 +21,7 @@
 
 #include "host/status_internal.h"
 #include "tools/commands.h"
+#include "tools/pipeline_opts.h"
 
 static void usage(FILE *f)
 {
@@ -40,20 +41,6 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --out DIR          output directory (created if missing) [required]\n"
-            "  --backend B        cpu, cuda or auto: where prep, psi/phi and the slow search run [auto]\n"
-            "  --device N         CUDA device to use [0]\n"
-            "  --threads N        worker threads of the slow search [2]\n"
-            "  --vmax ARCSEC_H    largest slow-mover rate searched [10]\n"
-            "  --nu-min SIGMA     detection threshold on the stacked SNR [7]\n"
-            "  --patch-size PX    sky patch side, margins included [4096]\n"
-            "  --no-cosmics       skip cosmic-ray detection\n"
-            "  --no-trail-bins    slow search with the point template only (no trail templates)\n"
-            "  --no-streak-veto   keep slow-candidate epochs that lie on a streak (fast-mover trail)\n"
-            "  --l2o-z Z          leave-two-out: the weakest n-2 epochs keep nu_min sqrt((n-2)/n) - Z\n"
-            "                     sigma [3]; 0: off\n"
-            "  --fast             also search fast movers (streaks)\n"
-            "  --no-fast          do not search fast movers\n"
-            "  --fast-lmax PX     longest trail searched [470 px = 300\"/h; up to ~1600]\n"
             "  --role R           observation or test, written in each alert [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
             "  --publish EP       store the alerts (--store) and publish them on ZeroMQ PUB at EP,\n"
@@ -67,8 +54,11 @@ static void usage(FILE *f)
             "                     after the alerts went out (for subscribers catching up) [0]\n"
             "  --quiet            no progress on stderr\n"
             "  -h, --help         this text\n"
-            "\n"
-            "exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 I/O, 5 GPU unavailable.\n");
+            "\n");
+    sso_pipeline_config d;
+    sso_cli_pipeline_defaults(&d);
+    sso_cli_pipeline_usage(f, &d);
+    fprintf(f, "\nexit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 I/O, 5 GPU unavailable.\n");
 }
 
 static void on_progress(void *user, const char *stage, const char *message)
@@ -130,9 +120,7 @@ int sso_cmd_run(int argc, char **argv)
     int n_paths = 0, quiet = 0;
     unsigned flags = 0;
     sso_pipeline_config cfg;
-    sso_pipeline_config_default(&cfg);
-    cfg.n_threads = 2;
-    cfg.stack.nu_min = 7.0f;
+    sso_cli_pipeline_defaults(&cfg);
     sso_alert_role role = SSO_ROLE_OBSERVATION;
     const char *pub_ep = NULL, *replay_ep = SSO_REPLAY_DEFAULT_ENDPOINT, *store_path = NULL;
     const char *curve_secret = NULL, *allow_keys = NULL;
@@ -140,70 +128,15 @@ int sso_cmd_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int more = i + 1 < argc;
+        int po;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if ((po = sso_cli_pipeline_opt("run", argc, argv, &i, &cfg)) != 0) {
+            if (po < 0)
+                return 2;
         } else if (!strcmp(a, "--out") && more) {
             out = argv[++i];
-        } else if (!strcmp(a, "--backend") && more) {
-            if (sso_backend_from_name(argv[++i], &cfg.backend))
-                return sso_cli_error("run", SSO_ERR_ARG);
-        } else if (!strcmp(a, "--device") && more) {
-            char *end = NULL;
-            const long d = strtol(argv[++i], &end, 10);
-            if (!end || *end || d < 0 || d > 1023) {
-                fprintf(stderr, "sso run: --device must be a CUDA device number (0, 1, ...)\n");
-                return 2;
-            }
-            cfg.device = (int)d;
-        } else if (!strcmp(a, "--threads") && more) {
-            cfg.n_threads = atoi(argv[++i]);
-            if (cfg.n_threads < 1 || cfg.n_threads > 256) {
-                fprintf(stderr, "sso run: --threads must be 1..256\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--vmax") && more) {
-            double v = atof(argv[++i]);
-            if (!(v > 0 && v <= 100)) {
-                fprintf(stderr, "sso run: --vmax must be in (0, 100] arcsec/h\n");
-                return 2;
-            }
-            cfg.stack.vmax_px_h = v / cfg.patch.scale_arcsec;
-        } else if (!strcmp(a, "--nu-min") && more) {
-            cfg.stack.nu_min = (float)atof(argv[++i]);
-            if (!(cfg.stack.nu_min > 0)) {
-                fprintf(stderr, "sso run: --nu-min must be positive\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--patch-size") && more) {
-            cfg.patch.size_px = atoi(argv[++i]);
-            if (cfg.patch.size_px <= 2 * cfg.patch.margin_px || cfg.patch.size_px > 16384) {
-                fprintf(stderr, "sso run: --patch-size must exceed twice the %d px margin and be <= 16384\n",
-                        cfg.patch.margin_px);
-                return 2;
-            }
-        } else if (!strcmp(a, "--no-trail-bins")) {
-            cfg.trail_bins = 0;
-        } else if (!strcmp(a, "--no-streak-veto")) {
-            cfg.streak_veto = 0;
-        } else if (!strcmp(a, "--l2o-z") && more) {
-            cfg.stack.l2o_z = (float)atof(argv[++i]);
-            if (!(cfg.stack.l2o_z >= 0.0f && cfg.stack.l2o_z < 100.0f)) {
-                fprintf(stderr, "sso run: --l2o-z must be in [0, 100) sigma (0: off)\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--fast")) {
-            cfg.fast = 1;
-        } else if (!strcmp(a, "--no-fast")) {
-            cfg.fast = 0;
-        } else if (!strcmp(a, "--fast-lmax") && more) {
-            cfg.fast_params.len_max_px = atof(argv[++i]);
-            if (!(cfg.fast_params.len_max_px >= 16 && cfg.fast_params.len_max_px <= 2000)) {
-                fprintf(stderr, "sso run: --fast-lmax must be 16..2000 px\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--no-cosmics")) {
-            cfg.cosmics = 0;
         } else if (!strcmp(a, "--role") && more) {
             const char *r = argv[++i];
             if (!strcmp(r, "test"))

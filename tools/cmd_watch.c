@@ -1,6 +1,7 @@
 /* tools/cmd_watch.c: `sso watch DIR`: the engine as a service (sso/watch.h).
  *
- * Parses the options into sso_watch_opts (the pipeline options are those of `sso run`), installs
+ * Parses the options into sso_watch_opts (the pipeline options are those of `sso run` and
+ * `sso bench`: tools/pipeline_opts.c), installs
  * SIGINT/SIGTERM handlers that only set a flag (sso_watch_run stops at its next safe point:
  * between steps, or at once during a search, which runs in a child process), and prints the
  * service's log lines on stderr. Exit 0 after a stop or, with --once, when idle.
@@ -20,6 +21,7 @@
 
 #include "host/status_internal.h"
 #include "tools/commands.h"
+#include "tools/pipeline_opts.h"
 
 #include <math.h>
 
@@ -42,8 +44,11 @@ static void usage(FILE *f)
             "Runs sso as a service on a directory where exposure files land. Each file is taken once\n"
             "it is complete (size stable for one poll interval and every HDU whole; files written\n"
             "under another name and renamed work too) and validated at once: a bad file is reported\n"
-            "with the file and extension. Exposures are grouped by OBS_ID; when an observation has\n"
-            "its 4th exposure the search runs and its alerts are stored and published (topics\n"
+            "with the file and extension. Exposures are grouped by OBS_ID. Each exposure is prepared\n"
+            "as it arrives (read, prep, background, cosmics, resampling into the sky patches), in the\n"
+            "observation's own worker process: a file that fails there fails its observation at once,\n"
+            "without a search. When an observation has its 4th exposure, that one's prep and the\n"
+            "search run and its alerts are stored and published (topics\n"
             "sso.v1.slow/fast, sso.v1.retract, sso.v1.quartet with counts, stage timings and the\n"
             "latency from the last file's arrival to the last alert published). An observation still\n"
             "at 3 exposures --timeout-s after its last arrival proceeds with 3; a late 4th redoes it.\n"
@@ -68,15 +73,20 @@ static void usage(FILE *f)
             "  --curve-secret F   CURVE on the PUB and replay sockets with this server secret key\n"
             "                     (`sso keygen F`; clients use F.pub as --server-key)\n"
             "  --allow-keys F     client public keys (Z85, one per line) let in; needed with CURVE\n"
+            "  --max-prepared N   observations prepared on arrival at once, 0..64; 0: none, the\n"
+            "                     whole pipeline runs when an observation is due [2]. Each holds\n"
+            "                     its exposures' patch images until its search (ccd preset: up\n"
+            "                     to 1.27 GiB per exposure, 5.1 GiB at the 4th)\n"
             "  --no-isolate       run the search in the service process (a stop then waits for it)\n"
             "  --role R           observation or test [observation]\n"
             "  --verify-checksum  verify DATASUM/CHECKSUM of every HDU read\n"
-            "  --backend B, --threads N, --vmax ARCSEC_H, --nu-min SIGMA, --patch-size PX,\n"
-            "  --no-cosmics, --fast, --fast-lmax PX    as in `sso run` [threads 2, nu-min 7]\n"
             "  --quiet            no log on stderr (errors still)\n"
             "  -h, --help         this text\n"
-            "\n"
-            "exit codes: 0 ok, 1 internal error, 2 usage, 4 I/O (directory, store, endpoint).\n");
+            "\n");
+    sso_pipeline_config d;
+    sso_cli_pipeline_defaults(&d);
+    sso_cli_pipeline_usage(f, &d);
+    fprintf(f, "\nexit codes: 0 ok, 1 internal error, 2 usage, 4 I/O (directory, store, endpoint).\n");
 }
 
 static void on_log(void *user, const char *line)
@@ -142,8 +152,7 @@ int sso_cmd_watch(int argc, char **argv)
 {
     sso_watch_opts o;
     sso_watch_opts_default(&o);
-    o.pipe.n_threads = 2;
-    o.pipe.stack.nu_min = 7.0f;
+    sso_cli_pipeline_defaults(&o.pipe);
     o.pub.replay_endpoint = SSO_REPLAY_DEFAULT_ENDPOINT;
     const char *store = NULL;
     int quiet = 0, status = 0;
@@ -151,9 +160,13 @@ int sso_cmd_watch(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int more = i + 1 < argc;
+        int po;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if ((po = sso_cli_pipeline_opt("watch", argc, argv, &i, &o.pipe)) != 0) {
+            if (po < 0)
+                return 2;
         } else if (!strcmp(a, "--out") && more) {
             o.out_dir = argv[++i];
         } else if (!strcmp(a, "--publish") && more) {
@@ -196,6 +209,14 @@ int sso_cmd_watch(int argc, char **argv)
                 return 2;
             }
             o.max_attempts = (int)v;
+        } else if (!strcmp(a, "--max-prepared") && more) {
+            char *end = NULL;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || !argv[i][0] || v < 0 || v > 64) {
+                fprintf(stderr, "sso watch: bad value for --max-prepared: '%s' (0..64)\n", argv[i]);
+                return 2;
+            }
+            o.max_prepared = (int)v;
         } else if (!strcmp(a, "--no-isolate")) {
             o.isolate = 0;
         } else if (!strcmp(a, "--role") && more) {
@@ -208,45 +229,6 @@ int sso_cmd_watch(int argc, char **argv)
             }
         } else if (!strcmp(a, "--verify-checksum")) {
             o.open_flags |= SSO_OPEN_VERIFY_CHECKSUM;
-        } else if (!strcmp(a, "--backend") && more) {
-            if (sso_backend_from_name(argv[++i], &o.pipe.backend))
-                return sso_cli_error("watch", SSO_ERR_ARG);
-        } else if (!strcmp(a, "--threads") && more) {
-            o.pipe.n_threads = atoi(argv[++i]);
-            if (o.pipe.n_threads < 1 || o.pipe.n_threads > 256) {
-                fprintf(stderr, "sso watch: --threads must be 1..256\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--vmax") && more) {
-            double v = atof(argv[++i]);
-            if (!(v > 0 && v <= 100)) {
-                fprintf(stderr, "sso watch: --vmax must be in (0, 100] arcsec/h\n");
-                return 2;
-            }
-            o.pipe.stack.vmax_px_h = v / o.pipe.patch.scale_arcsec;
-        } else if (!strcmp(a, "--nu-min") && more) {
-            o.pipe.stack.nu_min = (float)atof(argv[++i]);
-            if (!(o.pipe.stack.nu_min > 0)) {
-                fprintf(stderr, "sso watch: --nu-min must be positive\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--patch-size") && more) {
-            o.pipe.patch.size_px = atoi(argv[++i]);
-            if (o.pipe.patch.size_px <= 2 * o.pipe.patch.margin_px || o.pipe.patch.size_px > 16384) {
-                fprintf(stderr, "sso watch: --patch-size must exceed twice the %d px margin and be "
-                                "<= 16384\n", o.pipe.patch.margin_px);
-                return 2;
-            }
-        } else if (!strcmp(a, "--no-cosmics")) {
-            o.pipe.cosmics = 0;
-        } else if (!strcmp(a, "--fast")) {
-            o.pipe.fast = 1;
-        } else if (!strcmp(a, "--fast-lmax") && more) {
-            o.pipe.fast_params.len_max_px = atof(argv[++i]);
-            if (!(o.pipe.fast_params.len_max_px >= 16 && o.pipe.fast_params.len_max_px <= 2000)) {
-                fprintf(stderr, "sso watch: --fast-lmax must be 16..2000 px\n");
-                return 2;
-            }
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-') {

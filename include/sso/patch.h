@@ -83,6 +83,18 @@ sso_status sso_patch_plan_create(const sso_quartet *q, const sso_patch_config *c
  * exposures of the mean detector centre of each exposure. */
 sso_status sso_patch_plan_create_from(const sso_patch_detector *dets, int n_dets,
                                       const sso_patch_config *cfg, sso_patch_plan **out);
+/* The same with the tangent point given (tangent_deg = {ra, dec} [deg]; NULL: the mean pointing as
+ * above). The plane and the patch grid depend only on the tangent point and cfg, so plans made at
+ * one tangent point from different detector sets agree on every patch (ix, iy) they share: the
+ * staged pipeline (sso_pipeline_session) plans each exposure as it arrives and the union at the
+ * search, and moves each exposure's patch images across by (ix, iy). */
+sso_status sso_patch_plan_create_at(const sso_patch_detector *dets, int n_dets,
+                                    const sso_patch_config *cfg, const double *tangent_deg,
+                                    sso_patch_plan **out);
+/* The mean pointing of a set of detectors, as sso_patch_plan_create_from takes it (step 1 of
+ * host/patch.c): per exposure the unit-vector mean of its detector centres, then their mean. */
+sso_status sso_patch_plan_pointing(const sso_patch_detector *dets, int n_dets, double *ra_deg,
+                                   double *dec_deg);
 void sso_patch_plan_free(sso_patch_plan *p);
 
 int sso_patch_plan_count(const sso_patch_plan *p);

@@ -80,6 +80,9 @@ typedef struct sso_pipeline_stats {
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
+    double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
+                                 * sso_pipeline_session_run (exposures prepared before it excluded;
+                                 * total_s then adds the time spent in sso_pipeline_session_add) */
     double last_read_mono_s;    /* CLOCK_MONOTONIC time [s] at which the last detector read ended
                                  * (end-to-end latency is measured from it, `sso bench`) */
     char backend[8];            /* the prep backend actually used */
@@ -90,6 +93,39 @@ typedef struct sso_pipeline_stats {
  * On error nothing is returned (*alerts NULL) and sso_last_error() says where. */
 sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg,
                             sso_alert **alerts, size_t *n_alerts, sso_pipeline_stats *stats);
+
+/* ---- staged: exposures prepared as they arrive (`sso watch`) ----------------------------------
+ *
+ * A session is one observation whose exposures come one at a time. sso_pipeline_session_add opens
+ * and validates one exposure file (and checks it against those already added: OBS_ID, detectors,
+ * dither), then runs stage 1 on it at once: read, prep, background, cosmics, resampling into the
+ * patches it touches. sso_pipeline_session_run, with 4 exposures (or 3: the missing one is an
+ * empty epoch as with SSO_OPEN_ALLOW_THREE), runs stages 2-3 on the prepared patches; it can be
+ * called once. The patch grid's tangent point must be fixed before the other exposures are
+ * known: it is the quartet's mean pointing (what sso_pipeline_run takes) predicted from the first
+ * exposure added, its pointing and its DITHOBS through the Euclid dither pattern (EUCLID.md).
+ * When the prediction holds the grid is sso_pipeline_run's to rounding, else it is shifted (the
+ * union of all exposures' patches is searched either way); alerts then agree with
+ * sso_pipeline_run's within the resampling noise, not necessarily bit for bit. Memory: a session holds the prepared patch images of its exposures (image,
+ * variance, mask: 9 bytes per patch pixel per exposure touching the patch;
+ * sso_pipeline_session_bytes) from add until run; a failed add leaves the session as before it
+ * (the observation may be given up by the caller). cfg is copied; its strings and callbacks are
+ * borrowed and must outlive the session. open_flags: SSO_OPEN_VERIFY_CHECKSUM. */
+typedef struct sso_pipeline_session sso_pipeline_session;
+
+sso_status sso_pipeline_session_create(const sso_pipeline_config *cfg, unsigned open_flags,
+                                       sso_pipeline_session **out);
+void sso_pipeline_session_free(sso_pipeline_session *s);
+/* Adds and prepares the next exposure; *prep_s (may be NULL) gets the wall time it took. On error
+ * (the file's own status, detail naming the file and extension) the session is unchanged. */
+sso_status sso_pipeline_session_add(sso_pipeline_session *s, const char *path, double *prep_s);
+int sso_pipeline_session_count(const sso_pipeline_session *s);
+/* Bytes of prepared patch images held now [B]. */
+size_t sso_pipeline_session_bytes(const sso_pipeline_session *s);
+/* The search on the exposures added (3 or 4); the same outputs as sso_pipeline_run. stats gets the
+ * prep's stage times too (read_s ... resample_s summed over the adds). */
+sso_status sso_pipeline_session_run(sso_pipeline_session *s, sso_alert **alerts, size_t *n_alerts,
+                                    sso_pipeline_stats *stats);
 
 #ifdef __cplusplus
 }

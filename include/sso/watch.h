@@ -22,6 +22,14 @@
  * (the observation stays started and is redone on the next start); a crash of the search is then
  * an error of that observation, not of the service. Without isolation the search finishes first.
  *
+ * Prep on arrival: without a search function, each exposure goes through the per-exposure stages
+ * (read, prep, background, cosmics, resampling into the patches: sso_pipeline_session_add) as soon
+ * as it has arrived and validated, in the observation's own worker process (isolate) or in the
+ * service (no isolation); the search then only adds the last exposure's prep and the per-patch
+ * stages. A file that fails its prep fails the observation at its arrival (recorded failed, an
+ * attempt counted) without a search. At most max_prepared observations are prepared at once
+ * (memory); others run the whole pipeline when due.
+ *
  * Latency: per observation, from the wall-clock arrival of its last exposure file (the moment it
  * was found complete) to the hand-over of its last alert to the PUB socket; in the store's
  * observation row, the sso.v1.quartet summary and the log.
@@ -60,7 +68,11 @@ typedef struct sso_watch_opts {
     int isolate;                  /* the search in a child process [1] */
     int max_attempts;             /* a failed observation is retried while attempts < this [3] */
     sso_alert_role role;          /* written into each alert [observation] */
-    sso_watch_search_fn search;   /* NULL: sso_pipeline_run with pipe */
+    int max_prepared;             /* observations prepared on arrival at once (each holds its
+                                   * exposures' patch images until its search); 0: no prep on
+                                   * arrival, the whole pipeline runs when due [2] */
+    sso_watch_search_fn search;   /* NULL: sso_pipeline_run with pipe (prep on arrival:
+                                   * sso_pipeline_session); set: this, when due, on the quartet */
     void *search_user;
     sso_watch_log_fn log;         /* may be NULL */
     void *log_user;
