@@ -336,30 +336,10 @@ static int find_detector(const run_state *r, int e, double ra, double dec, doubl
     return -1;
 }
 
-/* psi and phi at a fractional 0-based position, bilinear between the 4 pixels around it; 0 when
- * any of them is off the patch or has no data. The grid trajectory's own pixels can be up to the
- * velocity-grid tolerance (~0.8 px) off the refined track, which costs a bright source up to ~30%
- * of its matched-filter flux; at the refined position the loss is a few percent. */
-static int psiphi_at(const float *psi, const float *phi, int w, int h, double x, double y,
-                     double *ps, double *ph)
-{
-    const int x0 = (int)floor(x), y0 = (int)floor(y);
-    if (x0 < 0 || y0 < 0 || x0 + 1 >= w || y0 + 1 >= h)
-        return 0;
-    const double fx = x - x0, fy = y - y0;
-    double sp = 0.0, sf = 0.0;
-    for (int j = 0; j < 2; j++)
-        for (int i = 0; i < 2; i++) {
-            const size_t q = (size_t)(y0 + j) * w + x0 + i;
-            if (!(phi[q] > 0.0f))
-                return 0;
-            const double wgt = (i ? fx : 1.0 - fx) * (j ? fy : 1.0 - fy);
-            sp += wgt * psi[q];
-            sf += wgt * phi[q];
-        }
-    *ps = sp, *ph = sf;
-    return 1;
-}
+/* psi and phi at the refined track: sso_psiphi_at (host/veto.h), bilinear. The grid trajectory's
+ * own pixels can be up to the velocity-grid tolerance (~0.8 px) off the refined track, which costs a
+ * bright source up to ~30% of its matched-filter flux; at the refined position the loss is a few
+ * percent. */
 
 /* The images of a patch that measurement needs: psi/phi (detection), the difference images and,
  * from before differencing, each epoch's variance and mask (track photometry models the template). */
@@ -497,7 +477,7 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
     for (int e = 0; e < NEXP; e++) {
         double ps, ph;
         const double x = c->x0_px + c->vx_px_h * r->t_h[e], y = c->y0_px + c->vy_px_h * r->t_h[e];
-        if (c->phi_e[e] > 0.0f && psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x, y, &ps, &ph))
+        if (c->phi_e[e] > 0.0f && sso_psiphi_at(psi[e], phi[e], pi->width_px, pi->height_px, x, y, &ps, &ph))
             rc->psi_e[e] = (float)ps, rc->phi_e[e] = (float)ph;
         /* an epoch on a streak (a fast mover's trail, a bright trail's edge) holds no evidence of
          * this candidate: drop it before the threshold and consistency tests */

@@ -21,8 +21,7 @@ void sso_veto_params_default(sso_veto_params *p)
                         * it (host/veto.h); a streak gives S ~ 2.8 x its point SNR */
 }
 
-/* psi and phi at a fractional position, bilinear; 0 when off the image or any corner lacks data */
-static int sample(const float *psi, const float *phi, int w, int h, double x, double y, double *ps,
+int sso_psiphi_at(const float *psi, const float *phi, int w, int h, double x, double y, double *ps,
                   double *ph)
 {
     const int x0 = (int)floor(x), y0 = (int)floor(y);
@@ -61,7 +60,7 @@ double sso_veto_side_snr(const float *psi, const float *phi, int w, int h, doubl
             for (int k = 0; k < p->n_steps; k++) {
                 const double d = d0 + k * p->step_px;
                 double ps, ph;
-                if (sample(psi, phi, w, h, x + sg * d * c, y + sg * d * s, &ps, &ph))
+                if (sso_psiphi_at(psi, phi, w, h, x + sg * d * c, y + sg * d * s, &ps, &ph))
                     sp[side] += ps, sf[side] += ph;
             }
         }

@@ -40,6 +40,12 @@ typedef struct sso_veto_params {
 
 void sso_veto_params_default(sso_veto_params *p);
 
+/* psi and phi at a fractional 0-based position (x, y), bilinear between the 4 pixels around it;
+ * returns 0 when any of them is off the w x h image, has no data (phi <= 0) or a non-finite psi.
+ * Shared with the pipeline's re-measurement of a candidate's track. */
+int sso_psiphi_at(const float *psi, const float *phi, int w, int h, double x, double y, double *ps,
+                  double *ph);
+
 /* max over theta of S(theta), both sides together and each alone, at (x, y) (0-based pixel) of the point maps
  * psi/phi (w x h); own_len_px/own_angle_rad: the candidate's trail in this epoch (0 for a point).
  * Sample points off the image or without data (phi <= 0) are skipped; an angle with no usable
