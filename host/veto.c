@@ -17,8 +17,9 @@ void sso_veto_params_default(sso_veto_params *p)
     p->step_px = 2.0;  /* ~1.25 FWHM: neighbouring samples ~10% correlated */
     p->gap_px = 3.0;   /* the 7x7 matched filter's half width: the own PSF's psi is < 1% there */
     p->z_abs = 5.0;
-    p->frac = 0.6;     /* bright movers: S ~ 0.06-0.15 of their SNR on track, up to ~0.8 beside
-                        * it (host/veto.h); a streak gives S ~ 2.8 x its point SNR */
+    p->side_extra = 2.0; /* one side alone: a point neighbour 5-7 px away at SNR 8 reached S ~5 */
+    p->frac = 0.6;     /* bright movers: S up to ~0.55 of their SNR at a detector edge (host/veto.h) */
+    p->snr0 = 10.0;    /* ... above this SNR; a streak gives S ~ 2.8 x its point SNR */
 }
 
 int sso_psiphi_at(const float *psi, const float *phi, int w, int h, double x, double y, double *ps,
@@ -65,8 +66,8 @@ double sso_veto_side_snr(const float *psi, const float *phi, int w, int h, doubl
             }
         }
         const double cand[3] = {
-            sf[0] > 0.0 ? sp[0] / sqrt(sf[0]) : -INFINITY,
-            sf[1] > 0.0 ? sp[1] / sqrt(sf[1]) : -INFINITY,
+            sf[0] > 0.0 ? sp[0] / sqrt(sf[0]) - p->side_extra : -INFINITY,
+            sf[1] > 0.0 ? sp[1] / sqrt(sf[1]) - p->side_extra : -INFINITY,
             sf[0] > 0.0 && sf[1] > 0.0 ? (sp[0] + sp[1]) / sqrt(sf[0] + sf[1]) : -INFINITY,
         };
         for (int i = 0; i < 3; i++)
@@ -82,5 +83,5 @@ int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, d
                    double own_len_px, double own_angle_rad, double snr_e, const sso_veto_params *p)
 {
     const double s = sso_veto_side_snr(psi, phi, w, h, x, y, own_len_px, own_angle_rad, p, NULL);
-    return s > p->z_abs + p->frac * (snr_e > 0.0 ? snr_e : 0.0);
+    return s > p->z_abs + p->frac * (snr_e > p->snr0 ? snr_e - p->snr0 : 0.0);
 }

@@ -14,15 +14,19 @@
  * which starts beyond the candidate's own trail (its length and direction in this epoch) and the
  * PSF core. On noise S(theta) is ~N(0, 1) (the maps are noise-calibrated; samples step apart are
  * nearly independent); a streak of point-map SNR s at the position gives S ~ s sqrt(2 n_steps) at
- * its angle. The epoch is contaminated when max_theta S > z_abs + frac * s_e, s_e the candidate's
- * own SNR in the epoch: the fractional term keeps a bright mover's PSF wings and diffraction
- * spikes from vetoing it, and still vetoes a streak down to point SNR ~2.2 (S ~ 2.8 s_e against
- * 5 + 0.6 s_e). Measured in the pipeline (the e2e test's quartet, SSO_DEBUG_VETO=1): S/s_e is
- * 0.06-0.15 on bright movers at their track, up to 0.4-0.8 on candidates 1-2 px beside them; with
- * frac 0.15 two bright 3-epoch movers of that quartet were lost (the candidates the merge relies on
- * lost epochs), with 0.6 none. Each side is also tested alone (S over its n_steps points),
- * for a candidate at a streak's end; a neighbouring point source lands on one sample of a side and
- * needs SNR ~ z_abs sqrt(n_steps) to trigger that.
+ * its angle. The epoch is contaminated when max_theta S > z_abs + frac * max(0, s_e - snr0), s_e
+ * the candidate's own SNR in the epoch. Up to s_e = snr0 the threshold is z_abs, so a streak is
+ * vetoed down to point SNR ~1.8 (S ~ 2.8 s against 5); above it, the fractional term keeps a
+ * bright mover's PSF wings, diffraction spikes and detector-edge residuals from vetoing it.
+ * Measured in the pipeline (the e2e test's quartet, SSO_DEBUG_VETO=1): S/s_e is 0.06-0.15 on
+ * bright movers on their track, but 0.29 and 0.55 for two bright movers at x = 1-3 px of a
+ * detector's edge (the edge leaves a line of residual along it), up to 0.8 on candidates 1-2 px
+ * beside a bright mover. A plain z_abs + 0.15 s_e lost those two edge movers; z_abs + 0.6 s_e kept
+ * them but let 5 more false alerts through on a ccd-preset seed (7 against 2: points on the trails
+ * of 10-15"/h movers with epoch SNR 6-13, where 0.6 s_e is a loose threshold).
+ Each side is also tested alone (S over its n_steps points, less
+ * side_extra), for a candidate at a streak's end; a neighbouring point source lands on one or two
+ * samples of a side: at SNR 8 and 6 px it reaches S ~5 on that side, hence the extra 2 sigma.
  *
  * Host-side, on the candidates only (tens per patch): the same code serves every backend.
  */
@@ -35,7 +39,9 @@ typedef struct sso_veto_params {
     double step_px;  /* spacing of the sample points [px] */
     double gap_px;   /* start beyond the own trail's end [px] (PSF core) */
     double z_abs;    /* threshold on max S [sigma] */
-    double frac;     /* plus this fraction of the epoch's own SNR */
+    double frac;     /* plus this fraction of the epoch's own SNR above snr0 */
+    double snr0;     /* [sigma] */
+    double side_extra; /* a single side's S must exceed the threshold by this much [sigma] */
 } sso_veto_params;
 
 void sso_veto_params_default(sso_veto_params *p);
@@ -46,7 +52,7 @@ void sso_veto_params_default(sso_veto_params *p);
 int sso_psiphi_at(const float *psi, const float *phi, int w, int h, double x, double y, double *ps,
                   double *ph);
 
-/* max over theta of S(theta), both sides together and each alone, at (x, y) (0-based pixel) of the point maps
+/* max over theta of S(theta), both sides together and each alone less side_extra, at (x, y) (0-based pixel) of the point maps
  * psi/phi (w x h); own_len_px/own_angle_rad: the candidate's trail in this epoch (0 for a point).
  * Sample points off the image or without data (phi <= 0) are skipped; an angle with no usable
  * sample on either side is skipped. Returns -INFINITY when no angle is usable. *angle_rad (may be
@@ -55,7 +61,7 @@ double sso_veto_side_snr(const float *psi, const float *phi, int w, int h, doubl
                          double own_len_px, double own_angle_rad, const sso_veto_params *p,
                          double *angle_rad);
 
-/* 1 when the epoch is contaminated: sso_veto_side_snr > z_abs + frac * max(snr_e, 0). */
+/* 1 when the epoch is contaminated: sso_veto_side_snr > z_abs + frac * max(snr_e - snr0, 0). */
 int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, double y,
                    double own_len_px, double own_angle_rad, double snr_e, const sso_veto_params *p);
 

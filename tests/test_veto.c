@@ -222,6 +222,7 @@ static void test_neighbour_kept(void **state)
         vetoed += sso_veto_epoch(s->psi, s->phi, W, H, x, y, 0.0, 0.0, snr_at(s, x, y), &p);
         free(s);
     }
+    print_message("neighbour: %d of 40 vetoed\n", vetoed);
     assert_true(vetoed <= 2);
 }
 
