@@ -14,9 +14,13 @@
  *     away: each kept streak's model (flux x template) is subtracted from a residual copy of DW,
  *     and later samples are refined and measured on the residual: what a brighter streak explains
  *     (partial overlaps at other angles and lengths) falls below nu_epoch and is dropped.
- *   Measurement: the exact trail model (the PSF bilinearly shifted to points <= 0.25 px apart
- *     along the segment and averaged: sso_tmpl_trail_px's definition, splatted into a box around
- *     the segment) gives psi = sum DW T, phi = sum W T^2. A streak is parametrised by its two
+ *   Measurement: the exact trail model (the PSF bilinearly shifted along the segment and averaged,
+ *     (1/L) int K(x - c - s u) ds, the integral that sso_tmpl_trail_px sums at 0.25 px steps) gives
+ *     psi = sum DW T, phi = sum W T^2. It is read from a table of the kernel's cumulative line
+ *     integral per angle (host/fast_math.h sso_fast_ttab_*, built once per 1.5 mrad of angle) over
+ *     the band of pixels within the kernel's reach of the segment: O(L) per model, where the
+ *     splat of 4 L shifted kernels into the segment's bounding box was O(L half^2 + box) (~1 ms at
+ *     1600 px, ~25x slower; bench/results/fast-search-vm-2026-11-21.md). A streak is parametrised by its two
  *     ends (along and across offsets), which the SNR sees nearly independently; the segment is
  *     clipped to the image (a trail leaving it is measured by its visible part, flagged clipped).
  *     Stages: a prescreen (one exact model), a coordinate search on line sums (cheap), the exact
@@ -64,6 +68,18 @@ typedef struct epoch_ctx {
     float *cal; /* [n_ang * n_len] noise scale of the bank map, 0 where not computed */
 } epoch_ctx;
 
+/* Cumulative trail tables of one kernel (host/fast_math.h), built on first use per quantised angle
+ * in [0, pi) (a segment at theta + pi is the same segment): at most TTAB_NQ of n^2 floats (34 kB
+ * for the pipeline's 7 x 7 kernel). The angle quantum only orients the table (<= 1.5 mrad: <= 0.01
+ * px at the kernel's edge); the pixel offsets use the exact angle. */
+#define TTAB_NQ 1024
+#define TTAB_H 0.125 /* table spacing [px] */
+typedef struct ttab_set {
+    const float *k;
+    int half, n;
+    float *c[TTAB_NQ];
+} ttab_set;
+
 typedef struct ctx {
     int ne, w, h, ph;
     const double *t;
@@ -75,9 +91,10 @@ typedef struct ctx {
     const int *step;   /* bank.step: a length's angle slots are multiples of it */
     sso_fast_bank bank;
     epoch_ctx ep[SSO_FAST_MAX_EPOCHS];
-    float *box; /* scratch for model evaluations: the last model, unscaled by 1/m */
-    size_t box_cap;
-    int bx0, by0, bw, bh, bm; /* the last model's box and step count */
+    size_t *mi; /* the last model: its pixels (index into the image) and values (unit flux) */
+    float *mv;
+    size_t mn, mcap;
+    ttab_set tab[2]; /* trail tables: [0] the PSF, [1] the delta kernel of the width test */
     int resid;  /* 1: model_eval reads dwr instead of dw */
 } ctx;
 
@@ -111,60 +128,97 @@ static double now_s(void)
 
 /* ---- exact trail model ---------------------------------------------------------------------- */
 
+/* The cumulative trail table of kernel k (half kh) at angle th in [0, pi), from the cache or
+ * built; NULL: no memory. */
+static const float *ttab_get(ctx *c, const float *k, int kh, double th, int *n_out)
+{
+    ttab_set *S = &c->tab[k == c->psf ? 0 : 1];
+    if (S->k != k || S->half != kh) {
+        for (int i = 0; i < TTAB_NQ; i++)
+            free(S->c[i]), S->c[i] = NULL;
+        double r;
+        S->k = k, S->half = kh, S->n = sso_fast_ttab_n(kh, TTAB_H, &r);
+    }
+    const int n = S->n, q = (int)lround(th / PI * TTAB_NQ) % TTAB_NQ;
+    *n_out = n;
+    if (S->c[q])
+        return S->c[q];
+    float *t = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    if (!t)
+        return NULL;
+    const double a = PI * q / TTAB_NQ, ct = cos(a), st = sin(a);
+    for (int id = 0; id < n; id++)
+        sso_fast_ttab_row(k, kh, ct, st, n, TTAB_H, id, t + (size_t)id * n);
+    return S->c[q] = t;
+}
+
 /* psi = sum DW T and phi = sum W T^2 for the trail model T of unit flux (kernel k, half kh) centred
- * at (xc, yc), length len, angle th; pixels off the image count 0. */
+ * at (xc, yc), length len, angle th (sso_fast_ttab_trail: the PSF averaged along the segment);
+ * pixels off the image count 0. The model's pixels (the band |across| < R, |along| < len/2 + R)
+ * and values are kept in c->mi/mv for explaining away. */
 static sso_status model_eval(ctx *c, int e, const float *k, int kh, double xc, double yc,
                              double len, double th, double *psi, double *phi)
 {
-    const double ct = cos(th), st = sin(th);
-    const int pad = kh + 2;
-    int x0 = (int)floor(xc - fabs(ct) * len / 2) - pad, x1 = (int)ceil(xc + fabs(ct) * len / 2) + pad;
-    int y0 = (int)floor(yc - fabs(st) * len / 2) - pad, y1 = (int)ceil(yc + fabs(st) * len / 2) + pad;
-    x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
-    x1 = x1 > c->w - 1 ? c->w - 1 : x1, y1 = y1 > c->h - 1 ? c->h - 1 : y1;
     *psi = *phi = 0.0;
-    c->bw = c->bh = 0;
-    if (x1 < x0 || y1 < y0)
-        return SSO_OK;
-    const int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-    c->bx0 = x0, c->by0 = y0, c->bw = bw, c->bh = bh;
-    size_t need = (size_t)bw * (size_t)bh;
-    if (need > c->box_cap) {
-        float *nb = realloc(c->box, sizeof(float) * need);
-        if (!nb)
-            return sso_fail(SSO_ERR_NOMEM, "fast: model box of %d x %d", bw, bh);
-        c->box = nb, c->box_cap = need;
+    c->mn = 0;
+    th = fmod(th, PI); /* the same segment */
+    th += th < 0.0 ? PI : 0.0;
+    int n;
+    const float *tb = ttab_get(c, k, kh, th, &n);
+    if (!tb)
+        return sso_fail(SSO_ERR_NOMEM, "fast: trail table");
+    const double R = 0.5 * (n - 1) * TTAB_H, hl = 0.5 * len, ct = cos(th), st = sin(th);
+    const double ea = hl + R;
+    int y0 = (int)floor(yc - fabs(st) * hl - R), y1 = (int)ceil(yc + fabs(st) * hl + R);
+    y0 = y0 < 0 ? 0 : y0, y1 = y1 > c->h - 1 ? c->h - 1 : y1;
+    const size_t need = (size_t)(2.0 * R + 2.0) * (size_t)(len + 2.0 * R + 4.0) * 2 + 64;
+    if (need > c->mcap) {
+        size_t *ni = realloc(c->mi, sizeof(size_t) * need);
+        if (ni)
+            c->mi = ni;
+        float *nv = realloc(c->mv, sizeof(float) * need);
+        if (nv)
+            c->mv = nv;
+        if (!ni || !nv)
+            return sso_fail(SSO_ERR_NOMEM, "fast: model of %zu px", need);
+        c->mcap = need;
     }
-    float *T = c->box;
-    memset(T, 0, sizeof(float) * need);
-    const int m = sso_tmpl_trail_steps(len);
-    c->bm = m;
-    for (int i = 0; i < m; i++) {
-        double s = m == 1 ? 0.0 : len * ((double)i / (m - 1) - 0.5);
-        double px = xc + s * ct, py = yc + s * st;
-        int ix0 = (int)floor(px) - kh - 1, iy0 = (int)floor(py) - kh - 1;
-        for (int iy = iy0; iy <= iy0 + 2 * kh + 3; iy++) {
-            if (iy < y0 || iy > y1)
-                continue;
-            for (int ix = ix0; ix <= ix0 + 2 * kh + 3; ix++) {
-                if (ix < x0 || ix > x1)
-                    continue;
-                T[(size_t)(iy - y0) * bw + (ix - x0)] += sso_tmpl_bilinear(k, kh, ix - px, iy - py);
-            }
-        }
-    }
-    const double inv = 1.0 / m;
-    double a = 0.0, b = 0.0;
     const epoch_ctx *E = &c->ep[e];
     const float *dw = c->resid ? E->dwr : E->dw;
-    for (int iy = 0; iy < bh; iy++)
-        for (int ix = 0; ix < bw; ix++) {
-            double tv = T[(size_t)iy * bw + ix] * inv;
-            size_t q = (size_t)(y0 + iy) * c->w + (size_t)(x0 + ix);
-            a += tv * dw[q];
-            b += tv * tv * E->wt[q];
+    double sa = 0.0, sb = 0.0;
+    size_t mn = 0;
+    for (int y = y0; y <= y1; y++) {
+        const double dy = y - yc;
+        /* x - xc in [lo, hi]: |d| = |-(x - xc) st + dy ct| < R and |a| = |(x - xc) ct + dy st| < ea */
+        double lo = -1e300, hi = 1e300;
+        if (fabs(st) > 1e-12) {
+            double u1 = (dy * ct - R) / st, u2 = (dy * ct + R) / st;
+            lo = fmax(lo, fmin(u1, u2)), hi = fmin(hi, fmax(u1, u2));
+        } else if (fabs(dy * ct) >= R) {
+            continue;
         }
-    *psi = a, *phi = b;
+        if (fabs(ct) > 1e-12) {
+            double u1 = (-ea - dy * st) / ct, u2 = (ea - dy * st) / ct;
+            lo = fmax(lo, fmin(u1, u2)), hi = fmin(hi, fmax(u1, u2));
+        } else if (fabs(dy * st) >= ea) {
+            continue;
+        }
+        int x0 = (int)ceil(xc + lo), x1 = (int)floor(xc + hi);
+        x0 = x0 < 0 ? 0 : x0, x1 = x1 > c->w - 1 ? c->w - 1 : x1;
+        for (int x = x0; x <= x1; x++) {
+            const double dx = x - xc, a = dx * ct + dy * st, d = -dx * st + dy * ct;
+            const float tv = sso_fast_ttab_trail(tb, n, TTAB_H, len, a, d);
+            if (tv == 0.0f || mn >= c->mcap)
+                continue;
+            const size_t q = (size_t)y * c->w + (size_t)x;
+            c->mi[mn] = q, c->mv[mn] = tv;
+            mn++;
+            sa += (double)tv * dw[q];
+            sb += (double)tv * tv * E->wt[q];
+        }
+    }
+    c->mn = mn;
+    *psi = sa, *phi = sb;
     return SSO_OK;
 }
 
@@ -546,13 +600,10 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         if (!(phi > 0.0))
             continue;
         if (psi / sqrt(phi) >= c->p->nu_epoch) { /* explain it away: DWr -= flux T W */
-            const double fl = psi / phi / c->bm;
+            const double fl = psi / phi;
             epoch_ctx *E = &c->ep[e];
-            for (int iy = 0; iy < c->bh; iy++)
-                for (int ix = 0; ix < c->bw; ix++) {
-                    size_t q = (size_t)(c->by0 + iy) * c->w + (size_t)(c->bx0 + ix);
-                    E->dwr[q] -= (float)(fl * c->box[(size_t)iy * c->bw + ix] * E->wt[q]);
-                }
+            for (size_t u = 0; u < c->mn; u++)
+                E->dwr[c->mi[u]] -= (float)(fl * c->mv[u] * E->wt[c->mi[u]]);
         }
         sso_fast_streak s;
         memset(&s, 0, sizeof(s));
@@ -997,7 +1048,11 @@ exit:
         free(c.ep[e].dwr);
         free(c.ep[e].cal);
     }
-    free(c.box);
+    free(c.mi);
+    free(c.mv);
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < TTAB_NQ; q++)
+            free(c.tab[i].c[q]);
     if (st != SSO_OK) {
         sso_fast_result_free(res);
         return st;
