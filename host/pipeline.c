@@ -845,9 +845,14 @@ static sso_status process_patch(run_state *r, int k)
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
              r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_pool,
              n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
-    if (r->cfg->fast)
-        progress(r, "patch", "patch %d/%d: fast search %.2f s, %zu candidates, %zu in the core", k + 1,
-                 r->n_patches, now_s() - t4, n_fast, n_fast_core);
+    if (r->cfg->fast) {
+        const sso_fast_stats *fs = sso_fast_result_stats(fres);
+        progress(r, "patch", "patch %d/%d: fast search %.2f s (psi/phi %.2f, bank %.2f, measure %.2f, "
+                 "link+stack %.2f s; %d streaks, %d sharp, %d links, %d seeds), %zu candidates, %zu in the core",
+                 k + 1, r->n_patches, now_s() - t4, fs ? fs->like_s : 0.0, fs ? fs->bank_s : 0.0,
+                 fs ? fs->measure_s : 0.0, fs ? fs->link_s : 0.0, fs ? fs->n_streaks : 0,
+                 fs ? fs->n_sharp : 0, fs ? fs->n_links : 0, fs ? fs->n_seeds : 0, n_fast, n_fast_core);
+    }
 exit:
     sso_stack_result_free(res);
     sso_fast_result_free(fres);

@@ -424,6 +424,8 @@ static void test_bench(void **st)
         sso_fast_params p;
         params(&p, lmax);
         p.n_threads = nt;
+        if (getenv("SSO_BENCH_BIN"))
+            p.bin_len_px = atof(getenv("SSO_BENCH_BIN"));
         struct timespec a, b, ca, cb;
         clock_gettime(CLOCK_MONOTONIC, &a);
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ca);
@@ -445,6 +447,53 @@ static void test_bench(void **st)
     scene_free(&s);
 }
 
+/* SSO_BENCH_LOSS=1: the bank's SNR (snr_bank of the streak found) for trails of SSO_BENCH_LEN
+ * [200] px at SNR 12 (exact template) at 36 random positions and angles in epoch 0 of a 1536^2
+ * noise image, with the long lengths on binned maps (bin_len_px 64) and without (0): the mean and
+ * the lowest ratio of bank SNR to the injected SNR, and how many were found above nu_epoch. */
+static void test_bench_loss(void **st)
+{
+    (void)st;
+    if (!getenv("SSO_BENCH_LOSS"))
+        skip();
+    const double len = getenv("SSO_BENCH_LEN") ? atof(getenv("SSO_BENCH_LEN")) : 200.0;
+    const int n = 1536, nt = 36;
+    scene s;
+    scene_init(&s, n, n, 40);
+    double xc[36], yc[36], th[36];
+    sso_rng rng;
+    sso_rng_init(&rng, 41, 0, 0, 0);
+    for (int i = 0; i < nt; i++) { /* a 6 x 6 grid of cells 256 px wide, jittered */
+        th[i] = 3.14159265 * sso_rng_uniform(&rng);
+        xc[i] = 128 + 256 * (i % 6) + 40 * (sso_rng_uniform(&rng) - 0.5);
+        yc[i] = 128 + 256 * (i / 6) + 40 * (sso_rng_uniform(&rng) - 0.5);
+        const double r = len / EXPT;
+        add_trail(&s, 0, xc[i], yc[i], r * cos(th[i]), r * sin(th[i]), 12.0);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        sso_fast_params p;
+        params(&p, fmax(len * 1.05, 16.0));
+        p.bin_len_px = pass ? (getenv("SSO_BENCH_BIN") ? atof(getenv("SSO_BENCH_BIN")) : 32.0) : 0.0;
+        sso_fast_result *r = run(&s, &p);
+        double sum = 0.0, lo = 1e30;
+        int found = 0;
+        for (int i = 0; i < nt; i++) {
+            double best = 0.0;
+            for (size_t k = 0; k < sso_fast_result_streak_count(r); k++) {
+                const sso_fast_streak *t = sso_fast_result_streak(r, k);
+                if (t->epoch == 0 && hypot(t->xc_px - xc[i], t->yc_px - yc[i]) < 0.25 * len + 3)
+                    best = fmax(best, t->snr_bank);
+            }
+            found += best > 0.0;
+            sum += best / 12.0, lo = fmin(lo, best / 12.0);
+        }
+        printf("  LOSS L %.0f bin_len %.0f: bank SNR / 12: mean %.3f, lowest %.3f; %d/%d found\n", len,
+               p.bin_len_px, sum / nt, lo, found, nt);
+        sso_fast_result_free(r);
+    }
+    scene_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +506,10 @@ int main(void)
     };
     if (getenv("SSO_TEST_FILTER")) /* e.g. SSO_TEST_FILTER=test_streak* */
         cmocka_set_test_filter(getenv("SSO_TEST_FILTER"));
+    if (getenv("SSO_BENCH_LOSS")) {
+        const struct CMUnitTest loss[] = {cmocka_unit_test(test_bench_loss)};
+        return cmocka_run_group_tests(loss, setup, teardown);
+    }
     if (getenv("SSO_BENCH")) { /* the benchmark alone */
         const struct CMUnitTest bench[] = {cmocka_unit_test(test_bench)};
         return cmocka_run_group_tests(bench, setup, teardown);

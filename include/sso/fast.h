@@ -49,6 +49,9 @@ typedef struct sso_fast_params {
     double len_max_px;      /* longest trail searched [470 px = 300"/h; up to ~1600] */
     double len_factor;      /* geometric spacing of the length bank [1.3] */
     double ang_k;           /* angle spacing = ang_k * FWHM / L [1.5: far end within 0.6 px] */
+    double bin_len_px;      /* lengths >= this are searched on 2 x 2 binned psi/phi (a quarter of
+                             * the pixels, 7-11% less bank SNR, thresholded at 0.9 nu_epoch;
+                             * bench/results/fast-search-*.md); 0: none [32] */
     double fwhm_px;         /* PSF FWHM; 0 estimates it from the kernel's sum of squares [0] */
     float nu_epoch;         /* per-epoch streak threshold [5] */
     float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
@@ -98,6 +101,8 @@ typedef struct sso_fast_stats {
     int64_t n_templates;     /* (length, angle) pairs per epoch */
     int64_t n_raw[SSO_FAST_MAX_EPOCHS]; /* bank samples above nu_epoch */
     int n_streaks;           /* streaks measured (all epochs) */
+    int n_prescreen_pass;    /* bank samples past the prescreen (residual line sum) and suppression */
+    int n_refined;           /* of those, given the exact-template end scans (stage 2) */
     int n_sharp;             /* of those, flagged sharp */
     int n_links;             /* seeds from links of >= 2 streaks */
     int n_seeds;             /* guided stacks tried */
