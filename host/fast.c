@@ -126,6 +126,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->seed_snr = 8.0f;
     p->nu_stack = 7.0f;
     p->epoch_snr_min = 2.0f;
+    p->pair_snr_min = 5.0f;
     p->min_epochs = 2;
     p->max_epoch_frac = 0.75f;
     p->consist_k = 3.0f;
@@ -913,6 +914,16 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
         return SSO_OK;
     double nu = sa / sqrt(sb), mean = sa / sb;
     if (nu < p->nu_stack || used < p->min_epochs || maxpsi > p->max_epoch_frac * sa)
+        return SSO_OK;
+    /* two epochs only: both must be streaks in their own right (a lone streak and a faint
+     * epoch elsewhere is too weak a pair: noise and residuals make such false alerts) */
+    if (used == 2)
+        for (int e = 0; e < c->ne; e++)
+            if (cd.snr[e] >= p->epoch_snr_min && cd.snr[e] < p->pair_snr_min)
+                return SSO_OK;
+    /* slower than the bank's shortest length (less a length step): a slow mover, whose point-like
+     * trails seed lone streaks; the shift-and-stack's (sso/stack.h) */
+    if (hypot(q[2], q[3]) * c->exptime_h < p->len_min_px / p->len_factor)
         return SSO_OK;
     for (int e = 0; e < c->ne; e++) {
         if (!(phi[e] > 0.0))

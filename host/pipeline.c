@@ -578,7 +578,7 @@ static int held_by(const sso_alert *a, const double *ra, const double *dec, cons
  * those from index first_slow on, already holds it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
-                               size_t first_slow)
+                               size_t first_slow, float *const *diff, uint8_t *const *dmask)
 {
     const double scale = r->cfg->patch.scale_arcsec;
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
@@ -620,7 +620,15 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     a.trail_angle_deg = a.pa_deg;
     char key[96];
     snprintf(key, sizeof key, "fast:%.4f:%.4f:%.0f:%.0f", ra[0], dec[0], c->vx_px_h, c->vy_px_h);
-    return finish_alert(r, &a, key, 'F');
+    sso_status st = finish_alert(r, &a, key, 'F');
+    if (st || !r->cfg->cutout_dir)
+        return st;
+    double xe[NEXP], ye[NEXP]; /* the trail's centre (mid-exposure) in the epochs with signal */
+    for (int e = 0; e < NEXP; e++) {
+        const int on = c->snr[e] >= snr_min && isfinite(c->x_px[e]);
+        xe[e] = on ? c->x_px[e] : NAN, ye[e] = on ? c->y_px[e] : NAN;
+    }
+    return write_cutouts(r, pi, diff, dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
 }
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
@@ -816,7 +824,12 @@ static sso_status process_patch(run_state *r, int k)
     double t4 = now_s();
     r->st->measure_s += t4 - t3;
     size_t n_fast = 0, n_fast_core = 0;
+    double cpu4 = 0.0; /* process CPU time: the patches run one at a time, so its change over the
+                        * fast search is the search's own (its bank threads included) */
     if (r->cfg->fast) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        cpu4 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
         sso_fast_params fp = r->cfg->fast_params;
         fp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
         fp.backend = r->cfg->backend;
@@ -833,7 +846,7 @@ static sso_status process_patch(run_state *r, int k)
             const double yf = fc->y0_px + fc->vy_px_h * r->t_h[0] + 1.0;
             if (!sso_patch_plan_in_core(r->plan, k, xf, yf))
                 continue;
-            if ((st = measure_fast(r, &pi, fc, first_slow)))
+            if ((st = measure_fast(r, &pi, fc, first_slow, diff, dmask)))
                 goto exit;
             n_fast_core++;
         }
@@ -847,9 +860,12 @@ static sso_status process_patch(run_state *r, int k)
              n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast) {
         const sso_fast_stats *fs = sso_fast_result_stats(fres);
-        progress(r, "patch", "patch %d/%d: fast search %.2f s (psi/phi %.2f, bank %.2f, measure %.2f, "
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        progress(r, "patch", "patch %d/%d: fast search %.2f s, %.2f s CPU (psi/phi %.2f, bank %.2f, measure %.2f, "
                  "link+stack %.2f s; %d streaks, %d sharp, %d links, %d seeds), %zu candidates, %zu in the core",
-                 k + 1, r->n_patches, now_s() - t4, fs ? fs->like_s : 0.0, fs ? fs->bank_s : 0.0,
+                 k + 1, r->n_patches, now_s() - t4,
+                 (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - cpu4, fs ? fs->like_s : 0.0, fs ? fs->bank_s : 0.0,
                  fs ? fs->measure_s : 0.0, fs ? fs->link_s : 0.0, fs ? fs->n_streaks : 0,
                  fs ? fs->n_sharp : 0, fs ? fs->n_links : 0, fs ? fs->n_seeds : 0, n_fast, n_fast_core);
     }

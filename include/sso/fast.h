@@ -27,7 +27,9 @@
  *    refined on a local velocity grid and then by coordinate search maximising the stacked SNR of
  *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
  *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
- *    more than max_epoch_frac of sum psi, and per-epoch fluxes consistent (as sso/stack.h).
+ *    more than max_epoch_frac of sum psi, per-epoch fluxes consistent (as sso/stack.h), and a
+ *    trail of at least len_min_px / len_factor (slower movers are the shift-and-stack's); with
+ *    exactly 2 contributing epochs, both at SNR >= pair_snr_min.
  * Output sorted by stacked SNR (descending); deterministic for any thread count.
  */
 #ifndef SSO_FAST_H
@@ -57,6 +59,7 @@ typedef struct sso_fast_params {
     float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
     float nu_stack;         /* stacked acceptance threshold [7] */
     float epoch_snr_min;    /* an epoch contributes when its SNR is >= this [2] */
+    float pair_snr_min;     /* a candidate of exactly 2 contributing epochs needs both >= this [5] */
     int min_epochs;         /* contributing epochs required [2] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */

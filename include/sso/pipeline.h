@@ -53,7 +53,7 @@ typedef struct sso_pipeline_config {
     sso_fast_params fast_params; /* [sso_fast_params_default] */
     int trail_bins;             /* slow search with trail templates binned in length and angle
                                  * (sso_stack_trail_bins); 0: the point template only [1] */
-    const char *cutout_dir;     /* with a folder (existing): per slow alert a FITS of 32 x 32 px
+    const char *cutout_dir;     /* with a folder (existing): per alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
     const char *cutout_ref;     /* prefix of the alert's "cutouts" path ["cutouts/"] */
