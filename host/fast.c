@@ -921,10 +921,6 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
         for (int e = 0; e < c->ne; e++)
             if (cd.snr[e] >= p->epoch_snr_min && cd.snr[e] < p->pair_snr_min)
                 return SSO_OK;
-    /* slower than the bank's shortest length (less a length step): a slow mover, whose point-like
-     * trails seed lone streaks; the shift-and-stack's (sso/stack.h) */
-    if (hypot(q[2], q[3]) * c->exptime_h < p->len_min_px / p->len_factor)
-        return SSO_OK;
     for (int e = 0; e < c->ne; e++) {
         if (!(phi[e] > 0.0))
             continue;

@@ -575,7 +575,8 @@ static int held_by(const sso_alert *a, const double *ra, const double *dec, cons
 }
 
 /* A fast-search candidate as a class "fast" alert (or nothing, if a slow alert of this patch,
- * those from index first_slow on, already holds it, and it is within the slow search's speeds). Per-epoch fluxes are the exact trail-template
+ * those from index first_slow on, already holds it, and it is within the slow search's speeds; or
+ * if a fast alert holds it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
                                size_t first_slow, float *const *diff, uint8_t *const *dmask)
@@ -611,6 +612,11 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     const int beyond_slow = hypot(c->vx_px_h, c->vy_px_h) > 1.2 * r->cfg->stack.vmax_px_h;
     for (size_t i = first_slow; i < r->n_alerts && !beyond_slow; i++)
         if (r->alerts[i].cls == SSO_ALERT_SLOW && held_by(&r->alerts[i], ra, dec, mjd, ne))
+            return SSO_OK;
+    /* nor twice: a fast alert of any patch already within 1" at 2 epochs (overlapping patches
+     * both see a mover near their core boundary; a second, poorer fit within one patch) */
+    for (size_t i = 0; i < r->n_alerts; i++)
+        if (r->alerts[i].cls == SSO_ALERT_FAST && held_by(&r->alerts[i], ra, dec, mjd, ne))
             return SSO_OK;
     a.n_epochs = ne;
     a.cls = SSO_ALERT_FAST;
