@@ -8,19 +8,30 @@
  *     D correlated with the PSF; the trail template is the PSF averaged along the segment). The
  *     bank computes those line sums for every length and angle from a segment pyramid in
  *     O(Npx log Lmax) and returns the MAD-calibrated local maxima above nu_epoch (raw samples).
+ *     Cost cuts: the search runs on the bounding box of the valid pixels (sso_fast_search), the
+ *     bank of each epoch on that epoch's own box (bank_epoch), and lengths >= bin_len_px on
+ *     2 x 2 binned psi/phi (a quarter of the pixels, ~7-11% less bank SNR).
+ *   Prescreen (per epoch, samples by SNR): the sample's line sum again, on a residual psi from
+ *     which the streaks kept so far are subtracted (their model correlated with the kernel), must
+ *     keep 0.7 nu_epoch: a bright streak, star residual or cosmic ray puts samples in every length
+ *     and angle crossing it (~1e5 per epoch of the demo), and this rejects them at the cost of a
+ *     line sum, where one exact model each was most of the search's time.
  *   Suppression (per epoch, by SNR): a sample is dropped if its centre lies within 3 px of a kept
  *     streak's segment and its angle is within 0.2 rad (sub- and super-segments, neighbours), or if
  *     3 of its 5 quarter points do (any angle); a streak crossing another is kept. Then explaining
  *     away: each kept streak's model (flux x template) is subtracted from a residual copy of DW,
  *     and later samples are refined and measured on the residual: what a brighter streak explains
  *     (partial overlaps at other angles and lengths) falls below nu_epoch and is dropped.
- *   Measurement: the exact trail model (the PSF bilinearly shifted to points <= 0.25 px apart
- *     along the segment and averaged: sso_tmpl_trail_px's definition, splatted into a box around
- *     the segment) gives psi = sum DW T, phi = sum W T^2. A streak is parametrised by its two
- *     ends (along and across offsets), which the SNR sees nearly independently; the segment is
+ *   Measurement: the exact trail model (the PSF bilinearly shifted along the segment and averaged,
+ *     (1/L) int K(x - c - s u) ds, the integral that sso_tmpl_trail_px sums at 0.25 px steps) gives
+ *     psi = sum DW T, phi = sum W T^2. It is read from a table of the kernel's cumulative line
+ *     integral per angle (host/fast_math.h sso_fast_ttab_*, built once per 1.5 mrad of angle) over
+ *     the band of pixels within the kernel's reach of the segment: O(L) per model, where the
+ *     splat of 4 L shifted kernels into the segment's bounding box was O(L half^2 + box) (~1 ms at
+ *     1600 px, ~25x slower; bench/results/fast-search-vm-2026-11-21.md). A streak is
+ *     parametrised by its two ends (along and across offsets), which the SNR sees nearly independently; the segment is
  *     clipped to the image (a trail leaving it is measured by its visible part, flagged clipped).
- *     Stages: a prescreen (one exact model), a coordinate search on line sums (cheap), the exact
- *     model again, then 1-D scans per end over +-L/6 and across, and a joint polish. Width test:
+ *     Stages: the prescreen, a coordinate search on line sums (cheap), the exact model, then 1-D scans per end over +-L/6 and across, and a joint polish. Width test:
  *     the same with a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
  *   Linking and guided stack: see include/sso/fast.h. The local velocity grid keeps the seed
  *     epoch's position and moves the farthest epoch's by up to +-6 px across and +-6 px (links)
@@ -49,6 +60,9 @@
 
 #define PI 3.14159265358979323846
 #define MAX_STREAKS_EPOCH 512
+#define BIN_FWHM 0.65 /* FWHM of the binned maps' angle spacing, in binned px per full-res px */
+#define BIN_NU 1.0 /* the binned maps' threshold, x nu_epoch (their SNR is ~7-11% lower; 0.9 measures
+                   * 2.5x the noise streaks, +0.4 s per Mpx per epoch) */
 
 struct sso_fast_result {
     sso_fast_cand *c;
@@ -61,8 +75,21 @@ struct sso_fast_result {
 typedef struct epoch_ctx {
     float *psi, *phi, *dw, *wt;
     float *dwr; /* DW less the streaks measured so far (explaining away), during measurement */
+    float *psir; /* psi_psf less the same streaks (psi is the kernel correlated with DW: linear) */
     float *cal; /* [n_ang * n_len] noise scale of the bank map, 0 where not computed */
 } epoch_ctx;
+
+/* Cumulative trail tables of one kernel (host/fast_math.h), built on first use per quantised angle
+ * in [0, pi) (a segment at theta + pi is the same segment): at most TTAB_NQ of n^2 floats (34 kB
+ * for the pipeline's 7 x 7 kernel). The angle quantum only orients the table (<= 1.5 mrad: <= 0.01
+ * px at the kernel's edge); the pixel offsets use the exact angle. */
+#define TTAB_NQ 1024
+#define TTAB_H 0.125 /* table spacing [px] */
+typedef struct ttab_set {
+    const float *k;
+    int half, n;
+    float *c[TTAB_NQ];
+} ttab_set;
 
 typedef struct ctx {
     int ne, w, h, ph;
@@ -71,13 +98,17 @@ typedef struct ctx {
     const float *psf;
     const sso_fast_params *p;
     int n_len, n_ang;
-    const double *len; /* bank.len_px */
+    double len[SSO_FAST_BANK_MAXLEN]; /* every length of the bank, increasing */
     const int *step;   /* bank.step: a length's angle slots are multiples of it */
-    sso_fast_bank bank;
+    int n_full;        /* lengths [0, n_full) on the full-resolution maps (bank), the others on
+                        * 2 x 2 binned maps (bankb, lengths halved); cal[] is the full-resolution
+                        * bank's (n_ang x n_full) */
+    sso_fast_bank bank, bankb;
     epoch_ctx ep[SSO_FAST_MAX_EPOCHS];
-    float *box; /* scratch for model evaluations: the last model, unscaled by 1/m */
-    size_t box_cap;
-    int bx0, by0, bw, bh, bm; /* the last model's box and step count */
+    size_t *mi; /* the last model: its pixels (index into the image) and values (unit flux) */
+    float *mv;
+    size_t mn, mcap;
+    ttab_set tab[2]; /* trail tables: [0] the PSF, [1] the delta kernel of the width test */
     int resid;  /* 1: model_eval reads dwr instead of dw */
 } ctx;
 
@@ -89,11 +120,13 @@ void sso_fast_params_default(sso_fast_params *p)
     p->len_max_px = 470.0;
     p->len_factor = 1.3;
     p->ang_k = 1.5;
+    p->bin_len_px = 32.0;
     p->fwhm_px = 0.0;
     p->nu_epoch = 5.0f;
     p->seed_snr = 8.0f;
     p->nu_stack = 7.0f;
     p->epoch_snr_min = 2.0f;
+    p->pair_snr_min = 5.0f;
     p->min_epochs = 2;
     p->max_epoch_frac = 0.75f;
     p->consist_k = 3.0f;
@@ -111,60 +144,97 @@ static double now_s(void)
 
 /* ---- exact trail model ---------------------------------------------------------------------- */
 
+/* The cumulative trail table of kernel k (half kh) at angle th in [0, pi), from the cache or
+ * built; NULL: no memory. */
+static const float *ttab_get(ctx *c, const float *k, int kh, double th, int *n_out)
+{
+    ttab_set *S = &c->tab[k == c->psf ? 0 : 1];
+    if (S->k != k || S->half != kh) {
+        for (int i = 0; i < TTAB_NQ; i++)
+            free(S->c[i]), S->c[i] = NULL;
+        double r;
+        S->k = k, S->half = kh, S->n = sso_fast_ttab_n(kh, TTAB_H, &r);
+    }
+    const int n = S->n, q = (int)lround(th / PI * TTAB_NQ) % TTAB_NQ;
+    *n_out = n;
+    if (S->c[q])
+        return S->c[q];
+    float *t = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    if (!t)
+        return NULL;
+    const double a = PI * q / TTAB_NQ, ct = cos(a), st = sin(a);
+    for (int id = 0; id < n; id++)
+        sso_fast_ttab_row(k, kh, ct, st, n, TTAB_H, id, t + (size_t)id * n);
+    return S->c[q] = t;
+}
+
 /* psi = sum DW T and phi = sum W T^2 for the trail model T of unit flux (kernel k, half kh) centred
- * at (xc, yc), length len, angle th; pixels off the image count 0. */
+ * at (xc, yc), length len, angle th (sso_fast_ttab_trail: the PSF averaged along the segment);
+ * pixels off the image count 0. The model's pixels (the band |across| < R, |along| < len/2 + R)
+ * and values are kept in c->mi/mv for explaining away. */
 static sso_status model_eval(ctx *c, int e, const float *k, int kh, double xc, double yc,
                              double len, double th, double *psi, double *phi)
 {
-    const double ct = cos(th), st = sin(th);
-    const int pad = kh + 2;
-    int x0 = (int)floor(xc - fabs(ct) * len / 2) - pad, x1 = (int)ceil(xc + fabs(ct) * len / 2) + pad;
-    int y0 = (int)floor(yc - fabs(st) * len / 2) - pad, y1 = (int)ceil(yc + fabs(st) * len / 2) + pad;
-    x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
-    x1 = x1 > c->w - 1 ? c->w - 1 : x1, y1 = y1 > c->h - 1 ? c->h - 1 : y1;
     *psi = *phi = 0.0;
-    c->bw = c->bh = 0;
-    if (x1 < x0 || y1 < y0)
-        return SSO_OK;
-    const int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-    c->bx0 = x0, c->by0 = y0, c->bw = bw, c->bh = bh;
-    size_t need = (size_t)bw * (size_t)bh;
-    if (need > c->box_cap) {
-        float *nb = realloc(c->box, sizeof(float) * need);
-        if (!nb)
-            return sso_fail(SSO_ERR_NOMEM, "fast: model box of %d x %d", bw, bh);
-        c->box = nb, c->box_cap = need;
+    c->mn = 0;
+    th = fmod(th, PI); /* the same segment */
+    th += th < 0.0 ? PI : 0.0;
+    int n;
+    const float *tb = ttab_get(c, k, kh, th, &n);
+    if (!tb)
+        return sso_fail(SSO_ERR_NOMEM, "fast: trail table");
+    const double R = 0.5 * (n - 1) * TTAB_H, hl = 0.5 * len, ct = cos(th), st = sin(th);
+    const double ea = hl + R;
+    int y0 = (int)floor(yc - fabs(st) * hl - R), y1 = (int)ceil(yc + fabs(st) * hl + R);
+    y0 = y0 < 0 ? 0 : y0, y1 = y1 > c->h - 1 ? c->h - 1 : y1;
+    const size_t need = (size_t)(2.0 * R + 2.0) * (size_t)(len + 2.0 * R + 4.0) * 2 + 64;
+    if (need > c->mcap) {
+        size_t *ni = realloc(c->mi, sizeof(size_t) * need);
+        if (ni)
+            c->mi = ni;
+        float *nv = realloc(c->mv, sizeof(float) * need);
+        if (nv)
+            c->mv = nv;
+        if (!ni || !nv)
+            return sso_fail(SSO_ERR_NOMEM, "fast: model of %zu px", need);
+        c->mcap = need;
     }
-    float *T = c->box;
-    memset(T, 0, sizeof(float) * need);
-    const int m = sso_tmpl_trail_steps(len);
-    c->bm = m;
-    for (int i = 0; i < m; i++) {
-        double s = m == 1 ? 0.0 : len * ((double)i / (m - 1) - 0.5);
-        double px = xc + s * ct, py = yc + s * st;
-        int ix0 = (int)floor(px) - kh - 1, iy0 = (int)floor(py) - kh - 1;
-        for (int iy = iy0; iy <= iy0 + 2 * kh + 3; iy++) {
-            if (iy < y0 || iy > y1)
-                continue;
-            for (int ix = ix0; ix <= ix0 + 2 * kh + 3; ix++) {
-                if (ix < x0 || ix > x1)
-                    continue;
-                T[(size_t)(iy - y0) * bw + (ix - x0)] += sso_tmpl_bilinear(k, kh, ix - px, iy - py);
-            }
-        }
-    }
-    const double inv = 1.0 / m;
-    double a = 0.0, b = 0.0;
     const epoch_ctx *E = &c->ep[e];
     const float *dw = c->resid ? E->dwr : E->dw;
-    for (int iy = 0; iy < bh; iy++)
-        for (int ix = 0; ix < bw; ix++) {
-            double tv = T[(size_t)iy * bw + ix] * inv;
-            size_t q = (size_t)(y0 + iy) * c->w + (size_t)(x0 + ix);
-            a += tv * dw[q];
-            b += tv * tv * E->wt[q];
+    double sa = 0.0, sb = 0.0;
+    size_t mn = 0;
+    for (int y = y0; y <= y1; y++) {
+        const double dy = y - yc;
+        /* x - xc in [lo, hi]: |d| = |-(x - xc) st + dy ct| < R and |a| = |(x - xc) ct + dy st| < ea */
+        double lo = -1e300, hi = 1e300;
+        if (fabs(st) > 1e-12) {
+            double u1 = (dy * ct - R) / st, u2 = (dy * ct + R) / st;
+            lo = fmax(lo, fmin(u1, u2)), hi = fmin(hi, fmax(u1, u2));
+        } else if (fabs(dy * ct) >= R) {
+            continue;
         }
-    *psi = a, *phi = b;
+        if (fabs(ct) > 1e-12) {
+            double u1 = (-ea - dy * st) / ct, u2 = (ea - dy * st) / ct;
+            lo = fmax(lo, fmin(u1, u2)), hi = fmin(hi, fmax(u1, u2));
+        } else if (fabs(dy * st) >= ea) {
+            continue;
+        }
+        int x0 = (int)ceil(xc + lo), x1 = (int)floor(xc + hi);
+        x0 = x0 < 0 ? 0 : x0, x1 = x1 > c->w - 1 ? c->w - 1 : x1;
+        for (int x = x0; x <= x1; x++) {
+            const double dx = x - xc, a = dx * ct + dy * st, d = -dx * st + dy * ct;
+            const float tv = sso_fast_ttab_trail(tb, n, TTAB_H, len, a, d);
+            if (tv == 0.0f || mn >= c->mcap)
+                continue;
+            const size_t q = (size_t)y * c->w + (size_t)x;
+            c->mi[mn] = q, c->mv[mn] = tv;
+            mn++;
+            sa += (double)tv * dw[q];
+            sb += (double)tv * tv * E->wt[q];
+        }
+    }
+    c->mn = mn;
+    *psi = sa, *phi = sb;
     return SSO_OK;
 }
 
@@ -264,15 +334,18 @@ static int clip_seg(const ctx *c, const double *p, double *q)
 /* Bank noise scale nearest to (len, th) in epoch e. */
 static double cal_at(const ctx *c, int e, double len, double th)
 {
+    /* the nearest full-resolution length: a longer (binned) one uses the longest full-resolution
+     * map's scale at its angle (the scale depends on the angle, the sampling of the correlated
+     * psi along the line, and within ~5% on the length) */
     int k = 0;
-    for (int i = 1; i < c->n_len; i++)
+    for (int i = 1; i < c->n_full; i++)
         if (fabs(log(c->len[i] / len)) < fabs(log(c->len[k] / len)))
             k = i;
     double tm = fmod(th, PI);
     tm += tm < 0.0 ? PI : 0.0;
     int ia = (int)lround(tm / (PI / c->n_ang) / c->step[k]) * c->step[k];
     ia %= c->n_ang;
-    float v = c->ep[e].cal[(size_t)ia * c->n_len + k];
+    float v = c->ep[e].cal[(size_t)ia * c->n_full + k];
     return v > 0.0f ? v : 1.0;
 }
 
@@ -284,8 +357,9 @@ static void line_sum(const ctx *c, int e, double xc, double yc, double len, doub
     const double t = sso_fast_slope(th), ac = xm ? xc : yc, mc = xm ? yc : xc, j = mc - t * ac;
     const int a0 = (int)lround(ac - (n - 1) / 2.0);
     double a = 0.0, b = 0.0;
+    const float *psi = c->resid ? c->ep[e].psir : c->ep[e].psi;
     for (int q = a0; q < a0 + n; q++) {
-        a += sso_fast_sample(c->ep[e].psi, c->w, c->h, xm, q, j + t * q);
+        a += sso_fast_sample(psi, c->w, c->h, xm, q, j + t * q);
         b += sso_fast_sample(c->ep[e].phi, c->w, c->h, xm, q, j + t * q);
     }
     double cs = cal_at(c, e, len, th);
@@ -473,6 +547,88 @@ static sso_status push_streak(sso_fast_result *res, const sso_fast_streak *s)
     return SSO_OK;
 }
 
+/* The bank of epoch e on the bounding box of its valid pixels (a patch's epochs are dithered: each
+ * covers part of it): the lengths [0, n_full) on psi/phi themselves, the longer ones on 2 x 2
+ * binned sums of psi and phi (bankb: a quarter of the pixels; the binned line sum is the sum of
+ * psi over a 2 px wide strip, the SNR loss is in bench/results/fast-search-vm-2026-11-21.md). The
+ * samples come back in the epoch's pixels: a binned pixel i spans 2i, 2i + 1 (centre 2i + 0.5). */
+static sso_status bank_epoch(ctx *c, int e, sso_fast_raw **all, size_t *nall)
+{
+    const epoch_ctx *E = &c->ep[e];
+    const int w = c->w, h = c->h;
+    int x0 = w, x1 = -1, y0 = h, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        const float *r = E->wt + (size_t)y * w;
+        int a = 0, b = w - 1;
+        while (a < w && !(r[a] > 0.0f))
+            a++;
+        if (a == w)
+            continue;
+        while (!(r[b] > 0.0f))
+            b--;
+        x0 = a < x0 ? a : x0, x1 = b > x1 ? b : x1;
+        y0 = y < y0 ? y : y0, y1 = y;
+    }
+    *all = NULL, *nall = 0;
+    if (x1 < x0)
+        return SSO_OK;
+    /* psi reaches half a kernel beyond the data */
+    x0 = x0 - c->ph < 0 ? 0 : x0 - c->ph, y0 = y0 - c->ph < 0 ? 0 : y0 - c->ph;
+    x1 = x1 + c->ph > w - 1 ? w - 1 : x1 + c->ph, y1 = y1 + c->ph > h - 1 ? h - 1 : y1 + c->ph;
+    const int cw = x1 - x0 + 1, ch = y1 - y0 + 1, bw = (cw + 1) / 2, bh = (ch + 1) / 2;
+    const int nb = c->n_len - c->n_full;
+    const size_t cn = (size_t)cw * ch, bn = (size_t)bw * bh;
+    float *buf = malloc(sizeof(float) * (2 * cn + (nb ? 2 * bn : 0)));
+    float *calb = nb ? calloc((size_t)c->bankb.n_ang * nb, sizeof(float)) : NULL;
+    sso_fast_raw *ra = NULL, *rb = NULL;
+    size_t na = 0, nbr = 0;
+    sso_status st = SSO_OK;
+    if (!buf || (nb && !calb)) {
+        st = sso_fail(SSO_ERR_NOMEM, "fast: bank crop of %d x %d", cw, ch);
+        goto exit;
+    }
+    float *cp = buf, *cf = buf + cn;
+    for (int y = 0; y < ch; y++) {
+        memcpy(cp + (size_t)y * cw, E->psi + (size_t)(y0 + y) * w + x0, sizeof(float) * cw);
+        memcpy(cf + (size_t)y * cw, E->phi + (size_t)(y0 + y) * w + x0, sizeof(float) * cw);
+    }
+    if ((st = sso_fast_bank_run_on(c->p->backend, &c->bank, cp, cf, cw, ch, c->p->nu_epoch,
+                                   c->p->n_threads, E->cal, &ra, &na, NULL)) != SSO_OK)
+        goto exit;
+    if (nb) {
+        float *bp = buf + 2 * cn, *bf = bp + bn;
+        memset(bp, 0, sizeof(float) * 2 * bn);
+        for (int y = 0; y < ch; y++)
+            for (int x = 0; x < cw; x++) {
+                const size_t i = (size_t)(y / 2) * bw + (size_t)(x / 2), j = (size_t)y * cw + x;
+                bp[i] += cp[j], bf[i] += cf[j];
+            }
+        if ((st = sso_fast_bank_run_on(c->p->backend, &c->bankb, bp, bf, bw, bh,
+                                       (float)(BIN_NU * c->p->nu_epoch),
+                                       c->p->n_threads, calb, &rb, &nbr, NULL)) != SSO_OK)
+            goto exit;
+    }
+    *all = malloc(sizeof(sso_fast_raw) * (na + nbr + 1));
+    if (!*all) {
+        st = sso_fail(SSO_ERR_NOMEM, "fast: %zu bank samples", na + nbr);
+        goto exit;
+    }
+    for (size_t i = 0; i < na; i++) {
+        sso_fast_raw r = ra[i];
+        r.xc_px += x0, r.yc_px += y0;
+        (*all)[(*nall)++] = r;
+    }
+    for (size_t i = 0; i < nbr; i++) {
+        sso_fast_raw r = rb[i];
+        r.k += c->n_full;
+        r.xc_px = 2.0 * r.xc_px + 0.5 + x0, r.yc_px = 2.0 * r.yc_px + 0.5 + y0;
+        (*all)[(*nall)++] = r;
+    }
+exit:
+    free(buf), free(calb), free(ra), free(rb);
+    return st;
+}
+
 /* Bank search, suppression and measurement of one epoch's streaks. */
 static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
 {
@@ -480,36 +636,39 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
     sso_fast_raw *all = NULL;
     size_t nall = 0;
     double t0 = now_s();
-    if ((st = sso_fast_bank_run_on(c->p->backend, &c->bank, c->ep[e].psi, c->ep[e].phi, c->w, c->h,
-                                   c->p->nu_epoch, c->p->n_threads, c->ep[e].cal, &all, &nall,
-                                   NULL)) != SSO_OK)
+    if ((st = bank_epoch(c, e, &all, &nall)) != SSO_OK)
         goto exit;
     if (nall)
         qsort(all, nall, sizeof(sso_fast_raw), raw_cmp);
     res->st.n_raw[e] = (int64_t)nall;
+
     double t1 = now_s();
     res->st.bank_s += t1 - t0;
     size_t first = res->ns;
     int kept = 0;
     memcpy(c->ep[e].dwr, c->ep[e].dw, sizeof(float) * (size_t)c->w * c->h);
+    memcpy(c->ep[e].psir, c->ep[e].psi, sizeof(float) * (size_t)c->w * c->h);
     c->resid = 1;
     for (size_t i = 0; i < nall && kept < MAX_STREAKS_EPOCH; i++) {
         const sso_fast_raw *rw = &all[i];
         double th0 = rw->th_rad, len0 = c->len[rw->k];
-        if (res->ns > first &&
-            suppressed(res->s + first, res->ns - first, rw->xc_px, rw->yc_px, len0, th0))
-            continue;
         double p[4] = {rw->xc_px, rw->yc_px, len0, th0}, f;
         streak_arg a = {e, p[0], p[1], 0.5 * p[2], cos(p[3]), sin(p[3])};
         double pe[4] = {0.0, 0.0, 0.0, 0.0};
-        /* prescreen (one exact model on the residual, 0.7 nu_epoch: what a kept streak explains
-         * is dropped); stage 1: a short coordinate search of the ends on line sums (cheap), then
-         * the exact model again (0.9 nu_epoch); stage 2: exact scans per end (they move by up to
-         * ~L/6: bank start stride and length bin) and across, then a joint polish */
-        if ((st = obj_streak(c, &a, pe, &f)) != SSO_OK) /* prescreen: one exact model */
+        /* prescreen: the bank statistic again, on the residual psi (0.7 nu_epoch): what a kept
+         * streak explains is dropped (most samples: a bright residual or a cosmic ray puts samples
+         * in every length and angle crossing it); then the geometric suppression; stage 1: a
+         * short coordinate search of the ends on line sums (cheap), then the exact model (0.9
+         * nu_epoch); stage 2: exact scans per end (they move by up to ~L/6: bank start stride and
+         * length bin) and across, then a joint polish */
+        if ((st = obj_streak_line(c, &a, pe, &f)) != SSO_OK)
             goto exit;
         if (f < 0.7 * c->p->nu_epoch)
             continue;
+        if (res->ns > first &&
+            suppressed(res->s + first, res->ns - first, rw->xc_px, rw->yc_px, len0, th0))
+            continue;
+        res->st.n_prescreen_pass++;
         const double sa = fmax(1.0, len0 / 16.0);
         double stepe[4] = {sa, sa, 0.5, 0.5};
         if ((st = coord_search(c, &a, obj_streak_line, 4, pe, stepe, 4, &f)) != SSO_OK)
@@ -518,6 +677,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
             goto exit;
         if (f < 0.9 * c->p->nu_epoch)
             continue;
+        res->st.n_refined++;
         const double D = fmax(3.0, len0 / 6.0);
         for (int q = 0; q < 4; q++)
             if ((st = scan1d(c, &a, obj_streak, pe, q, q < 2 ? D : 1.5, &f)) != SSO_OK)
@@ -546,13 +706,26 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         if (!(phi > 0.0))
             continue;
         if (psi / sqrt(phi) >= c->p->nu_epoch) { /* explain it away: DWr -= flux T W */
-            const double fl = psi / phi / c->bm;
+            const double fl = psi / phi;
             epoch_ctx *E = &c->ep[e];
-            for (int iy = 0; iy < c->bh; iy++)
-                for (int ix = 0; ix < c->bw; ix++) {
-                    size_t q = (size_t)(c->by0 + iy) * c->w + (size_t)(c->bx0 + ix);
-                    E->dwr[q] -= (float)(fl * c->box[(size_t)iy * c->bw + ix] * E->wt[q]);
+            const int kh = c->ph, kn = 2 * kh + 1;
+            for (size_t u = 0; u < c->mn; u++) {
+                const size_t q = c->mi[u];
+                const float dl = (float)(fl * c->mv[u] * E->wt[q]);
+                E->dwr[q] -= dl;
+                /* psi(x) = sum_k K(k) DW(x + k) (sso_likelihood): DW(q) feeds psi(q - k) */
+                const int qx = (int)(q % (size_t)c->w), qy = (int)(q / (size_t)c->w);
+                for (int ky = -kh; ky <= kh; ky++) {
+                    const int y = qy - ky;
+                    if (y < 0 || y >= c->h)
+                        continue;
+                    for (int kx = -kh; kx <= kh; kx++) {
+                        const int x = qx - kx;
+                        if (x >= 0 && x < c->w)
+                            E->psir[(size_t)y * c->w + x] -= dl * c->psf[(ky + kh) * kn + kx + kh];
+                    }
                 }
+            }
         }
         sso_fast_streak s;
         memset(&s, 0, sizeof(s));
@@ -742,6 +915,12 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     double nu = sa / sqrt(sb), mean = sa / sb;
     if (nu < p->nu_stack || used < p->min_epochs || maxpsi > p->max_epoch_frac * sa)
         return SSO_OK;
+    /* two epochs only: both must be streaks in their own right (a lone streak and a faint
+     * epoch elsewhere is too weak a pair: noise and residuals make such false alerts) */
+    if (used == 2)
+        for (int e = 0; e < c->ne; e++)
+            if (cd.snr[e] >= p->epoch_snr_min && cd.snr[e] < p->pair_snr_min)
+                return SSO_OK;
     for (int e = 0; e < c->ne; e++) {
         if (!(phi[e] > 0.0))
             continue;
@@ -888,10 +1067,10 @@ static int cand_cmp(const void *a, const void *b)
     return (x->x0_px > y->x0_px) - (x->x0_px < y->x0_px);
 }
 
-sso_status sso_fast_search(const float *const d[], const float *const v[], const uint8_t *const m[],
-                           int n_epochs, int w, int h, const double *t_h, double exptime_h,
-                           const float *psf, int psf_half, const sso_fast_params *p,
-                           sso_fast_result **out)
+static sso_status search(const float *const d[], const float *const v[], const uint8_t *const m[],
+                         int n_epochs, int w, int h, const double *t_h, double exptime_h,
+                         const float *psf, int psf_half, const sso_fast_params *p,
+                         sso_fast_result **out)
 {
     if (out)
         *out = NULL;
@@ -939,27 +1118,42 @@ sso_status sso_fast_search(const float *const d[], const float *const v[], const
                       SSO_FAST_BANK_MAXLEN);
         goto exit;
     }
-    double lens[SSO_FAST_BANK_MAXLEN];
     for (int k = 0; k < nl; k++)
-        lens[k] = k == nl - 1 ? p->len_max_px : p->len_min_px * pow(p->len_factor, k);
-    if ((st = sso_fast_bank_plan(lens, nl, c.fwhm, p->ang_k, &c.bank)) != SSO_OK)
-        goto exit;
+        c.len[k] = k == nl - 1 ? p->len_max_px : p->len_min_px * pow(p->len_factor, k);
     c.n_len = nl;
-    c.len = c.bank.len_px;
+    c.n_full = nl;
+    if (p->bin_len_px > 0.0) /* the lengths >= bin_len_px on 2 x 2 binned maps, if any stay */
+        for (int k = 1; k < nl; k++)
+            if (c.len[k] >= p->bin_len_px * (1.0 - 1e-9)) {
+                c.n_full = k;
+                break;
+            }
+    if ((st = sso_fast_bank_plan(c.len, c.n_full, c.fwhm, p->ang_k, &c.bank)) != SSO_OK)
+        goto exit;
+    res->st.n_templates = c.bank.n_templates;
+    if (c.n_full < nl) {
+        /* binned: lengths halved; the FWHM in binned pixels taken as 0.65 x (not 0.5 x) the
+         * PSF's, as the binned psi is wider: 2/3 of the angles for 1% of SNR (measured) */
+        double lb[SSO_FAST_BANK_MAXLEN];
+        for (int k = c.n_full; k < nl; k++)
+            lb[k - c.n_full] = 0.5 * c.len[k];
+        if ((st = sso_fast_bank_plan(lb, nl - c.n_full, BIN_FWHM * c.fwhm, p->ang_k, &c.bankb)) != SSO_OK)
+            goto exit;
+        res->st.n_templates += c.bankb.n_templates;
+    }
     c.step = c.bank.step;
     c.n_ang = c.bank.n_ang;
     res->st.n_lengths = nl;
-    res->st.n_angles_max = c.n_ang;
-    res->st.n_templates = c.bank.n_templates;
+    res->st.n_angles_max = c.n_full < nl ? c.bankb.n_ang : c.n_ang;
     /* likelihood per epoch */
     double t0 = now_s();
     for (int e = 0; e < n_epochs; e++) {
         epoch_ctx *E = &c.ep[e];
         E->psi = malloc(sizeof(float) * np), E->phi = malloc(sizeof(float) * np);
         E->dw = malloc(sizeof(float) * np), E->wt = malloc(sizeof(float) * np);
-        E->dwr = malloc(sizeof(float) * np);
-        E->cal = calloc((size_t)c.n_ang * nl, sizeof(float));
-        if (!E->psi || !E->phi || !E->dw || !E->wt || !E->dwr || !E->cal) {
+        E->dwr = malloc(sizeof(float) * np), E->psir = malloc(sizeof(float) * np);
+        E->cal = calloc((size_t)c.n_ang * c.n_full, sizeof(float));
+        if (!E->psi || !E->phi || !E->dw || !E->wt || !E->dwr || !E->psir || !E->cal) {
             st = sso_fail(SSO_ERR_NOMEM, "fast: epoch images %d x %d", w, h);
             goto exit;
         }
@@ -995,15 +1189,107 @@ exit:
         free(c.ep[e].dw);
         free(c.ep[e].wt);
         free(c.ep[e].dwr);
+        free(c.ep[e].psir);
         free(c.ep[e].cal);
     }
-    free(c.box);
+    free(c.mi);
+    free(c.mv);
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < TTAB_NQ; q++)
+            free(c.tab[i].c[q]);
     if (st != SSO_OK) {
         sso_fast_result_free(res);
         return st;
     }
     *out = res;
     return SSO_OK;
+}
+
+static int px_valid(const float *const d[], const float *const v[], const uint8_t *const m[], int e,
+                    size_t i)
+{
+    return (!m || !m[e] || !m[e][i]) && isfinite(v[e][i]) && v[e][i] > 0.0f && isfinite(d[e][i]);
+}
+
+/* The search runs on the bounding box of the pixels valid in any epoch (a sky patch is mostly
+ * empty where it overhangs the detectors: 3/4 of the demo's 4096 px patch), copied out; the
+ * results are shifted back to the caller's pixel grid. A trail leaving the data is then flagged
+ * clipped at the box edge (its length a lower bound), as at the image edge. */
+sso_status sso_fast_search(const float *const d[], const float *const v[], const uint8_t *const m[],
+                           int n_epochs, int w, int h, const double *t_h, double exptime_h,
+                           const float *psf, int psf_half, const sso_fast_params *p,
+                           sso_fast_result **out)
+{
+    if (out)
+        *out = NULL;
+    if (!d || !v || !t_h || !psf || !out || n_epochs < 2 || n_epochs > SSO_FAST_MAX_EPOCHS ||
+        w <= 0 || h <= 0)
+        return sso_fail(SSO_ERR_ARG, "fast: bad arguments (%d epochs, %d x %d)", n_epochs, w, h);
+    for (int e = 0; e < n_epochs; e++)
+        if (!d[e] || !v[e])
+            return sso_fail(SSO_ERR_ARG, "fast: epoch %d has no image", e);
+    int x0 = w, x1 = -1, y0 = h, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        int rx0 = w, rx1 = -1;
+        for (int e = 0; e < n_epochs; e++) {
+            const size_t r0 = (size_t)y * w;
+            int a = 0, b = w - 1;
+            while (a < rx0 && !px_valid(d, v, m, e, r0 + a))
+                a++;
+            while (b > rx1 && b >= a && !px_valid(d, v, m, e, r0 + b))
+                b--;
+            if (a < rx0 && px_valid(d, v, m, e, r0 + a))
+                rx0 = a;
+            if (b > rx1 && px_valid(d, v, m, e, r0 + b))
+                rx1 = b;
+        }
+        if (rx1 >= rx0) {
+            x0 = rx0 < x0 ? rx0 : x0, x1 = rx1 > x1 ? rx1 : x1;
+            y0 = y < y0 ? y : y0, y1 = y;
+        }
+    }
+    if (x1 < 0 || (x0 == 0 && y0 == 0 && x1 == w - 1 && y1 == h - 1) || x1 - x0 < 1 || y1 - y0 < 1)
+        return search(d, v, m, n_epochs, w, h, t_h, exptime_h, psf, psf_half, p, out);
+    const int cw = x1 - x0 + 1, ch = y1 - y0 + 1;
+    const size_t cn = (size_t)cw * ch;
+    float *cd[SSO_FAST_MAX_EPOCHS] = {0}, *cv[SSO_FAST_MAX_EPOCHS] = {0};
+    uint8_t *cm[SSO_FAST_MAX_EPOCHS] = {0};
+    sso_status st = SSO_OK;
+    for (int e = 0; e < n_epochs; e++) {
+        cd[e] = malloc(sizeof(float) * cn), cv[e] = malloc(sizeof(float) * cn);
+        cm[e] = m && m[e] ? malloc(cn) : NULL;
+        if (!cd[e] || !cv[e] || (m && m[e] && !cm[e])) {
+            st = sso_fail(SSO_ERR_NOMEM, "fast: crop of %d x %d", cw, ch);
+            goto exit;
+        }
+        for (int y = 0; y < ch; y++) {
+            const size_t src = (size_t)(y0 + y) * w + x0, dst = (size_t)y * cw;
+            memcpy(cd[e] + dst, d[e] + src, sizeof(float) * cw);
+            memcpy(cv[e] + dst, v[e] + src, sizeof(float) * cw);
+            if (cm[e])
+                memcpy(cm[e] + dst, m[e] + src, (size_t)cw);
+        }
+    }
+    if ((st = search((const float *const *)cd, (const float *const *)cv,
+                     m ? (const uint8_t *const *)cm : NULL, n_epochs, cw, ch, t_h, exptime_h, psf,
+                     psf_half, p, out)) != SSO_OK)
+        goto exit;
+    sso_fast_result *r = *out;
+    for (size_t i = 0; i < r->ns; i++) {
+        sso_fast_streak *s = &r->s[i];
+        s->xc_px += x0, s->x1_px += x0, s->x2_px += x0;
+        s->yc_px += y0, s->y1_px += y0, s->y2_px += y0;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        sso_fast_cand *c = &r->c[i];
+        c->x0_px += x0, c->y0_px += y0;
+        for (int e = 0; e < n_epochs; e++)
+            c->x_px[e] += x0, c->y_px[e] += y0;
+    }
+exit:
+    for (int e = 0; e < n_epochs; e++)
+        free(cd[e]), free(cv[e]), free(cm[e]);
+    return st;
 }
 
 size_t sso_fast_result_count(const sso_fast_result *r) { return r ? r->n : 0; }

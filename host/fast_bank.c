@@ -93,7 +93,7 @@ typedef struct bank_worker {
     int tid, nt;
     float *gp[SSO_FAST_BANK_MAXLEV + 1], *gf[SSO_FAST_BANK_MAXLEV + 1];
     double *sp, *sf;
-    float *r, *tmp;
+    float *tmp;
     sso_fast_raw *raws;
     size_t n, cap;
     sso_status st;
@@ -185,6 +185,17 @@ static int push_raw(bank_worker *wk, const sso_fast_raw *r)
     return 1;
 }
 
+/* The statistic of the segment of q blocks centred at column ic (starting at block ic - q/2,
+ * clamped to the line's nb blocks) on row jr: the prefix sums' differences. */
+static inline float r_at(const bank_worker *wk, int nrow, int nb, int q, int ic, int jr,
+                         double pf_min)
+{
+    const int s = ic - q / 2, lo = s < 0 ? 0 : s > nb ? nb : s;
+    const int hi = s + q < 0 ? 0 : s + q > nb ? nb : s + q;
+    const size_t a = (size_t)hi * nrow + jr, b = (size_t)lo * nrow + jr;
+    return sso_fast_seg_stat(wk->sp[a] - wk->sp[b], wk->sf[a] - wk->sf[b], pf_min);
+}
+
 /* Evaluates the lengths of level j at angle i (slope t, angle phi) of orientation o. */
 static void evaluate(bank_worker *wk, int o, int j, int i, double phi)
 {
@@ -223,21 +234,18 @@ static void evaluate(bank_worker *wk, int o, int j, int i, double phi)
         int q = (int)lround(B->len_px[kk] * cos(phi) / bl);
         q = q < 1 ? 1 : q;
         const double pf_min = B->cover * J->phi_mean * q * bl;
-        float *r = wk->r;
-        for (int ic = 0; ic < ncol; ic++) {
-            int s = ic - q / 2, lo = s < 0 ? 0 : s > nb ? nb : s;
-            int hi = s + q < 0 ? 0 : s + q > nb ? nb : s + q;
-            const double *P1 = wk->sp + (size_t)hi * nrow, *P0 = wk->sp + (size_t)lo * nrow;
-            const double *F1 = wk->sf + (size_t)hi * nrow, *F0 = wk->sf + (size_t)lo * nrow;
-            float *rr = r + (size_t)ic * nrow;
-            for (int jr = 0; jr < nrow; jr++)
-                rr[jr] = sso_fast_seg_stat(P1[jr] - P0[jr], F1[jr] - F0[jr], pf_min);
-        }
+        /* r at (ic, jr) is sso_fast_seg_stat of the block sums from ic - q/2 (clamped) to ic - q/2
+         * + q; it is computed only where needed (the calibration samples, the threshold's
+         * candidates and their 4 neighbours): the full map of sqrt and division was most of the
+         * bank's time. */
+#define R_AT(ic_, jr_) r_at(wk, nrow, nb, q, ic_, jr_, pf_min)
         const size_t tot = (size_t)nrow * ncol, sub = tot / CAL_SAMPLES + 1;
         size_t ns = 0;
-        for (size_t x = 0; x < tot; x += sub)
-            if (!isnan(r[x]))
-                wk->tmp[ns++] = fabsf(r[x]);
+        for (size_t x = 0; x < tot; x += sub) {
+            const float v = R_AT((int)(x / (size_t)nrow), (int)(x % (size_t)nrow));
+            if (!isnan(v))
+                wk->tmp[ns++] = fabsf(v);
+        }
         double cs = 1.0;
         if (ns >= 32) {
             cs = sso_bkg_select(wk->tmp, ns, ns / 2) / 0.6744897501960817;
@@ -245,15 +253,23 @@ static void evaluate(bank_worker *wk, int o, int j, int i, double phi)
         }
         J->cal[(size_t)slot * B->n_len + kk] = (float)cs;
         const float thr = (float)(J->nu * cs);
-        for (int ic = 0; ic < ncol; ic++)
+        /* a square-root-free superset of r >= thr: ps > 0 and ps^2 >= (thr (1 - 1e-4))^2 pf (r is
+         * ps / sqrt(pf) rounded to float: it passes only if ps / sqrt(pf) >= thr (1 - 2^-23)) */
+        const double thr2 = (double)thr * thr * (1.0 - 2e-4);
+        for (int ic = 0; ic < ncol; ic++) {
+            const int s = ic - q / 2, lo = s < 0 ? 0 : s > nb ? nb : s;
+            const int hi = s + q < 0 ? 0 : s + q > nb ? nb : s + q;
+            const double *P1 = wk->sp + (size_t)hi * nrow, *P0 = wk->sp + (size_t)lo * nrow;
+            const double *F1 = wk->sf + (size_t)hi * nrow, *F0 = wk->sf + (size_t)lo * nrow;
             for (int jr = 0; jr < nrow; jr++) {
-                const float v = r[(size_t)ic * nrow + jr];
+                const double ps = P1[jr] - P0[jr], pf = F1[jr] - F0[jr];
+                if (!(ps > 0.0 && ps * ps >= thr2 * pf && pf > pf_min))
+                    continue;
+                const float v = R_AT(ic, jr);
                 if (!(v >= thr))
                     continue;
-                if ((jr > 0 && r[(size_t)ic * nrow + jr - 1] > v) ||
-                    (jr + 1 < nrow && r[(size_t)ic * nrow + jr + 1] > v) ||
-                    (ic > 0 && r[(size_t)(ic - 1) * nrow + jr] > v) ||
-                    (ic + 1 < ncol && r[(size_t)(ic + 1) * nrow + jr] > v))
+                if ((jr > 0 && R_AT(ic, jr - 1) > v) || (jr + 1 < nrow && R_AT(ic, jr + 1) > v) ||
+                    (ic > 0 && R_AT(ic - 1, jr) > v) || (ic + 1 < ncol && R_AT(ic + 1, jr) > v))
                     continue;
                 const double ac = (double)(ic - q / 2) * bl + 0.5 * q * bl - 0.5;
                 const double mc = jlo + jr + t * ac;
@@ -264,6 +280,8 @@ static void evaluate(bank_worker *wk, int o, int j, int i, double phi)
                     return;
                 }
             }
+        }
+#undef R_AT
     }
 }
 
@@ -309,9 +327,8 @@ static sso_status worker_alloc(bank_worker *wk, const bank_job *J)
     const size_t ncol = (size_t)nb_of(Amax, 1) + 1;
     wk->sp = malloc(sizeof(double) * nrow * (ncol + 1));
     wk->sf = malloc(sizeof(double) * nrow * (ncol + 1));
-    wk->r = malloc(sizeof(float) * nrow * ncol);
     wk->tmp = malloc(sizeof(float) * (CAL_SAMPLES + 2));
-    if (!wk->sp || !wk->sf || !wk->r || !wk->tmp)
+    if (!wk->sp || !wk->sf || !wk->tmp)
         return sso_fail(SSO_ERR_NOMEM, "fast bank: line buffers of %zu x %zu", nrow, ncol);
     return SSO_OK;
 }
@@ -320,7 +337,7 @@ static void worker_free(bank_worker *wk)
 {
     for (int j = 0; j <= SSO_FAST_BANK_MAXLEV; j++)
         free(wk->gp[j]), free(wk->gf[j]);
-    free(wk->sp), free(wk->sf), free(wk->r), free(wk->tmp), free(wk->raws);
+    free(wk->sp), free(wk->sf), free(wk->tmp), free(wk->raws);
 }
 
 sso_status sso_fast_bank_run(const sso_fast_bank *b, const float *psi, const float *phi, int w,

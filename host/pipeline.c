@@ -589,10 +589,11 @@ static int held_by(const sso_alert *a, const double *ra, const double *dec, cons
 }
 
 /* A fast-search candidate as a class "fast" alert (or nothing, if a slow alert of this patch,
- * those from index first_slow on, already holds it). Per-epoch fluxes are the exact trail-template
+ * those from index first_slow on, already holds it, and it is within the slow search's speeds; or
+ * if a fast alert holds it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
-                               size_t first_slow)
+                               size_t first_slow, float *const *diff, uint8_t *const *dmask)
 {
     const double scale = r->cfg->patch.scale_arcsec;
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
@@ -620,8 +621,16 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     }
     if (ne < 1)
         return SSO_OK;
-    for (size_t i = first_slow; i < r->n_alerts; i++)
+    /* a candidate faster than the slow search's largest speed is not held by a slow alert: that
+     * alert can only be a partial fit of it (demo seed 1: a 12.6"/h mover at SNR 75 lost to one) */
+    const int beyond_slow = hypot(c->vx_px_h, c->vy_px_h) > 1.2 * r->cfg->stack.vmax_px_h;
+    for (size_t i = first_slow; i < r->n_alerts && !beyond_slow; i++)
         if (r->alerts[i].cls == SSO_ALERT_SLOW && held_by(&r->alerts[i], ra, dec, mjd, ne))
+            return SSO_OK;
+    /* nor twice: a fast alert of any patch already within 1" at 2 epochs (overlapping patches
+     * both see a mover near their core boundary; a second, poorer fit within one patch) */
+    for (size_t i = 0; i < r->n_alerts; i++)
+        if (r->alerts[i].cls == SSO_ALERT_FAST && held_by(&r->alerts[i], ra, dec, mjd, ne))
             return SSO_OK;
     a.n_epochs = ne;
     a.cls = SSO_ALERT_FAST;
@@ -634,7 +643,15 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     a.trail_angle_deg = a.pa_deg;
     char key[96];
     snprintf(key, sizeof key, "fast:%.4f:%.4f:%.0f:%.0f", ra[0], dec[0], c->vx_px_h, c->vy_px_h);
-    return finish_alert(r, &a, key, 'F');
+    sso_status st = finish_alert(r, &a, key, 'F');
+    if (st || !r->cfg->cutout_dir)
+        return st;
+    double xe[NEXP], ye[NEXP]; /* the trail's centre (mid-exposure) in the epochs with signal */
+    for (int e = 0; e < NEXP; e++) {
+        const int on = c->snr[e] >= snr_min && isfinite(c->x_px[e]);
+        xe[e] = on ? c->x_px[e] : NAN, ye[e] = on ? c->y_px[e] : NAN;
+    }
+    return write_cutouts(r, pi, diff, dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
 }
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
@@ -830,7 +847,12 @@ static sso_status process_patch(run_state *r, int k)
     double t4 = now_s();
     r->st->measure_s += t4 - t3;
     size_t n_fast = 0, n_fast_core = 0;
+    double cpu4 = 0.0; /* process CPU time: the patches run one at a time, so its change over the
+                        * fast search is the search's own (its bank threads included) */
     if (r->cfg->fast) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        cpu4 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
         sso_fast_params fp = r->cfg->fast_params;
         fp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
         fp.backend = r->cfg->backend;
@@ -847,7 +869,7 @@ static sso_status process_patch(run_state *r, int k)
             const double yf = fc->y0_px + fc->vy_px_h * r->t_h[0] + 1.0;
             if (!sso_patch_plan_in_core(r->plan, k, xf, yf))
                 continue;
-            if ((st = measure_fast(r, &pi, fc, first_slow)))
+            if ((st = measure_fast(r, &pi, fc, first_slow, diff, dmask)))
                 goto exit;
             n_fast_core++;
         }
@@ -859,9 +881,17 @@ static sso_status process_patch(run_state *r, int k)
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
              r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_pool,
              n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
-    if (r->cfg->fast)
-        progress(r, "patch", "patch %d/%d: fast search %.2f s, %zu candidates, %zu in the core", k + 1,
-                 r->n_patches, now_s() - t4, n_fast, n_fast_core);
+    if (r->cfg->fast) {
+        const sso_fast_stats *fs = sso_fast_result_stats(fres);
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        progress(r, "patch", "patch %d/%d: fast search %.2f s, %.2f s CPU (psi/phi %.2f, bank %.2f, measure %.2f, "
+                 "link+stack %.2f s; %d streaks, %d sharp, %d links, %d seeds), %zu candidates, %zu in the core",
+                 k + 1, r->n_patches, now_s() - t4,
+                 (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - cpu4, fs ? fs->like_s : 0.0, fs ? fs->bank_s : 0.0,
+                 fs ? fs->measure_s : 0.0, fs ? fs->link_s : 0.0, fs ? fs->n_streaks : 0,
+                 fs ? fs->n_sharp : 0, fs ? fs->n_links : 0, fs ? fs->n_seeds : 0, n_fast, n_fast_core);
+    }
 exit:
     sso_stack_result_free(res);
     sso_fast_result_free(fres);

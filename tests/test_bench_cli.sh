@@ -44,7 +44,7 @@ rc=0; "$SSO_BIN" bench --backend cpu --roofline --data "$d/none3" --out "$d/none
 [ "$rc" = 2 ] || { echo "--roofline on the CPU backend: exit $rc, want 2 (usage)"; exit 1; }
 [ ! -e "$d/none3" ] && [ ! -e "$d/none-out" ] || { echo "--roofline on the CPU wrote something"; exit 1; }
 
-args=(--preset demo --size 600x1400 --movers 5 --vmax 1 --patch-size 1536 --data "$d/q"
+args=(--no-fast --preset demo --size 600x1400 --movers 5 --vmax 1 --patch-size 1536 --data "$d/q"
       --out "$d/res" --tag testtag)
 "$SSO_BIN" bench "${args[@]}" --repeat 1 --warmup 0 > "$d/out.txt" 2> "$d/err.txt" || {
     cat "$d/err.txt"; echo "sso bench failed"; exit 1; }

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "host/fast_math.h"
 #include "sim/psf.h"
 #include "sim/rng.h"
 #include "sso/sso.h"
@@ -122,6 +123,56 @@ static int teardown(void **st)
     (void)st;
     sso_sim_psf_free(g_psf);
     return 0;
+}
+
+/* The trail model by the cumulative table (host/fast_math.h) against its definition, the kernel
+ * (bilinearly interpolated) averaged along the segment, (1/L) int K(x - c - s u) ds, integrated
+ * here by the trapezoid rule at 1/256 px, at every pixel about trails of 1.5, 16 and 300 px at
+ * several angles (one in (pi, 2 pi)), off the pixel grid; and the model's sum over pixels is 1 (unit
+ * flux). Tolerance: 1.2% of the peak (measured: <= 0.06% for axis-aligned trails, <= 0.55% oblique,
+ * where the across profile has the bilinear kernel's kinks that 1/8 px bilinear reads round off,
+ * 0.73% at 1.5 px, where the difference of two reads is divided by a short length). */
+static void test_trail_table(void **st)
+{
+    (void)st;
+    static const double lens[] = {1.5, 16.0, 300.0}, angs[] = {0.0, 0.37, 1.5708, 2.9, 4.0};
+    double R;
+    const int n = sso_fast_ttab_n(PH, 0.125, &R);
+    float *tab = malloc(sizeof(float) * n * n);
+    for (int il = 0; il < 3; il++)
+        for (int ia = 0; ia < 5; ia++) {
+            const double L = lens[il], th = angs[ia], ct = cos(th), st_ = sin(th), hl = 0.5 * L;
+            for (int id = 0; id < n; id++)
+                sso_fast_ttab_row(g_k, PH, ct, st_, n, 0.125, id, tab + id * n);
+            const int ext = (int)hl + PH + 3;
+            double peak = 0.0, worst = 0.0, sum = 0.0;
+            for (int dy = -ext; dy <= ext; dy++)
+                for (int dx = -ext; dx <= ext; dx++) {
+                    const double ox = dx - 0.3, oy = dy + 0.2; /* pixel minus centre */
+                    const double a = ox * ct + oy * st_, d = -ox * st_ + oy * ct;
+                    const double v = sso_fast_ttab_trail(tab, n, 0.125, L, a, d);
+                    sum += v;
+                    /* K vanishes beyond R: only s in [a - R, a + R] on the segment counts */
+                    const double s0 = fmax(-hl, a - R), s1 = fmin(hl, a + R);
+                    double ref = 0.0;
+                    if (s1 > s0) {
+                        const int m = (int)ceil((s1 - s0) * 256.0);
+                        const double hs = (s1 - s0) / m;
+                        for (int i = 0; i <= m; i++) {
+                            const double s = s0 + i * hs;
+                            ref += (i == 0 || i == m ? 0.5 : 1.0) * hs *
+                                   sso_tmpl_bilinear(g_k, PH, ox - s * ct, oy - s * st_);
+                        }
+                        ref /= L;
+                    }
+                    peak = fmax(peak, ref), worst = fmax(worst, fabs(v - ref));
+                }
+            printf("  trail table L %.1f th %.2f: max |table - integral| %.2e (peak %.3e), sum %.5f\n",
+                   L, th, worst, peak, sum);
+            assert_true(worst < 0.012 * peak);
+            assert_true(fabs(sum - 1.0) < 2e-3);
+        }
+    free(tab);
 }
 
 /* The candidate matching the mover (x0, v): every on-image epoch within 2 px; NULL if none. */
@@ -265,6 +316,39 @@ static void test_leaving(void **st)
     scene_free(&s);
 }
 
+/* Two epochs only (the mover leaves the patch after epoch 1), at SNR 12 and 4.5: the pair rule
+ * (pair_snr_min 5) rejects it (without the rule, pair_snr_min 0, it is found: the guided stack
+ * reaches nu ~ 12.8 > nu_stack, 12 / 16.5 < max_epoch_frac); at SNR 12 and 8 it is found with 2 epochs. */
+static void test_pair_rule(void **st)
+{
+    (void)st;
+    for (int pass = 0; pass < 3; pass++) { /* pass 2: 12 + 4.5 without the rule is found */
+        scene s;
+        scene_init(&s, 300, 200, 11);
+        const double vx = 50.0 / EXPT, x0 = 230.0, y0 = 100.0;
+        add_trail(&s, 0, x0 + vx * T4[0], y0, vx, 0.0, 12.0);
+        add_trail(&s, 1, x0 + vx * T4[1], y0, vx, 0.0, pass == 1 ? 8.0 : 4.5);
+        sso_fast_params p;
+        params(&p, 200.0);
+        if (pass == 2)
+            p.pair_snr_min = 0.0f;
+        sso_fast_result *r = run(&s, &p);
+        /* an epoch at SNR ~4.5 of a 50 px trail is placed to a few px along the track only
+         * (measured 7.7 px off: its rate is taken from the bright epoch's trail, +12%) */
+        const sso_fast_cand *c = match_r(r, x0, y0, vx, 0.0, 2, pass == 1 ? 2.0 : 10.0);
+        printf("  pair 12 + %.1f, pair_snr_min %.0f: %zu candidates, match %s\n",
+               pass == 1 ? 8.0 : 4.5, p.pair_snr_min, sso_fast_result_count(r), c ? "yes" : "no");
+        if (pass) {
+            assert_non_null(c);
+            assert_int_equal(c->n_epochs, 2);
+        } else {
+            assert_int_equal(sso_fast_result_count(r), 0);
+        }
+        sso_fast_result_free(r);
+        scene_free(&s);
+    }
+}
+
 static void test_cosmic_track(void **st)
 {
     (void)st;
@@ -356,6 +440,94 @@ static void test_noise(void **st)
     assert_true(total <= 1);
 }
 
+/* The search on a scene embedded at (57, 33) in a larger image whose other pixels are invalid
+ * (variance NaN, as a sky patch overhanging the detectors): it runs on the valid pixels' bounding
+ * box, so the candidates are those of the scene alone, shifted by the offset. */
+static void test_embedded(void **st)
+{
+    (void)st;
+    scene s;
+    scene_init(&s, 320, 240, 7);
+    const double rate = 40.0 / EXPT, vx = rate * cos(0.6), vy = rate * sin(0.6), x0 = 150, y0 = 110;
+    for (int e = 0; e < NE; e++)
+        add_trail(&s, e, x0 + vx * T4[e], y0 + vy * T4[e], vx, vy, 15.0);
+    sso_fast_params p;
+    params(&p, 100.0);
+    sso_fast_result *a = run(&s, &p);
+    const int W = 500, H = 400, ox = 57, oy = 33;
+    float *d[NE], *v = malloc(sizeof(float) * W * H);
+    for (int i = 0; i < W * H; i++)
+        v[i] = NAN;
+    for (int e = 0; e < NE; e++) {
+        d[e] = calloc((size_t)W * H, sizeof(float));
+        for (int y = 0; y < s.h; y++)
+            for (int x = 0; x < s.w; x++) {
+                d[e][(y + oy) * W + x + ox] = s.d[e][y * s.w + x];
+                v[(y + oy) * W + x + ox] = s.v[y * s.w + x];
+            }
+    }
+    const float *dd[NE], *vv[NE];
+    for (int e = 0; e < NE; e++)
+        dd[e] = d[e], vv[e] = v;
+    sso_fast_result *b = NULL;
+    assert_int_equal(sso_fast_search(dd, vv, NULL, NE, W, H, T4, EXPT, g_k, PH, &p, &b), SSO_OK);
+    assert_int_equal(sso_fast_result_count(a), 1);
+    assert_int_equal(sso_fast_result_count(b), sso_fast_result_count(a));
+    const sso_fast_cand *ca = sso_fast_result_get(a, 0), *cb = sso_fast_result_get(b, 0);
+    assert_true(fabs(cb->x0_px - ox - ca->x0_px) < 1e-9 && fabs(cb->y0_px - oy - ca->y0_px) < 1e-9);
+    assert_true(fabs(cb->vx_px_h - ca->vx_px_h) < 1e-9 && fabs(cb->vy_px_h - ca->vy_px_h) < 1e-9);
+    for (int e = 0; e < NE; e++)
+        assert_true(fabs(cb->x_px[e] - ox - ca->x_px[e]) < 1e-9);
+    assert_true(hypot(ca->x0_px - x0, ca->y0_px - y0) < 1.0);
+    sso_fast_result_free(a);
+    sso_fast_result_free(b);
+    for (int e = 0; e < NE; e++)
+        free(d[e]);
+    free(v);
+    scene_free(&s);
+}
+
+/* A bright point source (a star residual, SNR 150) in epoch 0 and nothing else: the bank puts
+ * samples in every length and angle that crosses it; once the first streak measured there is
+ * subtracted (from DW and from psi), the prescreen drops the rest. At most 2 streaks within 20 px
+ * of it (the point measured as a short streak, and possibly one for its wings), none longer than
+ * 40 px; no candidate. */
+static void test_point_source(void **st)
+{
+    (void)st;
+    scene s;
+    scene_init(&s, 400, 400, 8);
+    float *tmp = calloc((size_t)400 * 400, sizeof(float));
+    const double s2 = sso_sim_psf_add_trail(g_psf, tmp, 400, 400, 200.3, 199.6, 200.3, 199.6, 1.0, 16,
+                                            (float)VAR);
+    free(tmp);
+    sso_sim_psf_add_trail(g_psf, s.d[0], 400, 400, 200.3, 199.6, 200.3, 199.6, 150.0 / sqrt(s2), 16,
+                          (float)VAR);
+    sso_fast_params p;
+    params(&p, 470.0);
+    sso_fast_result *r = run(&s, &p);
+    int near = 0;
+    for (size_t i = 0; i < sso_fast_result_streak_count(r); i++) {
+        const sso_fast_streak *t = sso_fast_result_streak(r, i);
+        if (t->epoch != 0)
+            continue;
+        const double ct = cos(t->theta_rad), sn = sin(t->theta_rad), dx = 200.3 - t->xc_px,
+                     dy = 199.6 - t->yc_px, al = fmax(-t->len_px / 2, fmin(t->len_px / 2, dx * ct + dy * sn));
+        if (hypot(dx - al * ct, dy - al * sn) < 20.0) {
+            printf("  point: streak L %.1f snr %.1f\n", t->len_px, t->snr);
+            near++;
+            assert_true(t->len_px < 40.0);
+        }
+    }
+    const sso_fast_stats *x = sso_fast_result_stats(r);
+    printf("  point: %lld bank samples in epoch 0, %d past the prescreen, %d streaks near it\n",
+           (long long)x->n_raw[0], x->n_prescreen_pass, near);
+    assert_true(near >= 1 && near <= 2);
+    assert_int_equal(sso_fast_result_count(r), 0);
+    sso_fast_result_free(r);
+    scene_free(&s);
+}
+
 /* SSO_BENCH=1: times the search on N x N white noise x 4 epochs (SSO_BENCH_N [2048]) at Lmax
  * SSO_BENCH_LMAX [470] with SSO_BENCH_THREADS [1 and 2] threads; prints s per Mpx per epoch. */
 static void test_bench(void **st)
@@ -373,6 +545,8 @@ static void test_bench(void **st)
         sso_fast_params p;
         params(&p, lmax);
         p.n_threads = nt;
+        if (getenv("SSO_BENCH_BIN"))
+            p.bin_len_px = atof(getenv("SSO_BENCH_BIN"));
         struct timespec a, b, ca, cb;
         clock_gettime(CLOCK_MONOTONIC, &a);
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ca);
@@ -394,17 +568,71 @@ static void test_bench(void **st)
     scene_free(&s);
 }
 
+/* SSO_BENCH_LOSS=1: the bank's SNR (snr_bank of the streak found) for trails of SSO_BENCH_LEN
+ * [200] px at SNR 12 (exact template) at 36 random positions and angles in epoch 0 of a 1536^2
+ * noise image, with the long lengths on binned maps (bin_len_px 64) and without (0): the mean and
+ * the lowest ratio of bank SNR to the injected SNR, and how many were found above nu_epoch. */
+static void test_bench_loss(void **st)
+{
+    (void)st;
+    if (!getenv("SSO_BENCH_LOSS"))
+        skip();
+    const double len = getenv("SSO_BENCH_LEN") ? atof(getenv("SSO_BENCH_LEN")) : 200.0;
+    const int n = 1536, nt = 36;
+    scene s;
+    scene_init(&s, n, n, 40);
+    double xc[36], yc[36], th[36];
+    sso_rng rng;
+    sso_rng_init(&rng, 41, 0, 0, 0);
+    for (int i = 0; i < nt; i++) { /* a 6 x 6 grid of cells 256 px wide, jittered */
+        th[i] = 3.14159265 * sso_rng_uniform(&rng);
+        xc[i] = 128 + 256 * (i % 6) + 40 * (sso_rng_uniform(&rng) - 0.5);
+        yc[i] = 128 + 256 * (i / 6) + 40 * (sso_rng_uniform(&rng) - 0.5);
+        const double r = len / EXPT;
+        add_trail(&s, 0, xc[i], yc[i], r * cos(th[i]), r * sin(th[i]), 12.0);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        sso_fast_params p;
+        params(&p, fmax(len * 1.05, 16.0));
+        p.bin_len_px = pass ? (getenv("SSO_BENCH_BIN") ? atof(getenv("SSO_BENCH_BIN")) : 32.0) : 0.0;
+        sso_fast_result *r = run(&s, &p);
+        double sum = 0.0, lo = 1e30;
+        int found = 0;
+        for (int i = 0; i < nt; i++) {
+            double best = 0.0;
+            for (size_t k = 0; k < sso_fast_result_streak_count(r); k++) {
+                const sso_fast_streak *t = sso_fast_result_streak(r, k);
+                if (t->epoch == 0 && hypot(t->xc_px - xc[i], t->yc_px - yc[i]) < 0.25 * len + 3)
+                    best = fmax(best, t->snr_bank);
+            }
+            found += best > 0.0;
+            sum += best / 12.0, lo = fmin(lo, best / 12.0);
+        }
+        printf("  LOSS L %.0f bin_len %.0f: bank SNR / 12: mean %.3f, lowest %.3f; %d/%d found\n", len,
+               p.bin_len_px, sum / nt, lo, found, nt);
+        sso_fast_result_free(r);
+    }
+    scene_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trail_table),
         cmocka_unit_test(test_trail_40),     cmocka_unit_test(test_trail_200),
         cmocka_unit_test(test_streak_lengths),
-        cmocka_unit_test(test_leaving),      cmocka_unit_test(test_cosmic_track),
+        cmocka_unit_test(test_leaving),      cmocka_unit_test(test_pair_rule),
+        cmocka_unit_test(test_cosmic_track),
         cmocka_unit_test(test_crossing),     cmocka_unit_test(test_faint),
-        cmocka_unit_test(test_noise),        cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_noise),        cmocka_unit_test(test_embedded),
+        cmocka_unit_test(test_point_source), cmocka_unit_test(test_bench),
     };
     if (getenv("SSO_TEST_FILTER")) /* e.g. SSO_TEST_FILTER=test_streak* */
         cmocka_set_test_filter(getenv("SSO_TEST_FILTER"));
+    if (getenv("SSO_BENCH_LOSS")) {
+        const struct CMUnitTest loss[] = {cmocka_unit_test(test_bench_loss)};
+        return cmocka_run_group_tests(loss, setup, teardown);
+    }
     if (getenv("SSO_BENCH")) { /* the benchmark alone */
         const struct CMUnitTest bench[] = {cmocka_unit_test(test_bench)};
         return cmocka_run_group_tests(bench, setup, teardown);

@@ -26,7 +26,7 @@ fail() { echo "FAIL: $*"; [ -f "$T/watch.log" ] && grep -v '\[detector\]\|\[patc
     --no-cosmics --no-galaxies --density 0.2 --quiet >/dev/null || fail "sim"
 F=( "$T"/sim/EUC_*.fits ); [ ${#F[@]} -eq 4 ] || fail "sim wrote ${#F[@]} files"
 
-timeout 900 "$SSO_BIN" watch "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "ipc://$T/rep" \
+timeout 900 "$SSO_BIN" watch --no-fast "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "ipc://$T/rep" \
     --poll-ms 100 --timeout-s 60 --vmax 3 --no-cosmics --role test --heartbeat 0.2 >"$T/watch.log" 2>&1 &
 W=$!
 echo 'not a FITS file' > "$T/in/junk.fits"

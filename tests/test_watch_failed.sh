@@ -17,7 +17,7 @@ rm -rf "$T"/*
 fail() { echo "FAIL: $*"; cat "$T"/run*.log 2>/dev/null; exit 1; }
 "$SSO_MKFITS" allnan "$T/in" >/dev/null || fail "mkfits"
 for i in 1 2 3; do
-    timeout 120 "$SSO_BIN" watch "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --replay "" \
+    timeout 120 "$SSO_BIN" watch --no-fast "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --replay "" \
         --once --max-attempts 2 --poll-ms 50 >"$T/run$i.log" 2>&1 || fail "start $i: exit $?"
 done
 grep -q "failed (attempt 1 of 2): detector has no finite pixel: file $T/in/.*, extension 1-1.SCI" \
@@ -36,11 +36,11 @@ grep -Eq "^002681 +failed +4 +2 .*detector has no finite pixel" "$T/status.txt" 
 [ ! -e "$T/none.db" ] || fail "--status created a store"
 "$SSO_BIN" keygen "$T/server.key" >/dev/null && "$SSO_BIN" keygen "$T/client.key" >/dev/null || fail keygen
 cp "$T/client.key.pub" "$T/allow.txt"
-timeout 120 "$SSO_BIN" watch "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --replay "ipc://$T/rep" \
+timeout 120 "$SSO_BIN" watch --no-fast "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --replay "ipc://$T/rep" \
     --once --curve-secret "$T/server.key" --allow-keys "$T/allow.txt" >"$T/run4.log" 2>&1 ||
     fail "watch with CURVE: exit $?"
 grep -q "watching $T/in" "$T/run4.log" || fail "watch with CURVE did not start"
-"$SSO_BIN" watch "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --once \
+"$SSO_BIN" watch --no-fast "$T/in" --store "$T/a.db" --publish "ipc://$T/pub" --once \
     --curve-secret "$T/server.key" >"$T/run5.log" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "allowed-keys" "$T/run5.log" || fail "CURVE without allowed keys: exit $rc"
 echo ok

@@ -34,7 +34,7 @@ waitlog() { # waitlog LOG TEXT SECONDS
 land() { cp "$1" "$T/in/.part" && mv "$T/in/.part" "$T/in/$(basename "$1")"; }
 start() { # start LOG [extra options]
     local log=$1; shift
-    "$SSO_BIN" watch "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "" --poll-ms 100 \
+    "$SSO_BIN" watch --no-fast "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "" --poll-ms 100 \
         --timeout-s 600 --vmax 3 --no-cosmics --role test --max-attempts 1 "$@" >"$log" 2>&1 &
     W=$!
 }
@@ -140,7 +140,7 @@ PY
 # without isolation (--no-isolate) the session lives in the service: the same failure at arrival
 mkdir -p "$T/in-ni"
 cp "${B[0]}" "${B[1]}" "$T/in-ni/"
-timeout 300 "$SSO_BIN" watch "$T/in-ni" --out "$T/out-ni" --publish "ipc://$T/pub-ni" --replay "" --poll-ms 100 \
+timeout 300 "$SSO_BIN" watch --no-fast "$T/in-ni" --out "$T/out-ni" --publish "ipc://$T/pub-ni" --replay "" --poll-ms 100 \
     --vmax 3 --no-cosmics --role test --no-isolate --once >"$T/watch-ni.log" 2>&1 || fail "--no-isolate: exit $?"
 grep -q "observation 222: exposure 1/4 prepared on arrival" "$T/watch-ni.log" || fail "--no-isolate: no prep on arrival"
 grep -q "observation 222 failed at the arrival of exposure 2/4" "$T/watch-ni.log" || fail "--no-isolate: no failure at arrival"

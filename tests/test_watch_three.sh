@@ -15,7 +15,7 @@ fail() { echo "FAIL: $*"; [ -f "$T/watch.log" ] && grep -v '\[detector\]\|\[patc
     --no-cosmics --no-galaxies --density 0.2 --quiet >/dev/null || fail "sim"
 F=( "$T"/sim/EUC_*.fits ); [ ${#F[@]} -eq 4 ] || fail "sim wrote ${#F[@]} files"
 cp "${F[0]}" "${F[1]}" "${F[3]}" "$T/in/"   # dither 3 never comes
-timeout 900 "$SSO_BIN" watch "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "" --once \
+timeout 900 "$SSO_BIN" watch --no-fast "$T/in" --out "$T/out" --publish "ipc://$T/pub" --replay "" --once \
     --poll-ms 100 --timeout-s 2 --vmax 3 --no-cosmics --role test >"$T/watch.log" 2>&1 || fail "exit $?"
 grep -q "search on 3 exposures (timeout: proceeding with 3)" "$T/watch.log" || fail "no 3-exposure search"
 J=( "$T"/out/*.jsonl ); [ ${#J[@]} -eq 1 ] || fail "out has ${#J[@]} jsonl files"

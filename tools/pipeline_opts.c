@@ -21,6 +21,7 @@ void sso_cli_pipeline_defaults(sso_pipeline_config *cfg)
     sso_pipeline_config_default(cfg);
     cfg->n_threads = 2;
     cfg->stack.nu_min = 7.0f;
+    cfg->fast = 1; /* the library's default is off; the commands search fast movers unless --no-fast */
 }
 
 static int bad(const char *cmd, const char *opt, const char *v, const char *what)

@@ -27,7 +27,10 @@
  *    refined on a local velocity grid and then by coordinate search maximising the stacked SNR of
  *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
  *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
- *    more than max_epoch_frac of sum psi, and per-epoch fluxes consistent (as sso/stack.h).
+ *    more than max_epoch_frac of sum psi, per-epoch fluxes consistent (as sso/stack.h), and, with
+ *    exactly 2 contributing epochs, both at SNR >= pair_snr_min. Slow movers (point-like trails)
+ *    seed lone streaks too and are kept: the shift-and-stack needs 3 epochs, this search 2 (on
+ *    --preset ccd seed 1, 11 slow movers were found only so).
  * Output sorted by stacked SNR (descending); deterministic for any thread count.
  */
 #ifndef SSO_FAST_H
@@ -49,11 +52,15 @@ typedef struct sso_fast_params {
     double len_max_px;      /* longest trail searched [470 px = 300"/h; up to ~1600] */
     double len_factor;      /* geometric spacing of the length bank [1.3] */
     double ang_k;           /* angle spacing = ang_k * FWHM / L [1.5: far end within 0.6 px] */
+    double bin_len_px;      /* lengths >= this are searched on 2 x 2 binned psi/phi (a quarter of
+                             * the pixels, 7-11% less bank SNR, thresholded at 0.9 nu_epoch;
+                             * bench/results/fast-search-*.md); 0: none [32] */
     double fwhm_px;         /* PSF FWHM; 0 estimates it from the kernel's sum of squares [0] */
     float nu_epoch;         /* per-epoch streak threshold [5] */
     float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
     float nu_stack;         /* stacked acceptance threshold [7] */
     float epoch_snr_min;    /* an epoch contributes when its SNR is >= this [2] */
+    float pair_snr_min;     /* a candidate of exactly 2 contributing epochs needs both >= this [5] */
     int min_epochs;         /* contributing epochs required [2] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
@@ -98,6 +105,8 @@ typedef struct sso_fast_stats {
     int64_t n_templates;     /* (length, angle) pairs per epoch */
     int64_t n_raw[SSO_FAST_MAX_EPOCHS]; /* bank samples above nu_epoch */
     int n_streaks;           /* streaks measured (all epochs) */
+    int n_prescreen_pass;    /* bank samples past the prescreen (residual line sum) and suppression */
+    int n_refined;           /* of those, given the exact-template end scans (stage 2) */
     int n_sharp;             /* of those, flagged sharp */
     int n_links;             /* seeds from links of >= 2 streaks */
     int n_seeds;             /* guided stacks tried */

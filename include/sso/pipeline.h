@@ -56,7 +56,7 @@ typedef struct sso_pipeline_config {
     int streak_veto;            /* drop a slow candidate's epochs that lie on a streak (light on
                                  * both sides beyond its own trail, host/veto.h) before its
                                  * threshold and consistency re-check [1] */
-    const char *cutout_dir;     /* with a folder (existing): per slow alert a FITS of 32 x 32 px
+    const char *cutout_dir;     /* with a folder (existing): per alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
     const char *cutout_ref;     /* prefix of the alert's "cutouts" path ["cutouts/"] */
