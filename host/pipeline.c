@@ -588,9 +588,25 @@ static int held_by(const sso_alert *a, const double *ra, const double *dec, cons
     return close >= 2;
 }
 
+/* Removes alert i (its cutout file too): a slow alert that a fast one replaces, before anything
+ * is written or published. */
+static void drop_alert(run_state *r, size_t i)
+{
+    if (r->cfg->cutout_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.fits", r->cfg->cutout_dir, r->alerts[i].alert_id);
+        remove(path);
+    }
+    memmove(&r->alerts[i], &r->alerts[i + 1], (r->n_alerts - i - 1) * sizeof *r->alerts);
+    r->n_alerts--;
+    r->st->n_replaced_slow++;
+}
+
+#define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */
+
 /* A fast-search candidate as a class "fast" alert (or nothing, if a slow alert of this patch,
  * those from index first_slow on, already holds it, and it is within the slow search's speeds; or
- * if a fast alert holds it). Per-epoch fluxes are the exact trail-template
+ * if a fast alert holds it; slow alerts at the grid's edge that it holds give way to it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
                                size_t first_slow, float *const *diff, uint8_t *const *dmask)
@@ -621,17 +637,32 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     }
     if (ne < 1)
         return SSO_OK;
-    /* a candidate faster than the slow search's largest speed is not held by a slow alert: that
-     * alert can only be a partial fit of it (demo seed 1: a 12.6"/h mover at SNR 75 lost to one) */
-    const int beyond_slow = hypot(c->vx_px_h, c->vy_px_h) > 1.2 * r->cfg->stack.vmax_px_h;
-    for (size_t i = first_slow; i < r->n_alerts && !beyond_slow; i++)
-        if (r->alerts[i].cls == SSO_ALERT_SLOW && held_by(&r->alerts[i], ra, dec, mjd, ne))
-            return SSO_OK;
-    /* nor twice: a fast alert of any patch already within 1" at 2 epochs (overlapping patches
+    /* not twice: a fast alert of any patch already within 1" at 2 epochs (overlapping patches
      * both see a mover near their core boundary; a second, poorer fit within one patch) */
     for (size_t i = 0; i < r->n_alerts; i++)
         if (r->alerts[i].cls == SSO_ALERT_FAST && held_by(&r->alerts[i], ra, dec, mjd, ne))
             return SSO_OK;
+    /* a slow alert of this patch that holds it: the slow alert stays and the candidate is dropped,
+     * unless the candidate is faster than the slow search reaches (then the slow alert can only be
+     * a partial fit of it: demo seed 1, a 12.6"/h mover at SNR 75 lost to one). Beyond vmax, a
+     * slow alert at the grid's edge (>= 0.9 vmax) that it holds is such a partial fit with the
+     * wrong motion (ccd seeds 1-2: 4 of the 5 false slow alerts left by the streak veto) and gives
+     * way to the fast alert. */
+    const double v_px_h = hypot(c->vx_px_h, c->vy_px_h), vmax_px_h = r->cfg->stack.vmax_px_h;
+    const int beyond_slow = v_px_h > 1.2 * vmax_px_h;
+    size_t drop[SSO_FAST_MAX_REPLACED];
+    int n_drop = 0;
+    for (size_t i = first_slow; i < r->n_alerts; i++) {
+        const sso_alert *sa = &r->alerts[i];
+        if (sa->cls != SSO_ALERT_SLOW || !held_by(sa, ra, dec, mjd, ne))
+            continue;
+        if (v_px_h > vmax_px_h && sa->rate_arcsec_h >= 0.9 * vmax_px_h * scale && n_drop < SSO_FAST_MAX_REPLACED)
+            drop[n_drop++] = i;
+        else if (!beyond_slow)
+            return SSO_OK;
+    }
+    for (int k = n_drop - 1; k >= 0; k--)
+        drop_alert(r, drop[k]);
     a.n_epochs = ne;
     a.cls = SSO_ALERT_FAST;
     a.score = c->nu;

@@ -78,6 +78,7 @@ typedef struct sso_pipeline_stats {
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
     long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
+    long long n_replaced_slow;  /* slow alerts at the velocity grid's edge replaced by a faster fast alert */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
     double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
