@@ -16,18 +16,13 @@
 #include <cmocka.h>
 
 #include "sso/sso.h"
+#include "testutil.h"
 
 #define W 160
 #define H 120
 
 static uint64_t g_rng = 0x243F6A8885A308D3ull;
-static double uni(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1.0p-53;
-}
+static double uni(void) { return sso_test_uni(&g_rng); }
 
 static void test_likelihood_dispatch(void **state)
 {

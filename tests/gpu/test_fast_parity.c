@@ -44,18 +44,7 @@
 #define PI 3.14159265358979323846
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static double uni(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1.0p-53;
-}
-static double gauss(void)
-{
-    double u = uni(), v = uni();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
+static double gauss(void) { return sso_test_gauss(&g_rng); }
 
 static float g_k[(2 * PH + 1) * (2 * PH + 1)];
 

@@ -34,18 +34,8 @@
 #define FFT_ATOL 1e-5
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static double uni(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1.0p-53;
-}
-static double gauss(void)
-{
-    double u = uni(), v = uni();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
+static double uni(void) { return sso_test_uni(&g_rng); }
+static double gauss(void) { return sso_test_gauss(&g_rng); }
 
 /* S(x) for psi (k = T on |DW|) and phi (k = T^2 on W), in double. */
 static void abs_sums(const float *d, const float *v, const uint8_t *m, int w, int h, const float *t,

@@ -20,13 +20,7 @@
 #include "testutil.h"
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static double uni(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1.0p-53;
-}
+static double uni(void) { return sso_test_uni(&g_rng); }
 
 static int close_enough(float gpu, float cpu, float atol, float rtol)
 {

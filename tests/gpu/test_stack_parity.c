@@ -37,18 +37,8 @@
 static const double T4[4] = {-0.385, -0.128, 0.128, 0.385};
 
 static uint64_t g_rng = 0xD1B54A32D192ED03ull;
-static double uni(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1.0p-53;
-}
-static double gauss(void)
-{
-    double u = uni(), v = uni();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
+static double uni(void) { return sso_test_uni(&g_rng); }
+static double gauss(void) { return sso_test_gauss(&g_rng); }
 
 static int cmp_hit(const void *pa, const void *pb)
 {
