@@ -588,7 +588,7 @@ static int held_by(const sso_alert *a, const double *ra, const double *dec, cons
     return close >= 2;
 }
 
-/* Removes alert i (its cutout file too): a slow alert that a fast one replaces, before anything
+/* Removes alert i (its cutout file too): an alert that a better one replaces, before anything
  * is written or published. */
 static void drop_alert(run_state *r, size_t i)
 {
@@ -599,7 +599,117 @@ static void drop_alert(run_state *r, size_t i)
     }
     memmove(&r->alerts[i], &r->alerts[i + 1], (r->n_alerts - i - 1) * sizeof *r->alerts);
     r->n_alerts--;
-    r->st->n_replaced_slow++;
+}
+
+/* Fast alert a's track in this patch's 0-based pixels: its observations mapped back (the patches
+ * share one tangent plane, so a mover another patch found maps onto this one, off its edges too)
+ * and a least-squares line in time through them, evaluated at every epoch. 0 if a has < 2. */
+static int alert_track_px(const run_state *r, const sso_patch_info *pi, const sso_alert *a,
+                          double *x, double *y)
+{
+    double sw = 0, st_ = 0, stt = 0, sx = 0, sy = 0, stx = 0, sty = 0;
+    int n = 0;
+    for (int i = 0; i < a->n_epochs; i++) {
+        int e = 0;
+        while (e < NEXP && fabs(r->exp[e].mjd_mid - a->obs[i].mjd) > 1e-6)
+            e++;
+        double px, py, ra = a->obs[i].ra_deg, dec = a->obs[i].dec_deg;
+        if (e == NEXP || sso_wcs_sky2pix(pi->wcs, 1, &ra, &dec, &px, &py) != SSO_OK || !isfinite(px))
+            continue;
+        const double t = r->t_h[e];
+        sw += 1, st_ += t, stt += t * t, sx += px - 1.0, sy += py - 1.0, stx += t * (px - 1.0),
+            sty += t * (py - 1.0), n++;
+    }
+    const double den = sw * stt - st_ * st_;
+    if (n < 2 || !(den > 1e-12))
+        return 0;
+    const double vx = (sw * stx - st_ * sx) / den, vy = (sw * sty - st_ * sy) / den;
+    for (int e = 0; e < NEXP; e++)
+        x[e] = (sx + vx * (sw * r->t_h[e] - st_)) / sw, y[e] = (sy + vy * (sw * r->t_h[e] - st_)) / sw;
+    return 1;
+}
+
+/* Whether the weaker of two fast tracks is the stronger one again (positions at every epoch
+ * within 1": the same mover seen by two overlapping patches, each through the epochs on it), or a
+ * partial fit of it (each of the weaker one's trails with signal on the stronger one's trail of that
+ * epoch: centre within 3 px across it and overlapping it along, at >= 2 epochs: a wrong rate
+ * fitted to pieces of a bright trail that a patch edge cuts; ccd seed 1, a 330 px trail). w_on:
+ * the weaker one's epochs with signal; len_s, len_w: the trails' lengths. */
+static int fast_same(const double *xs, const double *ys, const double *xw, const double *yw,
+                     const int *w_on, double len_s, double len_w, double tol_px)
+{
+    int same = 1, on = 0, n = 0;
+    for (int e = 0; e < NEXP; e++) {
+        same &= hypot(xs[e] - xw[e], ys[e] - yw[e]) <= tol_px;
+        if (!w_on[e])
+            continue;
+        n++;
+        const double ex = xs[(e + 1) % NEXP] - xs[e], ey = ys[(e + 1) % NEXP] - ys[e];
+        const double dn = hypot(ex, ey), ux = dn > 0 ? ex / dn : 1.0, uy = dn > 0 ? ey / dn : 0.0;
+        const double dx = xw[e] - xs[e], dy = yw[e] - ys[e], al = dx * ux + dy * uy;
+        const double across = fabs(-dx * uy + dy * ux);
+        on += across <= 3.0 && fabs(al) < 0.5 * (len_s + len_w);
+    }
+    return same || (n >= 2 && on == n);
+}
+
+/* Distance from (px, py) to the segment of half-length hl about (cx, cy) along (ux, uy). */
+static double pt_seg(double px, double py, double cx, double cy, double hl, double ux, double uy)
+{
+    const double al = fmax(-hl, fmin(hl, (px - cx) * ux + (py - cy) * uy));
+    return hypot(px - cx - al * ux, py - cy - al * uy);
+}
+
+/* Whether two trails (centre, length, direction) come within 3 px of each other: sampled at 17
+ * points along each (<= L / 16 apart; a point source is a trail of length 0). */
+static int trails_touch(double xa, double ya, double la, double tha, double xb, double yb, double lb,
+                        double thb)
+{
+    const double ua = cos(tha), va = sin(tha), ub = cos(thb), vb = sin(thb);
+    for (int i = 0; i <= 16; i++) {
+        const double fa = (i / 16.0 - 0.5) * la, fb = (i / 16.0 - 0.5) * lb;
+        if (pt_seg(xa + fa * ua, ya + fa * va, xb, yb, 0.5 * lb, ub, vb) <= 3.0 ||
+            pt_seg(xb + fb * ub, yb + fb * vb, xa, ya, 0.5 * la, ua, va) <= 3.0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether stronger alerts (either class, any patch) explain fast candidate c: its epochs whose
+ * trail touches a stronger alert's trail or position at that epoch are set aside (their signal
+ * may be that alert's), and c must still pass the search's acceptance (stacked SNR >= nu_stack
+ * over the rest, >= min_epochs of them with signal). ccd seed 1: a slow mover's one epoch with
+ * noise elsewhere linked at a fast rate; pieces of a bright trail's end with a cosmic ray. */
+static int fast_explained(const run_state *r, const sso_patch_info *pi, const sso_fast_cand *c)
+{
+    const sso_fast_params *fp = &r->cfg->fast_params;
+    const double scale = r->cfg->patch.scale_arcsec, exp_h = r->exp[0].exptime_s / 3600.0;
+    int expl[NEXP] = {0}, any = 0;
+    for (size_t i = 0; i < r->n_alerts; i++) {
+        const sso_alert *a = &r->alerts[i];
+        double xa[NEXP], ya[NEXP];
+        if (!(a->score >= c->nu) || !alert_track_px(r, pi, a, xa, ya))
+            continue;
+        const double la = a->cls == SSO_ALERT_FAST ? a->trail_length_arcsec / scale : a->rate_arcsec_h * exp_h / scale;
+        const double tha = atan2(ya[NEXP - 1] - ya[0], xa[NEXP - 1] - xa[0]);
+        for (int e = 0; e < NEXP; e++)
+            if (!expl[e] && c->flux_err_e[e] > 0.0f && isfinite(c->x_px[e]) &&
+                trails_touch(xa[e], ya[e], isfinite(la) ? la : 0.0, tha, c->x_px[e], c->y_px[e], c->len_px,
+                             c->theta_rad))
+                expl[e] = 1, any = 1;
+    }
+    if (!any)
+        return 0;
+    double sp = 0.0, sq = 0.0;
+    int n = 0;
+    for (int e = 0; e < NEXP; e++) {
+        if (expl[e] || !(c->flux_err_e[e] > 0.0f))
+            continue;
+        const double phi = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
+        sp += c->flux_e[e] * phi, sq += phi;
+        n += c->snr[e] >= fp->epoch_snr_min;
+    }
+    return !(sq > 0.0) || sp / sqrt(sq) < fp->nu_stack || n < fp->min_epochs;
 }
 
 #define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */
@@ -609,7 +719,7 @@ static void drop_alert(run_state *r, size_t i)
  * if a fast alert holds it; slow alerts at the grid's edge that it holds give way to it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
-                               size_t first_slow, float *const *diff, uint8_t *const *dmask)
+                               size_t *first_slow, float *const *diff, uint8_t *const *dmask)
 {
     const double scale = r->cfg->patch.scale_arcsec;
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
@@ -637,11 +747,41 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     }
     if (ne < 1)
         return SSO_OK;
-    /* not twice: a fast alert of any patch already within 1" at 2 epochs (overlapping patches
-     * both see a mover near their core boundary; a second, poorer fit within one patch) */
-    for (size_t i = 0; i < r->n_alerts; i++)
-        if (r->alerts[i].cls == SSO_ALERT_FAST && held_by(&r->alerts[i], ra, dec, mjd, ne))
+    /* not twice: a fast alert of any patch (overlapping patches each see a mover near their
+     * boundaries through the epochs on them; a second, poorer fit within one patch) that holds it
+     * (within 1" at 2 epochs), is the same track or a partial fit of it, or whose partial fit it
+     * is: the higher score stays */
+    size_t drop[SSO_FAST_MAX_REPLACED];
+    int n_drop = 0, c_on[NEXP];
+    const double tol_px = 1.0 / r->cfg->patch.scale_arcsec;
+    for (int e = 0; e < NEXP; e++)
+        c_on[e] = c->snr[e] >= snr_min && isfinite(c->x_px[e]);
+    for (size_t i = 0; i < r->n_alerts; i++) {
+        const sso_alert *fa = &r->alerts[i];
+        if (fa->cls != SSO_ALERT_FAST)
+            continue;
+        int dup = held_by(fa, ra, dec, mjd, ne);
+        double xa[NEXP], ya[NEXP];
+        if (!dup && alert_track_px(r, pi, fa, xa, ya)) {
+            int a_on[NEXP] = {0};
+            for (int k = 0; k < fa->n_epochs; k++)
+                for (int e = 0; e < NEXP; e++)
+                    a_on[e] |= fabs(r->exp[e].mjd_mid - fa->obs[k].mjd) < 1e-6;
+            const double len_a = fa->trail_length_arcsec / r->cfg->patch.scale_arcsec;
+            dup = fa->score >= c->nu ? fast_same(xa, ya, c->x_px, c->y_px, c_on, len_a, c->len_px, tol_px)
+                                     : fast_same(c->x_px, c->y_px, xa, ya, a_on, c->len_px, len_a, tol_px);
+        }
+        if (!dup)
+            continue;
+        if (fa->score >= c->nu || n_drop == SSO_FAST_MAX_REPLACED)
             return SSO_OK;
+        drop[n_drop++] = i;
+    }
+    const int n_drop_fast = n_drop;
+    if (fast_explained(r, pi, c)) {
+        r->st->n_fast_explained++;
+        return SSO_OK;
+    }
     /* a slow alert of this patch that holds it: the slow alert stays and the candidate is dropped,
      * unless the candidate is faster than the slow search reaches (then the slow alert can only be
      * a partial fit of it: demo seed 1, a 12.6"/h mover at SNR 75 lost to one). Beyond vmax, a
@@ -650,9 +790,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
      * way to the fast alert. */
     const double v_px_h = hypot(c->vx_px_h, c->vy_px_h), vmax_px_h = r->cfg->stack.vmax_px_h;
     const int beyond_slow = v_px_h > 1.2 * vmax_px_h;
-    size_t drop[SSO_FAST_MAX_REPLACED];
-    int n_drop = 0;
-    for (size_t i = first_slow; i < r->n_alerts; i++) {
+    for (size_t i = *first_slow; i < r->n_alerts; i++) {
         const sso_alert *sa = &r->alerts[i];
         if (sa->cls != SSO_ALERT_SLOW || !held_by(sa, ra, dec, mjd, ne))
             continue;
@@ -661,8 +799,18 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
         else if (!beyond_slow)
             return SSO_OK;
     }
-    for (int k = n_drop - 1; k >= 0; k--)
+    r->st->n_replaced_slow += n_drop - n_drop_fast;
+    r->st->n_fast_duplicates += n_drop_fast;
+    for (int k = 1; k < n_drop; k++) /* increasing (the fast ones may precede first_slow) */
+        for (int j = k; j > 0 && drop[j] < drop[j - 1]; j--) {
+            size_t tmp = drop[j];
+            drop[j] = drop[j - 1], drop[j - 1] = tmp;
+        }
+    for (int k = n_drop - 1; k >= 0; k--) {
         drop_alert(r, drop[k]);
+        if (drop[k] < *first_slow)
+            (*first_slow)--;
+    }
     a.n_epochs = ne;
     a.cls = SSO_ALERT_FAST;
     a.score = c->nu;
@@ -686,7 +834,9 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
 }
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
- * written as DIR/<stage>-p<k>-e<e>.fits (float32) for inspection in ds9. Off by default. */
+ * written as DIR/<stage>-p<k>-e<e>.fits (float32) for inspection in ds9, with the epoch's time
+ * (SSO_T_H), the exposure time (SSO_EXPH) and, in the first dump's second HDU, the matched-filter
+ * kernel: what bench/fast_probe.c needs to re-run the fast search on a cut-out. Off by default. */
 static void debug_dump(const run_state *r, const sso_patch_info *pi, const char *stage, int k, int e,
                        const float *img, int w, int h)
 {
@@ -712,6 +862,16 @@ static void debug_dump(const run_state *r, const sso_patch_info *pi, const char 
     fits_write_key(f, TDOUBLE, "CRPIX2", &crpix2, NULL, &fst);
     fits_write_key(f, TDOUBLE, "CD1_1", &mcd, NULL, &fst);
     fits_write_key(f, TDOUBLE, "CD2_2", &cd, NULL, &fst);
+    double t_h = r->t_h[e], exp_h = r->exp[0].exptime_s / 3600.0;
+    int psf_half = r->cfg->psf_half_px;
+    fits_write_key(f, TDOUBLE, "SSO_T_H", &t_h, "mid-exposure time about the mean epoch [h]", &fst);
+    fits_write_key(f, TDOUBLE, "SSO_EXPH", &exp_h, "exposure time [h]", &fst);
+    fits_write_key(f, TINT, "SSO_PSFH", &psf_half, "matched-filter kernel half width [px]", &fst);
+    if (e == 0 && k == 0) { /* the matched-filter kernel, once, as an extension of the first dump */
+        long kn[2] = {2 * psf_half + 1, 2 * psf_half + 1};
+        fits_create_img(f, FLOAT_IMG, 2, kn, &fst);
+        fits_write_img(f, TFLOAT, 1, kn[0] * kn[1], r->tmpl, &fst);
+    }
     fits_close_file(f, &fst);
 }
 
@@ -761,6 +921,14 @@ static sso_status process_patch(run_state *r, int k)
     for (int e = 0; e < NEXP; e++) {
         debug_dump(r, &pi, "img", k, e, b->img[e], w, h);
         debug_dump(r, &pi, "diff", k, e, diff[e], w, h);
+        debug_dump(r, &pi, "dvar", k, e, dvar[e], w, h);
+        if (getenv("SSO_DEBUG_DUMP") && dmask[e]) { /* the mask as float, for ds9 and tools */
+            float *mf = malloc(npx * sizeof *mf);
+            for (size_t i = 0; mf && i < npx; i++)
+                mf[i] = dmask[e][i];
+            debug_dump(r, &pi, "dmask", k, e, mf, w, h);
+            free(mf);
+        }
         free(b->img[e]); /* var and mask stay for the track photometry */
         b->img[e] = NULL;
     }
@@ -865,7 +1033,7 @@ static sso_status process_patch(run_state *r, int k)
     r->st->stack_s += t_stack;
     double t3 = now_s();
 
-    const size_t first_slow = r->n_alerts;
+    size_t first_slow = r->n_alerts;
     size_t n_kept = n_pool;
     if (r->n_bins > 1 && (st = sso_stack_merge(pool, n_pool, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
                                                 &r->cfg->stack, &n_kept)))
@@ -896,11 +1064,17 @@ static sso_status process_patch(run_state *r, int k)
         r->st->n_fast_candidates += (long long)n_fast;
         for (size_t i = 0; i < n_fast; i++) {
             const sso_fast_cand *fc = sso_fast_result_get(fres, i);
-            const double xf = fc->x0_px + fc->vx_px_h * r->t_h[0] + 1.0;
-            const double yf = fc->y0_px + fc->vy_px_h * r->t_h[0] + 1.0;
-            if (!sso_patch_plan_in_core(r->plan, k, xf, yf))
+            /* this patch's if an epoch with signal lies in its core: a fast mover crosses
+             * patches in one observation (the margin covers slow motion only), and the patch
+             * that owns its first epoch may see no other; the patches that see it each fit it,
+             * and measure_fast keeps the best of those fits */
+            int own = 0;
+            for (int e = 0; e < NEXP; e++)
+                own |= fc->snr[e] >= r->cfg->fast_params.epoch_snr_min && isfinite(fc->x_px[e]) &&
+                       sso_patch_plan_in_core(r->plan, k, fc->x_px[e] + 1.0, fc->y_px[e] + 1.0);
+            if (!own)
                 continue;
-            if ((st = measure_fast(r, &pi, fc, first_slow, diff, dmask)))
+            if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask)))
                 goto exit;
             n_fast_core++;
         }

@@ -280,8 +280,9 @@ int sso_cmd_run(int argc, char **argv)
                 ps.stack_s > 0 ? ps.n_stack_samples / ps.stack_s : 0.0, ps.measure_s, ps.fast_s);
         fprintf(stderr, "sso run: slow candidates %lld, rejected on their refined track %lld, epochs "
                 "dropped by the streak veto %lld; slow alerts at the grid's edge replaced by fast ones "
-                "%lld\n", ps.n_candidates, ps.n_rejected_refined, ps.n_vetoed_epochs,
-                ps.n_replaced_slow);
+                "%lld, fast alerts replaced by a better fit of the same mover %lld, fast candidates "
+                "explained by a stronger alert %lld\n", ps.n_candidates, ps.n_rejected_refined,
+                ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained);
         fprintf(stderr, "sso run: wrote %s/alerts.jsonl and %s/regions-*.reg\n", out, out);
     }
     free(alerts);

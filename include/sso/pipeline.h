@@ -79,6 +79,10 @@ typedef struct sso_pipeline_stats {
     long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
     long long n_replaced_slow;  /* slow alerts at the velocity grid's edge replaced by a faster fast alert */
+    long long n_fast_duplicates; /* fast alerts replaced by a better fit of the same mover (another
+                                  * patch's, or a partial fit of a bright trail) */
+    long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a
+                                  * stronger alert's trail or position touches are set aside */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
     double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
