@@ -16,8 +16,14 @@
 #   - no duplicates, at most 1 false alert;
 #   - the same movers are found in both.
 # The slow search is cut to the minimum (--vmax 1, point template) and the streak bank to 200 px.
+# Skipped (exit 77) in the sanitizer build: two runs take ~6 min there, and test_run_e2e already
+# takes the same code (1024 px patches, fast search on) through the sanitizers.
 set -euo pipefail
 : "${SSO_BIN:?}" "${SSO_TEST_TMP:?}" "${SSO_PYTHON:?}"
+if [ "${SSO_TEST_SANITIZED:-0}" = 1 ]; then
+    echo "skipped in the sanitizer build (test_run_e2e covers the same code there)"
+    exit 77
+fi
 d="$SSO_TEST_TMP/tiling"
 rm -rf "$d" && mkdir -p "$d"
 "$SSO_BIN" sim --preset demo --seed 5 --size 1600x1700 --ccds 3-3 --movers 12 --mag-range 20,21.5 \
