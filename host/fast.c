@@ -502,13 +502,6 @@ static int raw_cmp(const void *a, const void *b)
 }
 
 /* Distance from (x, y) to the segment centre (xc, yc), half length hl, direction (ct, st). */
-static double seg_dist(double x, double y, double xc, double yc, double hl, double ct, double st)
-{
-    double dx = x - xc, dy = y - yc, al = dx * ct + dy * st;
-    al = al > hl ? hl : al < -hl ? -hl : al;
-    return hypot(dx - al * ct, dy - al * st);
-}
-
 static double ang_diff(double a, double b) /* |a - b| modulo pi, in [0, pi/2] */
 {
     double d = fmod(fabs(a - b), PI);
@@ -520,13 +513,13 @@ static int suppressed(const sso_fast_streak *s, size_t ns, double xc, double yc,
 {
     for (size_t i = 0; i < ns; i++) {
         double ct = cos(s[i].theta_rad), st = sin(s[i].theta_rad), hl = s[i].len_px / 2;
-        if (seg_dist(xc, yc, s[i].xc_px, s[i].yc_px, hl, ct, st) <= 3.0 &&
+        if (sso_fast_seg_dist(xc, yc, s[i].xc_px, s[i].yc_px, hl, ct, st) <= 3.0 &&
             ang_diff(th, s[i].theta_rad) < 0.2)
             return 1;
         int in = 0;
         for (int q = -2; q <= 2; q++) {
             double x = xc + q * 0.25 * len * cos(th), y = yc + q * 0.25 * len * sin(th);
-            in += seg_dist(x, y, s[i].xc_px, s[i].yc_px, hl, ct, st) <= 3.0;
+            in += sso_fast_seg_dist(x, y, s[i].xc_px, s[i].yc_px, hl, ct, st) <= 3.0;
         }
         if (in >= 3)
             return 1;

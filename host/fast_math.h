@@ -37,6 +37,16 @@ SSO_HD static inline double sso_fast_slope(double theta_rad)
     return sso_fast_xmajor(theta_rad) ? s / c : c / s;
 }
 
+/* Distance from (x, y) to the segment of half-length hl about (xc, yc) along the unit (ct, st)
+ * (suppression of streaks in host/fast.c; which alerts a fast candidate touches in host/pipeline.c). */
+SSO_HD static inline double sso_fast_seg_dist(double x, double y, double xc, double yc, double hl,
+                                              double ct, double st)
+{
+    double dx = x - xc, dy = y - yc, al = dx * ct + dy * st;
+    al = al > hl ? hl : al < -hl ? -hl : al;
+    return hypot(dx - al * ct, dy - al * st);
+}
+
 /* Samples on a segment of length len_px at theta: its extent along the major axis, at least 1. */
 SSO_HD static inline int sso_fast_line_n(double len_px, double theta_rad)
 {

@@ -37,6 +37,7 @@
 #include <fitsio.h>
 
 #include "host/ingest_internal.h"
+#include "host/fast_math.h"
 #include "host/memplan.h"
 #include "host/noisecal.h"
 #include "host/veto.h"
@@ -653,13 +654,6 @@ static int fast_same(const double *xs, const double *ys, const double *xw, const
     return same || (n >= 2 && on == n);
 }
 
-/* Distance from (px, py) to the segment of half-length hl about (cx, cy) along (ux, uy). */
-static double pt_seg(double px, double py, double cx, double cy, double hl, double ux, double uy)
-{
-    const double al = fmax(-hl, fmin(hl, (px - cx) * ux + (py - cy) * uy));
-    return hypot(px - cx - al * ux, py - cy - al * uy);
-}
-
 /* Whether two trails (centre, length, direction) come within 3 px of each other: sampled at 17
  * points along each (<= L / 16 apart; a point source is a trail of length 0). */
 static int trails_touch(double xa, double ya, double la, double tha, double xb, double yb, double lb,
@@ -668,36 +662,38 @@ static int trails_touch(double xa, double ya, double la, double tha, double xb, 
     const double ua = cos(tha), va = sin(tha), ub = cos(thb), vb = sin(thb);
     for (int i = 0; i <= 16; i++) {
         const double fa = (i / 16.0 - 0.5) * la, fb = (i / 16.0 - 0.5) * lb;
-        if (pt_seg(xa + fa * ua, ya + fa * va, xb, yb, 0.5 * lb, ub, vb) <= 3.0 ||
-            pt_seg(xb + fb * ub, yb + fb * vb, xa, ya, 0.5 * la, ua, va) <= 3.0)
+        if (sso_fast_seg_dist(xa + fa * ua, ya + fa * va, xb, yb, 0.5 * lb, ub, vb) <= 3.0 ||
+            sso_fast_seg_dist(xb + fb * ub, yb + fb * vb, xa, ya, 0.5 * la, ua, va) <= 3.0)
             return 1;
     }
     return 0;
 }
 
-/* Whether stronger alerts (either class, any patch) explain fast candidate c: its epochs whose
- * trail touches a stronger alert's trail or position at that epoch are set aside (their signal
- * may be that alert's), and c must still pass the search's acceptance (stacked SNR >= nu_stack
- * over the rest, >= min_epochs of them with signal). ccd seed 1: a slow mover's one epoch with
- * noise elsewhere linked at a fast rate; pieces of a bright trail's end with a cosmic ray. */
-static int fast_explained(const run_state *r, const sso_patch_info *pi, const sso_fast_cand *c)
+/* Explaining away by stronger alerts (either class, any patch): fast candidate c's epochs whose
+ * trail touches the trail or position of a stronger alert at that epoch (track xa, ya) are set
+ * aside, their signal may be that alert's (mark_explained), and c must still pass the search's
+ * acceptance (stacked SNR >= nu_stack over the rest, >= min_epochs of them with signal:
+ * short_of_acceptance). ccd seed 1: a slow mover's one epoch with noise elsewhere linked at a fast
+ * rate; pieces of a bright trail's end with a cosmic ray. */
+static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso_alert *a,
+                           const double *xa, const double *ya, int *expl)
+{
+    const double scale = r->cfg->patch.scale_arcsec, exp_h = r->exp[0].exptime_s / 3600.0;
+    const double la = a->cls == SSO_ALERT_FAST ? a->trail_length_arcsec / scale : a->rate_arcsec_h * exp_h / scale;
+    const double tha = atan2(ya[NEXP - 1] - ya[0], xa[NEXP - 1] - xa[0]);
+    for (int e = 0; e < NEXP; e++)
+        if (!expl[e] && c->flux_err_e[e] > 0.0f && isfinite(c->x_px[e]) &&
+            trails_touch(xa[e], ya[e], isfinite(la) ? la : 0.0, tha, c->x_px[e], c->y_px[e], c->len_px,
+                         c->theta_rad))
+            expl[e] = 1;
+}
+
+static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const int *expl)
 {
     const sso_fast_params *fp = &r->cfg->fast_params;
-    const double scale = r->cfg->patch.scale_arcsec, exp_h = r->exp[0].exptime_s / 3600.0;
-    int expl[NEXP] = {0}, any = 0;
-    for (size_t i = 0; i < r->n_alerts; i++) {
-        const sso_alert *a = &r->alerts[i];
-        double xa[NEXP], ya[NEXP];
-        if (!(a->score >= c->nu) || !alert_track_px(r, pi, a, xa, ya))
-            continue;
-        const double la = a->cls == SSO_ALERT_FAST ? a->trail_length_arcsec / scale : a->rate_arcsec_h * exp_h / scale;
-        const double tha = atan2(ya[NEXP - 1] - ya[0], xa[NEXP - 1] - xa[0]);
-        for (int e = 0; e < NEXP; e++)
-            if (!expl[e] && c->flux_err_e[e] > 0.0f && isfinite(c->x_px[e]) &&
-                trails_touch(xa[e], ya[e], isfinite(la) ? la : 0.0, tha, c->x_px[e], c->y_px[e], c->len_px,
-                             c->theta_rad))
-                expl[e] = 1, any = 1;
-    }
+    int any = 0;
+    for (int e = 0; e < NEXP; e++)
+        any |= expl[e];
     if (!any)
         return 0;
     double sp = 0.0, sq = 0.0;
@@ -750,35 +746,40 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     /* not twice: a fast alert of any patch (overlapping patches each see a mover near their
      * boundaries through the epochs on them; a second, poorer fit within one patch) that holds it
      * (within 1" at 2 epochs), is the same track or a partial fit of it, or whose partial fit it
-     * is: the higher score stays */
+     * is: the higher score stays. Then explaining away by the stronger alerts (mark_explained).
+     * Each alert's track is mapped into this patch once. */
     size_t drop[SSO_FAST_MAX_REPLACED];
-    int n_drop = 0, c_on[NEXP];
+    int n_drop = 0, c_on[NEXP], expl[NEXP] = {0};
     const double tol_px = 1.0 / r->cfg->patch.scale_arcsec;
     for (int e = 0; e < NEXP; e++)
         c_on[e] = c->snr[e] >= snr_min && isfinite(c->x_px[e]);
     for (size_t i = 0; i < r->n_alerts; i++) {
         const sso_alert *fa = &r->alerts[i];
-        if (fa->cls != SSO_ALERT_FAST)
-            continue;
-        int dup = held_by(fa, ra, dec, mjd, ne);
         double xa[NEXP], ya[NEXP];
-        if (!dup && alert_track_px(r, pi, fa, xa, ya)) {
-            int a_on[NEXP] = {0};
-            for (int k = 0; k < fa->n_epochs; k++)
-                for (int e = 0; e < NEXP; e++)
-                    a_on[e] |= fabs(r->exp[e].mjd_mid - fa->obs[k].mjd) < 1e-6;
-            const double len_a = fa->trail_length_arcsec / r->cfg->patch.scale_arcsec;
-            dup = fa->score >= c->nu ? fast_same(xa, ya, c->x_px, c->y_px, c_on, len_a, c->len_px, tol_px)
-                                     : fast_same(c->x_px, c->y_px, xa, ya, a_on, c->len_px, len_a, tol_px);
+        const int has_track = alert_track_px(r, pi, fa, xa, ya);
+        if (fa->cls == SSO_ALERT_FAST) {
+            int dup = held_by(fa, ra, dec, mjd, ne);
+            if (!dup && has_track) {
+                int a_on[NEXP] = {0};
+                for (int k = 0; k < fa->n_epochs; k++)
+                    for (int e = 0; e < NEXP; e++)
+                        a_on[e] |= fabs(r->exp[e].mjd_mid - fa->obs[k].mjd) < 1e-6;
+                const double len_a = fa->trail_length_arcsec / r->cfg->patch.scale_arcsec;
+                dup = fa->score >= c->nu ? fast_same(xa, ya, c->x_px, c->y_px, c_on, len_a, c->len_px, tol_px)
+                                         : fast_same(c->x_px, c->y_px, xa, ya, a_on, c->len_px, len_a, tol_px);
+            }
+            if (dup) {
+                if (fa->score >= c->nu || n_drop == SSO_FAST_MAX_REPLACED)
+                    return SSO_OK;
+                drop[n_drop++] = i;
+                continue;
+            }
         }
-        if (!dup)
-            continue;
-        if (fa->score >= c->nu || n_drop == SSO_FAST_MAX_REPLACED)
-            return SSO_OK;
-        drop[n_drop++] = i;
+        if (has_track && fa->score >= c->nu)
+            mark_explained(r, c, fa, xa, ya, expl);
     }
     const int n_drop_fast = n_drop;
-    if (fast_explained(r, pi, c)) {
+    if (short_of_acceptance(r, c, expl)) {
         r->st->n_fast_explained++;
         return SSO_OK;
     }
