@@ -29,8 +29,11 @@
  *     the band of pixels within the kernel's reach of the segment: O(L) per model, where the
  *     splat of 4 L shifted kernels into the segment's bounding box was O(L half^2 + box) (~1 ms at
  *     1600 px, ~25x slower; bench/results/fast-search-vm-2026-11-21.md). A streak is
- *     parametrised by its two ends (along and across offsets), which the SNR sees nearly independently; the segment is
- *     clipped to the image (a trail leaving it is measured by its visible part, flagged clipped).
+ *     parametrised by its two ends (along and across offsets), which the SNR sees nearly
+ *     independently. An end without data under it (off the image, or in masked pixels: a detector
+ *     gap, the edge of the exposure's footprint in the patch), or within 1.5 px of such pixels, is
+ *     unmeasured: the fit could run on there for free. The segment is trimmed to the part with data
+ *     and flagged clipped at that end (mask_trim).
  *     Stages: the prescreen, a coordinate search on line sums (cheap), the exact model, then 1-D scans per end over +-L/6 and across, and a joint polish. Width test:
  *     the same with a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
  *   Linking and guided stack: see include/sso/fast.h. The local velocity grid keeps the seed
@@ -38,8 +41,10 @@
  *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap);
  *     then each epoch's trail is slid along the track and a weighted line through the offsets
  *     updates position and rate (along_refine); then a coordinate search on the positions at the
- *     first and last epochs with the exact models. Clipped streaks give no centre to the link's
- *     line fit when two unclipped ones exist, and their length bounds the rate from below only.
+ *     first and last epochs with the exact models. A clipped streak's length bounds the rate from
+ *     below only (its angle is tested); the link's line (link_line) is fitted to the unclipped
+ *     centres (all, when fewer than two), then again with each clipped member placed at its
+ *     measured end less half the fitted trail.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
  * depend on the thread count.
  */
@@ -329,6 +334,39 @@ static int clip_seg(const ctx *c, const double *p, double *q)
     const double sm = 0.5 * (lo + hi);
     q[0] = p[0] + sm * ct, q[1] = p[1] + sm * st, q[2] = hi - lo, q[3] = p[3];
     return 1;
+}
+
+/* 1 when epoch e has no data at (x, y): off the image, or the nearest pixel masked (weight 0). */
+static int no_data(const ctx *c, int e, double x, double y)
+{
+    const long ix = lround(x), iy = lround(y);
+    if (ix < 0 || iy < 0 || ix >= c->w || iy >= c->h)
+        return 1;
+    return !(c->ep[e].wt[(size_t)iy * c->w + ix] > 0.0f);
+}
+
+/* Trims a measured segment p = (xc, yc, len, th) to the part with data under its ends and says
+ * which ends are unmeasured: an end off the image or in masked pixels (a detector gap, the edge of
+ * the exposure's footprint in the patch, a bad column), or with such pixels within 1.5 px beyond
+ * it. There the fit is free to extend the trail (no data adds nothing to psi or phi): the length is
+ * a lower bound and the centre is not the mid-exposure position. Returns SSO_FAST_CLIP1 (the end
+ * at -len/2) | SSO_FAST_CLIP2 (at +len/2), 0 when both ends are measured. */
+static int mask_trim(const ctx *c, int e, double *p)
+{
+    const double ct = cos(p[3]), st = sin(p[3]), hl = 0.5 * p[2];
+    double lo = -hl, hi = hl;
+    while (lo < hi - 2.0 && no_data(c, e, p[0] + lo * ct, p[1] + lo * st))
+        lo += 0.5;
+    while (hi > lo + 2.0 && no_data(c, e, p[0] + hi * ct, p[1] + hi * st))
+        hi -= 0.5;
+    int cut = 0;
+    if (lo > -hl || no_data(c, e, p[0] + (lo - 1.5) * ct, p[1] + (lo - 1.5) * st))
+        cut |= SSO_FAST_CLIP1;
+    if (hi < hl || no_data(c, e, p[0] + (hi + 1.5) * ct, p[1] + (hi + 1.5) * st))
+        cut |= SSO_FAST_CLIP2;
+    const double sm = 0.5 * (lo + hi);
+    p[0] += sm * ct, p[1] += sm * st, p[2] = hi - lo;
+    return cut;
 }
 
 /* Bank noise scale nearest to (len, th) in epoch e. */
@@ -686,10 +724,12 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         double pc[4];
         if (!clip_seg(c, p, pc))
             continue;
-        const int clipped = pc[2] < p[2] - 0.5;
-        memcpy(p, pc, sizeof(pc));
+        int clipped = mask_trim(c, e, p); /* the image edge too */
+        const double th_fit = p[3];
         p[3] = fmod(p[3], PI);
         p[3] += p[3] < 0.0 ? PI : 0.0;
+        if (clipped && clipped != (SSO_FAST_CLIP1 | SSO_FAST_CLIP2) && fabs(p[3] - th_fit) > 1.0)
+            clipped ^= SSO_FAST_CLIP1 | SSO_FAST_CLIP2; /* turned by pi: the ends swapped */
         double psi, phi, psin, phin;
         static const float delta[1] = {1.0f};
         if ((st = model_eval(c, e, delta, 0, p[0], p[1], p[2], p[3], &psin, &phin)) != SSO_OK)
@@ -937,12 +977,20 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     cd.flux_err_e_all = (float)(1.0 / sqrt(sb));
     cd.n_epochs = used;
     cd.n_linked = n_linked;
-    /* the streaks it explains are used */
+    /* the streaks it explains are used: centred on its trail, or (clipped: a part of the trail)
+     * both ends on it */
+    const double ct = cos(cd.theta_rad), sn = sin(cd.theta_rad), tol = fmax(3.0, 0.1 * cd.len_px);
     for (size_t i = 0; i < res->ns; i++) {
         sso_fast_streak *s = &res->s[i];
         int e = s->epoch;
-        if (hypot(s->xc_px - cd.x_px[e], s->yc_px - cd.y_px[e]) <= fmax(3.0, 0.1 * cd.len_px) &&
-            ang_diff(s->theta_rad, cd.theta_rad) < 0.2)
+        if (ang_diff(s->theta_rad, cd.theta_rad) >= 0.2)
+            continue;
+        if (hypot(s->xc_px - cd.x_px[e], s->yc_px - cd.y_px[e]) <= tol ||
+            (s->clipped &&
+             sso_fast_seg_dist(s->x1_px, s->y1_px, cd.x_px[e], cd.y_px[e], 0.5 * cd.len_px + tol,
+                               ct, sn) <= 3.0 &&
+             sso_fast_seg_dist(s->x2_px, s->y2_px, cd.x_px[e], cd.y_px[e], 0.5 * cd.len_px + tol,
+                               ct, sn) <= 3.0))
             s->used = 1;
     }
     return push_cand(res, &cd);
@@ -961,13 +1009,57 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
         const sso_fast_streak *s = s2[i];
         double rate = s->len_px / c->exptime_h;
         double tol_r = 3.0 * (1.0 + 0.02 * s->len_px) / c->exptime_h + 0.05 * rate;
-        if (s->clipped && vd > rate) /* its length is a lower bound */
-            continue;
         double tol_a = 3.0 * (1.5 / s->len_px) + 0.03 + 3.0 / (vd * fabs(dt) + 1.0);
         double sa = fabs(sin(atan2(vy, vx) - s->theta_rad));
-        worst = fmax(worst, fmax(fabs(vd - rate) / tol_r, sa / tol_a));
+        /* a clipped streak's length is a lower bound of the rate; its angle is measured */
+        double dr = s->clipped && vd > rate ? 0.0 : fabs(vd - rate);
+        worst = fmax(worst, fmax(dr / tol_r, sa / tol_a));
     }
     return worst;
+}
+
+/* The line x(t) = xs + v (t - ts) through the mid-exposure positions of a link's members (member[e]:
+ * index of epoch e's streak, -1 none), least squares. A clipped streak's centre is not its
+ * mid-exposure position: the first fit leaves clipped members out when two are unclipped (all in,
+ * else); then a member with one measured end is placed at that end less half the fitted trail
+ * (|v| exptime) along the motion, and the line is fitted again, twice. */
+static void link_line(const ctx *c, const sso_fast_result *res, const int *member, double ts,
+                      double *xs, double *ys, double *vx, double *vy)
+{
+    int n_unclip = 0;
+    for (int e = 0; e < c->ne; e++)
+        n_unclip += member[e] >= 0 && !res->s[member[e]].clipped;
+    for (int it = 0; it < 3; it++) {
+        double sw = 0, st_ = 0, stt = 0, sx = 0, sy = 0, stx = 0, sty = 0;
+        const double vn = it ? hypot(*vx, *vy) : 0.0, hl = 0.5 * vn * c->exptime_h;
+        for (int e = 0; e < c->ne; e++) {
+            if (member[e] < 0)
+                continue;
+            const sso_fast_streak *b = &res->s[member[e]];
+            double x = b->xc_px, y = b->yc_px;
+            if (b->clipped && it == 0 && n_unclip >= 2)
+                continue;
+            if (b->clipped && it > 0) {
+                if (b->clipped == (SSO_FAST_CLIP1 | SSO_FAST_CLIP2) || !(vn > 0.0))
+                    continue;
+                /* the motion along the streak: d; the measured end at +-1 along it */
+                const double sg = (b->x2_px - b->x1_px) * *vx + (b->y2_px - b->y1_px) * *vy > 0.0
+                                      ? 1.0 : -1.0;
+                const double dx = sg * cos(b->theta_rad), dy = sg * sin(b->theta_rad);
+                const int end2 = b->clipped == SSO_FAST_CLIP1;
+                const double ex = end2 ? b->x2_px : b->x1_px, ey = end2 ? b->y2_px : b->y1_px;
+                const double par = sg * (end2 ? 1.0 : -1.0);
+                x = ex - par * hl * dx, y = ey - par * hl * dy;
+            }
+            const double tt = c->t[e];
+            sw += 1, st_ += tt, stt += tt * tt, sx += x, sy += y, stx += tt * x, sty += tt * y;
+        }
+        const double den = sw * stt - st_ * st_;
+        if (sw < 2.0 || !(fabs(den) > 0.0))
+            break; /* keeps the last fit (the first always has two members) */
+        *vx = (sw * stx - st_ * sx) / den, *vy = (sw * sty - st_ * sy) / den;
+        *xs = (sx + *vx * (sw * ts - st_)) / sw, *ys = (sy + *vy * (sw * ts - st_)) / sw;
+    }
 }
 
 static sso_status link_and_stack(ctx *c, sso_fast_result *res)
@@ -1014,23 +1106,8 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                 continue;
             res->st.n_seeds++;
             if (nl >= 2) {
-                /* least-squares line through the members' centres */
-                double sw = 0, st_ = 0, stt = 0, sx = 0, sy = 0, stx = 0, sty = 0;
-                int n_unclip = 0;
-                for (int e = 0; e < c->ne; e++)
-                    n_unclip += member[e] >= 0 && !res->s[member[e]].clipped;
-                for (int e = 0; e < c->ne; e++) {
-                    if (member[e] < 0 || (n_unclip >= 2 && res->s[member[e]].clipped))
-                        continue;
-                    const sso_fast_streak *b = &res->s[member[e]];
-                    double tt = c->t[e];
-                    sw += 1, st_ += tt, stt += tt * tt, sx += b->xc_px, sy += b->yc_px;
-                    stx += tt * b->xc_px, sty += tt * b->yc_px;
-                }
-                double den = sw * stt - st_ * st_;
-                double vx = (sw * stx - st_ * sx) / den, vy = (sw * sty - st_ * sy) / den;
-                double ts = c->t[s->epoch];
-                double xs = (sx + vx * (sw * ts - st_)) / sw, ys = (sy + vy * (sw * ts - st_)) / sw;
+                double ts = c->t[s->epoch], xs = 0.0, ys = 0.0, vx = 0.0, vy = 0.0;
+                link_line(c, res, member, ts, &xs, &ys, &vx, &vy);
                 res->st.n_links++;
                 st = guided(c, res, xs, ys, ts, vx, vy, 0, nl);
             } else {

@@ -10,6 +10,7 @@
  *     0.3 px is below it), mean per-epoch flux ratio within 10%; L = 200 px (two epochs cut by
  *     the patch edge): velocity 3%, position 3 px (the worst of 4 epochs, ~3 sigma), flux 10%;
  *   - leaving the patch after 2 epochs: found with 2 epochs;
+ *   - a trail running into a masked gap: clipped at that end; linked on the measured ends;
  *   - a one-epoch 1-px-wide straight track (cosmic ray) of SNR 30: flagged sharp, no candidate;
  *   - two crossing movers: two candidates, each matching one;
  *   - faint: SNR 4 in three epochs and 8 in one: found by the guided stack (positions within
@@ -312,6 +313,64 @@ static void test_leaving(void **st)
     const sso_fast_cand *c = match(r, x0, y0, vx, vy, 2);
     assert_non_null(c);
     assert_int_equal(c->n_epochs, 2);
+    sso_fast_result_free(r);
+    scene_free(&s);
+}
+
+/* A trail whose end runs into masked pixels (a detector gap in one exposure) is measured by the
+ * part with data and flagged clipped at that end, as at the image edge; a link whose members are
+ * all clipped but one (epoch 0: the gap, epoch 2: the image edge; epoch 3 off the image) still
+ * starts on the right track. L = 80 px at 0.25 rad, SNR 40 per epoch: before, the streak of epoch 0
+ * ran on into the gap, where masked pixels cost nothing (its centre ~12 px off), and the link's
+ * line fit used it. Bounds: the clipped end within 1.5 px of the gap, epochs 0..2 within 1 px,
+ * rate within 1% (the along-track sigma of one end at SNR 40 is ~0.1 px). */
+static void test_masked_end(void **st)
+{
+    (void)st;
+    const int w = 520, h = 300, gap0 = 262, gap1 = 330;
+    scene s;
+    scene_init(&s, w, h, 11);
+    const double len = 80.0, ang = 0.25, rate = len / EXPT, vx = rate * cos(ang),
+                 vy = rate * sin(ang), x0 = 437.3, y0 = 150.2;
+    for (int e = 0; e < 3; e++)
+        add_trail(&s, e, x0 + vx * T4[e], y0 + vy * T4[e], vx, vy, 40.0);
+    uint8_t *m0 = calloc((size_t)w * h, 1);
+    for (int y = 0; y < h; y++)
+        for (int x = gap0; x <= gap1; x++)
+            m0[(size_t)y * w + x] = 1, s.d[0][(size_t)y * w + x] = 0.0f;
+    const float *d[NE], *v[NE];
+    const uint8_t *m[NE] = {m0, NULL, NULL, NULL};
+    for (int e = 0; e < NE; e++)
+        d[e] = s.d[e], v[e] = s.v;
+    sso_fast_params p;
+    params(&p, 120.0);
+    sso_fast_result *r = NULL;
+    assert_int_equal(sso_fast_search(d, v, m, NE, w, h, T4, EXPT, g_k, PH, &p, &r), SSO_OK);
+    const sso_fast_streak *b = NULL;
+    for (size_t i = 0; i < sso_fast_result_streak_count(r); i++) {
+        const sso_fast_streak *t = sso_fast_result_streak(r, i);
+        if (t->epoch == 0 && (!b || t->snr > b->snr))
+            b = t;
+    }
+    assert_non_null(b);
+    /* theta in [0, pi) at 0.25 rad: end 2 is the +x end, the one in the gap */
+    printf("  epoch 0 streak: x1 %.2f x2 %.2f (gap from %d) len %.1f clipped %d\n", b->x1_px,
+           b->x2_px, gap0, b->len_px, b->clipped);
+    assert_int_equal(b->clipped, SSO_FAST_CLIP2);
+    assert_true(fabs(b->x2_px - (gap0 - 0.5)) < 1.5);
+    const sso_fast_cand *c = match_r(r, x0, y0, vx, vy, 3, 1.0);
+    for (size_t i = 0; i < sso_fast_result_count(r); i++) {
+        const sso_fast_cand *q = sso_fast_result_get(r, i);
+        printf("  cand %zu: nu %.1f v %.1f %.1f (truth %.1f %.1f) ne %d nl %d, e0..2 off by", i,
+               q->nu, q->vx_px_h, q->vy_px_h, vx, vy, q->n_epochs, q->n_linked);
+        for (int e = 0; e < 3; e++)
+            printf(" %.2f", hypot(q->x_px[e] - (x0 + vx * T4[e]), q->y_px[e] - (y0 + vy * T4[e])));
+        printf(" px\n");
+    }
+    assert_non_null(c);
+    assert_int_equal(c->n_linked, 3);
+    assert_true(hypot(c->vx_px_h - vx, c->vy_px_h - vy) / rate < 0.01);
+    free(m0);
     sso_fast_result_free(r);
     scene_free(&s);
 }
@@ -621,7 +680,8 @@ int main(void)
         cmocka_unit_test(test_trail_table),
         cmocka_unit_test(test_trail_40),     cmocka_unit_test(test_trail_200),
         cmocka_unit_test(test_streak_lengths),
-        cmocka_unit_test(test_leaving),      cmocka_unit_test(test_pair_rule),
+        cmocka_unit_test(test_leaving),      cmocka_unit_test(test_masked_end),
+        cmocka_unit_test(test_pair_rule),
         cmocka_unit_test(test_cosmic_track),
         cmocka_unit_test(test_crossing),     cmocka_unit_test(test_faint),
         cmocka_unit_test(test_noise),        cmocka_unit_test(test_embedded),

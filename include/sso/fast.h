@@ -15,9 +15,9 @@
  *    (length, angle) map is measured robustly (MAD) on the map itself, so SNR is N(0,1) on noise,
  *    correlated (resampled) noise included. Local maxima above nu_epoch (suppression over position,
  *    length and angle: a weaker streak lying along a stronger one is dropped, a crossing one is
- *    kept) are measured with the exact trail template (the segment kept on the image: a trail
- *    leaving it is measured by its visible part and flagged clipped) (PSF averaged along the segment, as
- *    sso_template_trail): centre, length, angle refined, flux = psi/phi, SNR = psi/sqrt(phi). A
+ *    kept) are measured with the exact trail template (PSF averaged along the segment, as
+ *    sso_template_trail; a trail leaving the image or running into masked pixels is measured by
+ *    the part with data and flagged clipped at that end): centre, length, angle refined, flux = psi/phi, SNR = psi/sqrt(phi). A
  *    width test flags streaks sharper than the PSF (cosmic-ray tracks): a 1-pixel-wide line model
  *    fits them better than the PSF-wide one.
  * 2. Linking. Pairs of streaks in different epochs link when the displacement between centres over
@@ -73,6 +73,9 @@ typedef struct sso_fast_params {
 
 void sso_fast_params_default(sso_fast_params *p);
 
+#define SSO_FAST_CLIP1 1
+#define SSO_FAST_CLIP2 2
+
 /* One streak found in one epoch (exact-template measurement). */
 typedef struct sso_fast_streak {
     int epoch;
@@ -83,7 +86,9 @@ typedef struct sso_fast_streak {
     float flux_e, flux_err_e, snr;
     float snr_bank;          /* SNR of the best bank template (before refinement) */
     int sharp;               /* 1: narrower than the PSF (cosmic-ray-like), never a seed */
-    int clipped;             /* 1: the segment was cut at the image edge: len_px a lower bound */
+    int clipped;             /* ends without data (off the image, masked): SSO_FAST_CLIP1 (x1, y1)
+                              * | SSO_FAST_CLIP2 (x2, y2); non-zero: len_px is a lower bound and
+                              * the segment is the part with data */
     int used;                /* 1: part of an accepted candidate */
 } sso_fast_streak;
 
