@@ -9,7 +9,7 @@
  *   sso_fast_probe DIR PATCH X0 Y0 W H [LMAX_PX]
  *
  * reads DIR/{diff,dvar,dmask}-p<PATCH>-e<0..3>.fits, the epoch times (SSO_T_H), the exposure time
- * (SSO_EXPH) and the kernel (img-p0-e0.fits, HDU 2); X0, Y0: the cut-out's first pixel (1-based). */
+ * (SSO_EXPH) and the kernel (img-p<PATCH>-e0.fits, HDU 2); X0, Y0: the cut-out's first pixel (1-based). */
 #include <fitsio.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     fitsfile *f = NULL;
     int st = 0, hdut = 0;
     long kn[2] = {0, 0};
-    snprintf(path, sizeof path, "%s/img-p0-e0.fits", dir);
+    snprintf(path, sizeof path, "%s/img-p%d-e0.fits", dir, k);
     fits_open_file(&f, path, READONLY, &st);
     fits_movabs_hdu(f, 2, &hdut, &st);
     fits_get_img_size(f, 2, kn, &st);

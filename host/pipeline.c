@@ -836,13 +836,15 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
  * written as DIR/<stage>-p<k>-e<e>.fits (float32) for inspection in ds9, with the epoch's time
- * (SSO_T_H), the exposure time (SSO_EXPH) and, in the first dump's second HDU, the matched-filter
- * kernel: what bench/fast_probe.c needs to re-run the fast search on a cut-out. Off by default. */
+ * (SSO_T_H), the exposure time (SSO_EXPH) and, in each patch's img-p<k>-e0.fits second HDU, the
+ * matched-filter kernel: what bench/fast_probe.c needs to re-run the fast search on a cut-out.
+ * SSO_DEBUG_DUMP_PATCH=k limits it to patch k (a 4096 px patch is ~1.3 GB of dumps, a ccd quartet's
+ * 9 patches ~12 GB). Off by default. */
 static void debug_dump(const run_state *r, const sso_patch_info *pi, const char *stage, int k, int e,
                        const float *img, int w, int h)
 {
-    const char *dir = getenv("SSO_DEBUG_DUMP");
-    if (!dir || !img)
+    const char *dir = getenv("SSO_DEBUG_DUMP"), *only = getenv("SSO_DEBUG_DUMP_PATCH");
+    if (!dir || !img || (only && *only && atoi(only) != k))
         return;
     char path[4096];
     snprintf(path, sizeof path, "!%s/%s-p%d-e%d.fits", dir, stage, k, e);
@@ -868,7 +870,7 @@ static void debug_dump(const run_state *r, const sso_patch_info *pi, const char 
     fits_write_key(f, TDOUBLE, "SSO_T_H", &t_h, "mid-exposure time about the mean epoch [h]", &fst);
     fits_write_key(f, TDOUBLE, "SSO_EXPH", &exp_h, "exposure time [h]", &fst);
     fits_write_key(f, TINT, "SSO_PSFH", &psf_half, "matched-filter kernel half width [px]", &fst);
-    if (e == 0 && k == 0) { /* the matched-filter kernel, once, as an extension of the first dump */
+    if (e == 0 && !strcmp(stage, "img")) { /* the matched-filter kernel, as an extension */
         long kn[2] = {2 * psf_half + 1, 2 * psf_half + 1};
         fits_create_img(f, FLOAT_IMG, 2, kn, &fst);
         fits_write_img(f, TFLOAT, 1, kn[0] * kn[1], r->tmpl, &fst);
