@@ -41,7 +41,9 @@
  *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap);
  *     then each epoch's trail is slid along the track and a weighted line through the offsets
  *     updates position and rate (along_refine); then a coordinate search on the positions at the
- *     first and last epochs with the exact models. A clipped streak's length bounds the rate from
+ *     first and last epochs with the exact models, line searches of a shift of the whole track
+ *     along and across it (a ridge the coordinate search does not climb), and the coordinate
+ *     search again. A clipped streak's length bounds the rate from
  *     below only (its angle is tested); the link's line (link_line) is fitted to the unclipped
  *     centres (all, when fewer than two), then again with each clipped member placed at its
  *     measured end less half the fitted trail.
@@ -521,6 +523,21 @@ static sso_status obj_track(ctx *c, const void *arg, const double *pp, double *f
     return st;
 }
 
+/* obj_track along a line of the track's parameter space: base + p[0] dir. */
+typedef struct track_line {
+    const track_arg *ta;
+    double base[4], dir[4];
+} track_line;
+
+static sso_status obj_track_line(ctx *c, const void *arg, const double *p, double *f)
+{
+    const track_line *l = arg;
+    double pp[4];
+    for (int i = 0; i < 4; i++)
+        pp[i] = l->base[i] + p[0] * l->dir[i];
+    return obj_track(c, l->ta, pp, f);
+}
+
 /* ---- bank samples ------------------------------------------------------------------------- */
 
 static int raw_cmp(const void *a, const void *b)
@@ -924,6 +941,27 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     double step[4] = {1.0, 0.5, 1.0, 0.5};
     st = coord_search(c, &ta, obj_track, 4, pp, step, 8, &f);
     if (st != SSO_OK)
+        return st;
+    /* the coordinate search moves one end epoch at a time, which changes the rate and so every
+     * trail's length: a shift of the whole track along (or across) it, where a long trail's SNR
+     * rises slowly, is a ridge it does not climb (measured: a 393 px trail at SNR 12 per epoch
+     * stopped 4 px along from the optimum, 2.5 sigma in chi^2). Line searches along both, then
+     * the coordinate search again. */
+    const double lt = hypot(ux, uy) * c->exptime_h;
+    track_line tl = {&ta, {pp[0], pp[1], pp[2], pp[3]}, {1.0, 0.0, 1.0, 0.0}};
+    double d0 = 0.0;
+    if ((st = scan1d(c, &tl, obj_track_line, &d0, 0, fmin(fmax(0.05 * lt, 2.0), 20.0), &f)) !=
+        SSO_OK)
+        return st;
+    for (int i = 0; i < 4; i++)
+        tl.base[i] += d0 * tl.dir[i];
+    tl.dir[0] = tl.dir[2] = 0.0, tl.dir[1] = tl.dir[3] = 1.0, d0 = 0.0;
+    if ((st = scan1d(c, &tl, obj_track_line, &d0, 0, 1.5, &f)) != SSO_OK)
+        return st;
+    for (int i = 0; i < 4; i++)
+        pp[i] = tl.base[i] + d0 * tl.dir[i];
+    step[0] = step[1] = step[2] = step[3] = 0.25;
+    if ((st = coord_search(c, &ta, obj_track, 4, pp, step, 3, &f)) != SSO_OK)
         return st;
     track_from(&ta, pp, q);
     double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], sa = 0.0, sb = 0.0, maxpsi = 0.0;
