@@ -83,6 +83,13 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/img-p%d-e0.fits", dir, k);
     fits_open_file(&f, path, READONLY, &st);
     fits_movabs_hdu(f, 2, &hdut, &st);
+    if (st == END_OF_FILE && k != 0) { /* a dump of all patches before 7bbc68a: patch 0's only */
+        st = 0;
+        fits_close_file(f, &st);
+        snprintf(path, sizeof path, "%s/img-p0-e0.fits", dir);
+        fits_open_file(&f, path, READONLY, &st);
+        fits_movabs_hdu(f, 2, &hdut, &st);
+    }
     fits_get_img_size(f, 2, kn, &st);
     float *psf = malloc((size_t)kn[0] * kn[1] * sizeof *psf);
     fits_read_img(f, TFLOAT, 1, kn[0] * kn[1], NULL, psf, NULL, &st);
