@@ -134,6 +134,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->nu_stack = 7.0f;
     p->epoch_snr_min = 2.0f;
     p->pair_snr_min = 5.0f;
+    p->rest_snr_min = 4.5f;
     p->min_epochs = 2;
     p->max_epoch_frac = 0.75f;
     p->consist_k = 3.0f;
@@ -992,6 +993,15 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
         for (int e = 0; e < c->ne; e++)
             if (cd.snr[e] >= p->epoch_snr_min && cd.snr[e] < p->pair_snr_min)
                 return SSO_OK;
+    /* not carried by one epoch: the others stacked reach rest_snr_min (a lone streak's guided
+     * stack maximises them over its local grid, so noise there comes out at ~2-3 sigma) */
+    int top = -1;
+    for (int e = 0; e < c->ne; e++)
+        if (phi[e] > 0.0 && (top < 0 || cd.snr[e] > cd.snr[top]))
+            top = e;
+    if (top >= 0 && sb - phi[top] > 0.0 &&
+        (sa - psi[top]) / sqrt(sb - phi[top]) < p->rest_snr_min)
+        return SSO_OK;
     for (int e = 0; e < c->ne; e++) {
         if (!(phi[e] > 0.0))
             continue;

@@ -28,7 +28,8 @@
  *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
  *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
  *    more than max_epoch_frac of sum psi, per-epoch fluxes consistent (as sso/stack.h), and, with
- *    exactly 2 contributing epochs, both at SNR >= pair_snr_min. Slow movers (point-like trails)
+ *    exactly 2 contributing epochs, both at SNR >= pair_snr_min; the epochs other than the
+ *    strongest, stacked, at >= rest_snr_min (not carried by one epoch). Slow movers (point-like trails)
  *    seed lone streaks too and are kept: the shift-and-stack needs 3 epochs, this search 2 (on
  *    --preset ccd seed 1, 11 slow movers were found only so).
  * Output sorted by stacked SNR (descending); deterministic for any thread count.
@@ -61,6 +62,7 @@ typedef struct sso_fast_params {
     float nu_stack;         /* stacked acceptance threshold [7] */
     float epoch_snr_min;    /* an epoch contributes when its SNR is >= this [2] */
     float pair_snr_min;     /* a candidate of exactly 2 contributing epochs needs both >= this [5] */
+    float rest_snr_min;     /* the epochs other than the strongest, stacked, need >= this [4.5] */
     int min_epochs;         /* contributing epochs required [2] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
