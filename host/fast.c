@@ -44,7 +44,9 @@
  *     first and last epochs with the exact models, line searches of a shift of the whole track
  *     along and across it (a ridge the coordinate search does not climb), and the coordinate
  *     search again. A clipped streak's length bounds the rate from
- *     below only (its angle is tested); the link's line (link_line) is fitted to the unclipped
+ *     below only (its angle is tested); one clipped at both ends joins no link (no position along
+ *     the track, no rate); members chosen against the seed that do not move together with each
+ *     other are dropped (the one further from the seed); the link's line (link_line) is fitted to the unclipped
  *     centres (all, when fewer than two), then again with each clipped member placed at its
  *     measured end less half the fitted trail.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
@@ -1134,20 +1136,39 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                 member[e] = -1;
             member[s->epoch] = (int)ord[oi];
             int nl = 1;
+            double mseed[SSO_FAST_MAX_EPOCHS];
             for (int e = 0; e < c->ne; e++) {
                 if (e == s->epoch)
                     continue;
                 double best = 1.0;
                 for (size_t i = 0; i < ns; i++) {
                     const sso_fast_streak *b = &res->s[i];
-                    if (b->epoch != e || b->used || b->sharp)
+                    /* a streak clipped at both ends measures neither a position along the
+                     * track nor a rate: it links to anything on the line (a residual's blob
+                     * next to masked pixels linked a bright trail 2000 px away) */
+                    if (b->epoch != e || b->used || b->sharp ||
+                        b->clipped == (SSO_FAST_CLIP1 | SSO_FAST_CLIP2))
                         continue;
                     double mm = link_mismatch(c, s, b);
                     if (mm <= best)
-                        best = mm, member[e] = (int)i;
+                        best = mm, member[e] = (int)i, mseed[e] = mm;
                 }
-                nl += member[e] >= 0;
             }
+            /* the members are chosen against the seed one epoch at a time: of two that do not
+             * move together, the one further from the seed goes */
+            for (int e = 0; e < c->ne; e++)
+                for (int f = e + 1; f < c->ne; f++) {
+                    if (e == s->epoch || f == s->epoch || member[e] < 0 || member[f] < 0)
+                        continue;
+                    if (link_mismatch(c, &res->s[member[e]], &res->s[member[f]]) > 1.0) {
+                        if (mseed[e] > mseed[f])
+                            member[e] = -1;
+                        else
+                            member[f] = -1;
+                    }
+                }
+            for (int e = 0; e < c->ne; e++)
+                nl += e != s->epoch && member[e] >= 0;
             if (pass == 0 && nl < 2)
                 continue;
             if (pass == 1 && (nl >= 2 || s->snr < c->p->seed_snr))

@@ -22,7 +22,9 @@
  *    fits them better than the PSF-wide one.
  * 2. Linking. Pairs of streaks in different epochs link when the displacement between centres over
  *    the time difference matches each streak's own rate L / exptime and direction (either sense)
- *    within tolerances from the measurement errors. Links (greedy by SNR, a streak used once) and
+ *    within tolerances from the measurement errors (a clipped streak's length bounds the rate from
+ *    below; one clipped at both ends links to nothing; the members must move together pairwise).
+ *    Links (greedy by SNR, a streak used once) and
  *    unlinked non-sharp streaks of SNR >= seed_snr seed a guided stack: the track x0 + v t is
  *    refined on a local velocity grid and then by coordinate search maximising the stacked SNR of
  *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
