@@ -353,7 +353,8 @@ static int no_data(const ctx *c, int e, double x, double y)
 /* Trims a measured segment p = (xc, yc, len, th) to the part with data under its ends and says
  * which ends are unmeasured: an end off the image or in masked pixels (a detector gap, the edge of
  * the exposure's footprint in the patch, a bad column), or with such pixels within 1.5 px beyond
- * it. There the fit is free to extend the trail (no data adds nothing to psi or phi): the length is
+ * it (0.5 px for a streak shorter than the bank's shortest, len_min_px: 1.5 px flagged point-like
+ * sources 2-3 px from a detector edge, and slow movers there were lost). There the fit is free to extend the trail (no data adds nothing to psi or phi): the length is
  * a lower bound and the centre is not the mid-exposure position. Returns SSO_FAST_CLIP1 (the end
  * at -len/2) | SSO_FAST_CLIP2 (at +len/2), 0 when both ends are measured. */
 static int mask_trim(const ctx *c, int e, double *p)
@@ -365,9 +366,10 @@ static int mask_trim(const ctx *c, int e, double *p)
     while (hi > lo + 2.0 && no_data(c, e, p[0] + hi * ct, p[1] + hi * st))
         hi -= 0.5;
     int cut = 0;
-    if (lo > -hl || no_data(c, e, p[0] + (lo - 1.5) * ct, p[1] + (lo - 1.5) * st))
+    const double ah = p[2] >= c->p->len_min_px ? 1.5 : 0.5; /* look-ahead */
+    if (lo > -hl || no_data(c, e, p[0] + (lo - ah) * ct, p[1] + (lo - ah) * st))
         cut |= SSO_FAST_CLIP1;
-    if (hi < hl || no_data(c, e, p[0] + (hi + 1.5) * ct, p[1] + (hi + 1.5) * st))
+    if (hi < hl || no_data(c, e, p[0] + (hi + ah) * ct, p[1] + (hi + ah) * st))
         cut |= SSO_FAST_CLIP2;
     const double sm = 0.5 * (lo + hi);
     p[0] += sm * ct, p[1] += sm * st, p[2] = hi - lo;
@@ -1054,6 +1056,7 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
         return 1e30;
     double vx = (b->xc_px - a->xc_px) / dt, vy = (b->yc_px - a->yc_px) / dt, vd = hypot(vx, vy);
     double worst = 0.0;
+    int n_rate = 0, n_dir = 0;
     const sso_fast_streak *s2[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         const sso_fast_streak *s = s2[i];
@@ -1062,10 +1065,14 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
         double tol_a = 3.0 * (1.5 / s->len_px) + 0.03 + 3.0 / (vd * fabs(dt) + 1.0);
         double sa = fabs(sin(atan2(vy, vx) - s->theta_rad));
         /* a clipped streak's length is a lower bound of the rate; its angle is measured */
-        double dr = s->clipped && vd > rate ? 0.0 : fabs(vd - rate);
+        const int rated = !(s->clipped && vd > rate);
+        double dr = rated ? fabs(vd - rate) : 0.0;
+        n_rate += rated, n_dir += tol_a < 0.2;
         worst = fmax(worst, fmax(dr / tol_r, sa / tol_a));
     }
-    return worst;
+    /* no rate tested (both clipped, the displacement beyond both lengths): the link rests on the
+     * directions, which both streaks must have (a short clipped one's angle test is vacuous) */
+    return n_rate || n_dir == 2 ? worst : 1e30;
 }
 
 /* The line x(t) = xs + v (t - ts) through the mid-exposure positions of a link's members (member[e]:
