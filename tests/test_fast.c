@@ -13,6 +13,7 @@
  *   - a trail running into a masked gap: clipped at that end; linked on the measured ends;
  *   - one epoch's streak at SNR 11, noise elsewhere: no candidate (rest_snr_min), 20 seeds;
  *   - a residual blob clipped at both ends on a clipped bright trail's line: not linked;
+ *   - a slow mover 2.5 px from a detector edge in 2 epochs: found;
  *   - a one-epoch 1-px-wide straight track (cosmic ray) of SNR 30: flagged sharp, no candidate;
  *   - two crossing movers: two candidates, each matching one;
  *   - faint: SNR 4 in three epochs and 8 in one: found by the guided stack (positions within
@@ -453,6 +454,62 @@ static void test_clipped_blob(void **st)
     scene_free(&s);
 }
 
+/* A slow mover 2.5 px from a detector edge, on the detector in epochs 0 and 2 only (the dither puts
+ * it in gaps in the others), SNR 80, 0.8"/h (a 1.2 px trail): linked and found with 2 epochs. Its
+ * point-like streaks must not count as clipped there (they were, when every streak looked 1.5 px
+ * beyond its ends for masked pixels, and then linked only by their vacuous angle tests, here to a
+ * point-like residual 60 px away in epoch 1, also by an edge: ccd seed 2 movers 26, 56, 254 were
+ * lost so). */
+static void test_edge_slow(void **st)
+{
+    (void)st;
+    const int w = 200, h = 160;
+    scene s;
+    scene_init(&s, w, h, 31);
+    const double vx = -7.6, vy = -2.0, x0 = 100.3, y0 = 80.6;
+    for (int e = 0; e < NE; e += 2)
+        add_trail(&s, e, x0 + vx * T4[e], y0 + vy * T4[e], vx, vy, 80.0);
+    /* a distractor: a point-like residual in epoch 1, 2.5 px from that epoch's edge, 60 px away */
+    add_trail(&s, 1, 58.0, 40.3, 1.0, 0.0, 40.0);
+    uint8_t *m[NE];
+    for (int e = 0; e < NE; e++) {
+        m[e] = calloc((size_t)w * h, 1);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (e % 2 ? x > 60 : x >= (int)lround(x0 + vx * T4[e] + 3.0)) /* 2-3 px off */
+                    m[e][(size_t)y * w + x] = 1, s.d[e][(size_t)y * w + x] = 0.0f;
+    }
+    const float *d[NE], *v[NE];
+    const uint8_t *mc[NE];
+    for (int e = 0; e < NE; e++)
+        d[e] = s.d[e], v[e] = s.v, mc[e] = m[e];
+    sso_fast_params p;
+    params(&p, 100.0);
+    sso_fast_result *r = NULL;
+    assert_int_equal(sso_fast_search(d, v, mc, NE, w, h, T4, EXPT, g_k, PH, &p, &r), SSO_OK);
+    for (size_t i = 0; i < sso_fast_result_streak_count(r); i++) {
+        const sso_fast_streak *t = sso_fast_result_streak(r, i);
+        printf("  streak e%d c (%.2f %.2f) L %.1f snr %.1f clipped %d%s\n", t->epoch, t->xc_px,
+               t->yc_px, t->len_px, t->snr, t->clipped, t->sharp ? " sharp" : "");
+    }
+    const sso_fast_cand *c = NULL;
+    for (size_t i = 0; i < sso_fast_result_count(r); i++) {
+        const sso_fast_cand *q = sso_fast_result_get(r, i);
+        const double d0 = hypot(q->x_px[0] - (x0 + vx * T4[0]), q->y_px[0] - (y0 + vy * T4[0]));
+        const double d2 = hypot(q->x_px[2] - (x0 + vx * T4[2]), q->y_px[2] - (y0 + vy * T4[2]));
+        printf("  cand %zu: nu %.1f v %.1f %.1f ne %d, epochs 0 and 2 off by %.2f %.2f px\n", i,
+               q->nu, q->vx_px_h, q->vy_px_h, q->n_epochs, d0, d2);
+        if (d0 < 0.5 && d2 < 0.5)
+            c = q;
+    }
+    assert_non_null(c);
+    assert_int_equal(c->n_epochs, 2);
+    for (int e = 0; e < NE; e++)
+        free(m[e]);
+    sso_fast_result_free(r);
+    scene_free(&s);
+}
+
 /* One epoch's streak (L = 100 px, SNR 11) and noise in the others: no candidate. The lone streak
  * seeds a guided stack that maximises the other epochs over its local grid, where noise reaches
  * 2-3 sigma each; without rest_snr_min (0) 2 of seeds 1..40 gave a candidate (seed 1: nu 8.6,
@@ -789,7 +846,7 @@ int main(void)
         cmocka_unit_test(test_streak_lengths),
         cmocka_unit_test(test_leaving),      cmocka_unit_test(test_masked_end),
         cmocka_unit_test(test_pair_rule), cmocka_unit_test(test_lone_epoch),
-        cmocka_unit_test(test_clipped_blob),
+        cmocka_unit_test(test_clipped_blob), cmocka_unit_test(test_edge_slow),
         cmocka_unit_test(test_cosmic_track),
         cmocka_unit_test(test_crossing),     cmocka_unit_test(test_faint),
         cmocka_unit_test(test_noise),        cmocka_unit_test(test_embedded),
