@@ -43,12 +43,12 @@
  *     updates position and rate (along_refine); then a coordinate search on the positions at the
  *     first and last epochs with the exact models, line searches of a shift of the whole track
  *     along and across it (a ridge the coordinate search does not climb), and the coordinate
- *     search again. A clipped streak's length bounds the rate from
- *     below only (its angle is tested); one clipped at both ends joins no link (no position along
- *     the track, no rate); members chosen against the seed that do not move together with each
- *     other are dropped (the one further from the seed); the link's line (link_line) is fitted to the unclipped
- *     centres (all, when fewer than two), then again with each clipped member placed at its
- *     measured end less half the fitted trail.
+ *     search again. A clipped streak's length bounds the rate from below only (its angle is
+ *     tested); one clipped at both ends joins no link (no position along the track, no rate);
+ *     members chosen against the seed that do not move together with each other are dropped (the
+ *     one further from the seed); the link's line (link_line) is fitted to the unclipped centres
+ *     (all, when fewer than two), then again with each clipped member placed at its measured end
+ *     less half the fitted trail.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
  * depend on the thread count.
  */
@@ -354,9 +354,10 @@ static int no_data(const ctx *c, int e, double x, double y)
  * which ends are unmeasured: an end off the image or in masked pixels (a detector gap, the edge of
  * the exposure's footprint in the patch, a bad column), or with such pixels within 1.5 px beyond
  * it (0.5 px for a streak shorter than the bank's shortest, len_min_px: 1.5 px flagged point-like
- * sources 2-3 px from a detector edge, and slow movers there were lost). There the fit is free to extend the trail (no data adds nothing to psi or phi): the length is
- * a lower bound and the centre is not the mid-exposure position. Returns SSO_FAST_CLIP1 (the end
- * at -len/2) | SSO_FAST_CLIP2 (at +len/2), 0 when both ends are measured. */
+ * sources 2-3 px from a detector edge, and slow movers there were lost). There the fit is free
+ * to extend the trail (no data adds nothing to psi or phi): the length is a lower bound and the
+ * centre is not the mid-exposure position. Returns SSO_FAST_CLIP1 (the end at -len/2) |
+ * SSO_FAST_CLIP2 (at +len/2), 0 when both ends are measured. */
 static int mask_trim(const ctx *c, int e, double *p)
 {
     const double ct = cos(p[3]), st = sin(p[3]), hl = 0.5 * p[2];
@@ -999,12 +1000,7 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
                 return SSO_OK;
     /* not carried by one epoch: the others stacked reach rest_snr_min (a lone streak's guided
      * stack maximises them over its local grid, so noise there comes out at ~2-3 sigma) */
-    int top = -1;
-    for (int e = 0; e < c->ne; e++)
-        if (phi[e] > 0.0 && (top < 0 || cd.snr[e] > cd.snr[top]))
-            top = e;
-    if (top >= 0 && sb - phi[top] > 0.0 &&
-        (sa - psi[top]) / sqrt(sb - phi[top]) < p->rest_snr_min)
+    if (sso_fast_rest_nu(psi, phi, c->ne) < p->rest_snr_min) /* NAN (one epoch): not this rule */
         return SSO_OK;
     for (int e = 0; e < c->ne; e++) {
         if (!(phi[e] > 0.0))
@@ -1075,8 +1071,8 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
     return n_rate || n_dir == 2 ? worst : 1e30;
 }
 
-/* The line x(t) = xs + v (t - ts) through the mid-exposure positions of a link's members (member[e]:
- * index of epoch e's streak, -1 none), least squares. A clipped streak's centre is not its
+/* The line x(t) = xs + v (t - ts) through the mid-exposure positions of a link's members
+ * (member[e]: index of epoch e's streak, -1 none), least squares. A clipped streak's centre is not its
  * mid-exposure position: the first fit leaves clipped members out when two are unclipped (all in,
  * else); then a member with one measured end is placed at that end less half the fitted trail
  * (|v| exptime) along the motion, and the line is fitted again, twice. */

@@ -47,6 +47,26 @@ SSO_HD static inline double sso_fast_seg_dist(double x, double y, double xc, dou
     return hypot(dx - al * ct, dy - al * st);
 }
 
+/* The stacked SNR of the epochs other than the strongest, sum psi / sqrt(sum phi) without the
+ * epoch of highest psi / sqrt(phi) (sso/fast.h rest_snr_min: a candidate is not carried by one
+ * epoch; host/fast.c's acceptance and host/pipeline.c's explaining away). Epochs with phi <= 0 are
+ * left out; NAN when fewer than two are left. */
+SSO_HD static inline double sso_fast_rest_nu(const double *psi, const double *phi, int n)
+{
+    double sa = 0.0, sb = 0.0;
+    int top = -1;
+    for (int e = 0; e < n; e++) {
+        if (!(phi[e] > 0.0))
+            continue;
+        sa += psi[e], sb += phi[e];
+        if (top < 0 || psi[e] / sqrt(phi[e]) > psi[top] / sqrt(phi[top]))
+            top = e;
+    }
+    if (top < 0 || !(sb - phi[top] > 0.0))
+        return NAN;
+    return (sa - psi[top]) / sqrt(sb - phi[top]);
+}
+
 /* Samples on a segment of length len_px at theta: its extent along the major axis, at least 1. */
 SSO_HD static inline int sso_fast_line_n(double len_px, double theta_rad)
 {

@@ -696,21 +696,21 @@ static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const
         any |= expl[e];
     if (!any)
         return 0;
-    double sp = 0.0, sq = 0.0, tp = 0.0, tq = 0.0;
-    int n = 0, top = -1;
+    double sp = 0.0, sq = 0.0, psi[NEXP], phi[NEXP];
+    int n = 0;
     for (int e = 0; e < NEXP; e++) {
+        psi[e] = phi[e] = 0.0;
         if (expl[e] || !(c->flux_err_e[e] > 0.0f))
             continue;
-        const double phi = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
-        sp += c->flux_e[e] * phi, sq += phi;
+        phi[e] = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
+        psi[e] = c->flux_e[e] * phi[e];
+        sp += psi[e], sq += phi[e];
         n += c->snr[e] >= fp->epoch_snr_min;
-        if (top < 0 || c->snr[e] > c->snr[top])
-            top = e, tp = c->flux_e[e] * phi, tq = phi;
     }
     /* the search's own acceptance (sso/fast.h) on the epochs left: nu_stack, min_epochs, and the
-     * epochs other than the strongest at rest_snr_min */
+     * epochs other than the strongest at rest_snr_min (fewer than two left: short) */
     return !(sq > 0.0) || sp / sqrt(sq) < fp->nu_stack || n < fp->min_epochs ||
-           !(sq - tq > 0.0) || (sp - tp) / sqrt(sq - tq) < fp->rest_snr_min;
+           !(sso_fast_rest_nu(psi, phi, NEXP) >= fp->rest_snr_min);
 }
 
 #define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */
