@@ -11,7 +11,11 @@
  * With CURVE, both sockets get this client's key pair and the server key before they connect.
  * A socket monitor on the SUB (a PAIR on inproc, read without waiting once per loop) turns a failed
  * handshake (key refused by the server's ZAP handler, CURVE on one side only, wrong server key)
- * into an error from sso_subscriber_run instead of endless silence.
+ * into an error from sso_subscriber_run instead of endless silence. A handshake cut off without
+ * detail (the peer closed the connection) is also what a server going away mid-handshake looks
+ * like, e.g. an engine killed and restarting on the same endpoint, whose dying process still held
+ * the listening socket; ZeroMQ reconnects by itself, so only SSO_HANDSHAKE_CUTS_MAX of those in a
+ * row, with no successful handshake between them, are an error.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sso/subscribe.h"
@@ -31,7 +35,8 @@
 
 struct sso_subscriber {
     void *ctx, *sub, *dealer;
-    void *mon; /* PAIR receiving the SUB's handshake failures */
+    void *mon; /* PAIR receiving the SUB's handshake failures and successes */
+    int cuts;  /* handshakes cut off without detail since the last that succeeded */
     char ep[256];
     uint64_t last;
     int replaying;
@@ -39,6 +44,11 @@ struct sso_subscriber {
     volatile sig_atomic_t *stop;
     sso_subscriber_stats st;
 };
+
+/* Handshakes cut off without detail in a row (about 100 ms apart: ZeroMQ's reconnect interval)
+ * before sso_subscriber_run reports them: a wrong server key does it every time, a restarting
+ * server once. */
+#define SSO_HANDSHAKE_CUTS_MAX 3
 
 static double mono_s(void)
 {
@@ -85,7 +95,8 @@ sso_status sso_subscriber_create(const sso_subscriber_opts *o, sso_subscriber **
         snprintf(mon_ep, sizeof mon_ep, "inproc://sso-subscriber-mon-%p", (void *)s);
         if (zmq_socket_monitor(s->sub, mon_ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                                    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+                                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                                   ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
             !(s->mon = zmq_socket(s->ctx, ZMQ_PAIR)) ||
             zmq_setsockopt(s->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
             zmq_connect(s->mon, mon_ep) != 0) {
@@ -233,7 +244,8 @@ static int deliver(sso_subscriber *s, zmq_msg_t *topic, zmq_msg_t *body, uint64_
     return stop;
 }
 
-/* SSO_ERR_IO with the reason if the monitor reported a failed handshake within wait_ms. */
+/* SSO_ERR_IO with the reason if the monitor reported, within wait_ms, a handshake refused, a
+ * protocol failure, or the last of SSO_HANDSHAKE_CUTS_MAX handshakes cut off in a row. */
 static sso_status handshake_failure(sso_subscriber *s, long wait_ms)
 {
     zmq_pollitem_t it = {s->mon, 0, ZMQ_POLLIN, 0};
@@ -252,12 +264,21 @@ static sso_status handshake_failure(sso_subscriber *s, long wait_ms)
         zmq_msg_recv(&f2, s->mon, 0);
     zmq_msg_close(&f1);
     zmq_msg_close(&f2);
+    if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        s->cuts = 0;
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++s->cuts < SSO_HANDSHAKE_CUTS_MAX)
+        return SSO_OK; /* the peer went away mid-handshake; ZeroMQ reconnects */
     if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         return sso_fail(SSO_ERR_IO, "%s: the server refused this client's CURVE key (ZAP status "
                         "%u): is its public key in the server's allowed keys?", s->ep, val);
-    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
         return sso_fail(SSO_ERR_IO, "%s: security handshake failed (ZeroMQ protocol error 0x%x): "
                         "CURVE on one side only, or the wrong server key?", s->ep, val);
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return sso_fail(SSO_ERR_IO, "%s: security handshake failed: the server closed the "
+                        "connection during %d handshakes in a row (%s): CURVE on one side only, "
+                        "the wrong server key, or not an sso server?", s->ep, s->cuts,
+                        zmq_strerror((int)val));
     return SSO_OK;
 }
 
@@ -269,7 +290,7 @@ sso_status sso_subscriber_run(sso_subscriber *s, double timeout_s, sso_subscribe
         return sso_fail(SSO_ERR_ARG, "subscriber: NULL argument");
     if (s->dealer && !s->replaying && ask_replay(s) != 0) {
         /* the DEALER's pipe is gone: a handshake failed (the monitor says why, shortly) */
-        for (double t = mono_s() + 0.5; mono_s() < t;)
+        for (double t = mono_s() + 1.5; mono_s() < t;)
             if ((st = handshake_failure(s, 50)) != SSO_OK)
                 return st;
         return sso_fail(SSO_ERR_IO, "subscriber: cannot send the replay request");

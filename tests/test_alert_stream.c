@@ -11,9 +11,14 @@
  *    stored and handed over in bounded time, none dropped by the pipe, while a reading subscriber
  *    still gets them all; prints the put times with and without the stalled one;
  *  - hostile replay requests on the wire get replay.error replies and the service keeps serving;
- *  - alerts stored but never published (a crash) are published when the publisher starts.
+ *  - alerts stored but never published (a crash) are published when the publisher starts;
+ *  - a handshake cut off once (a listener on the endpoint that accepts and closes, as a killed
+ *    engine's dying child does while a new engine starts) is not an error: the subscriber gets
+ *    every alert from the publisher that then binds there; a listener that cuts every handshake
+ *    is reported within seconds (SSO_ERR_IO naming the endpoint).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -423,6 +430,103 @@ static void test_unpublished_go_out_on_start(void **state)
     sso_store_free(s);
 }
 
+/* ---- handshakes cut off ---- */
+
+/* A listener on an ipc endpoint that accepts connections and closes them before any greeting,
+ * until it has cut max_cuts of them or run for max_s; then it closes and unlinks its path. */
+typedef struct cutter {
+    char path[200];
+    int fd, max_cuts, cuts;
+    double max_s;
+} cutter;
+
+static void *cutter_thread(void *arg)
+{
+    cutter *c = arg;
+    double end = mono_s() + c->max_s;
+    while (c->cuts < c->max_cuts && mono_s() < end) {
+        struct pollfd pf = {c->fd, POLLIN, 0};
+        if (poll(&pf, 1, 20) == 1) {
+            int k = accept(c->fd, NULL, NULL);
+            if (k >= 0) {
+                close(k);
+                c->cuts++;
+            }
+        }
+    }
+    close(c->fd);
+    unlink(c->path);
+    return NULL;
+}
+
+static void cutter_start(cutter *c, pthread_t *th, const char *name, int max_cuts, double max_s,
+                         char *ep, size_t nep)
+{
+    struct sockaddr_un a;
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s/%s", sso_test_tmpdir(), name);
+    assert_true(strlen(c->path) < sizeof a.sun_path);
+    unlink(c->path);
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, c->path, strlen(c->path) + 1);
+    c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    assert_int_equal(bind(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(c->fd, 8), 0);
+    c->max_cuts = max_cuts;
+    c->max_s = max_s;
+    snprintf(ep, nep, "ipc://%s", c->path);
+    assert_int_equal(pthread_create(th, NULL, cutter_thread, c), 0);
+}
+
+static void test_handshake_cut_once(void **state)
+{
+    (void)state;
+    char db[4096], pe[256], re[256];
+    pthread_t tc, ts;
+    cutter c;
+    fresh_db(db, sizeof db, "cut.db");
+    cutter_start(&c, &tc, "cut-pub.ipc", 1, 30.0, pe, sizeof pe);
+    snprintf(re, sizeof re, "ipc://%s/cut-rep.ipc", sso_test_tmpdir());
+    sub_run *r = sub_start(&ts, pe, re, 50, 8, "obs-cut");
+    pthread_join(tc, NULL); /* the subscriber's SUB was cut once; the path is gone */
+    assert_int_equal(c.cuts, 1);
+    sso_publisher_opts o;
+    sso_publisher *p = NULL;
+    sso_publisher_opts_default(&o);
+    o.store_path = db;
+    o.pub_endpoint = pe;
+    o.replay_endpoint = re;
+    o.heartbeat_s = 0.2;
+    assert_int_equal(sso_publisher_create(&o, &p), SSO_OK);
+    publish_range(p, 8, "obs-cut", 0, 50, NULL, NULL);
+    pthread_join(ts, NULL);
+    sub_check_and_free(r); /* SSO_OK, all 50 in order */
+    sso_publisher_free(p);
+}
+
+static void test_handshake_cut_always(void **state)
+{
+    (void)state;
+    char pe[256], re[256];
+    pthread_t tc;
+    cutter c;
+    cutter_start(&c, &tc, "cutall-pub.ipc", 1000000, 8.0, pe, sizeof pe);
+    snprintf(re, sizeof re, "ipc://%s/cutall-rep.ipc", sso_test_tmpdir());
+    sso_subscriber_opts so = {pe, re, 0, 0, NULL, NULL, 0, NULL};
+    sso_subscriber *s = NULL;
+    assert_int_equal(sso_subscriber_create(&so, &s), SSO_OK);
+    /* reported while the cutter still runs (it stops after 8 s, the run would then time out OK) */
+    assert_int_equal(sso_subscriber_run(s, 20.0, on_alert, &(sub_run){.want = 1}), SSO_ERR_IO);
+    printf("# cut always: %s\n", sso_last_error());
+    assert_non_null(strstr(sso_last_error(), "closed the connection"));
+    assert_non_null(strstr(sso_last_error(), pe));
+    sso_subscriber_free(s);
+    pthread_join(tc, NULL);
+    assert_true(c.cuts >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +535,8 @@ int main(void)
         cmocka_unit_test(test_stalled_subscriber),
         cmocka_unit_test(test_replay_hostile_wire),
         cmocka_unit_test(test_unpublished_go_out_on_start),
+        cmocka_unit_test(test_handshake_cut_once),
+        cmocka_unit_test(test_handshake_cut_always),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -385,7 +385,10 @@ static void test_kill9_restart_exactly_once(void **state)
     pid_t e2 = engine(&o);
     so.since_seq = g1.seq[g1.n - 1];
     assert_int_equal(sso_subscriber_create(&so, &sub), SSO_OK);
-    assert_int_equal(sso_subscriber_run(sub, 30.0, on_msg, &g2), SSO_OK);
+    sso_status rs = sso_subscriber_run(sub, 30.0, on_msg, &g2);
+    if (rs != SSO_OK)
+        fprintf(stderr, "subscriber 2: %s\n", sso_last_error());
+    assert_int_equal(rs, SSO_OK);
     sso_subscriber_free(sub);
     assert_int_equal(g2.n, 6);
     sso_obs_record b = obs_row(db, "000555");
