@@ -16,7 +16,9 @@
  *
  * With curve_secret (this client's key pair, sso/security.h) and server_key (the server's public
  * key, a file or Z85), both sockets connect as CURVE clients. A failed handshake (the server
- * refused the key, CURVE on one side only) ends sso_subscriber_run with SSO_ERR_IO and the reason.
+ * refused the key, CURVE on one side only) ends sso_subscriber_run with SSO_ERR_IO and the reason;
+ * so do 3 handshakes in a row that the server cut off (a wrong server key), while one cut off
+ * once (a server restarting on the endpoint) is retried as ZeroMQ reconnects.
  */
 #ifndef SSO_SUBSCRIBE_H
 #define SSO_SUBSCRIBE_H
