@@ -66,20 +66,28 @@ static void fresh_db(char *path, size_t n, const char *name)
     unlink(x);
 }
 
-static sso_publisher *make_pub(const char *db, int sndhwm, char *pub_ep, char *rep_ep)
+/* A publisher bound to bind_pub and bind_rep (NULL: loopback TCP, an ephemeral port); the
+ * endpoints it bound are written to pub_ep and rep_ep (256 bytes each). */
+static sso_publisher *make_pub_at(const char *db, int sndhwm, const char *bind_pub,
+                                  const char *bind_rep, char *pub_ep, char *rep_ep)
 {
     sso_publisher_opts o;
     sso_publisher *p = NULL;
     sso_publisher_opts_default(&o);
     o.store_path = db;
-    o.pub_endpoint = "tcp://127.0.0.1:*";
-    o.replay_endpoint = "tcp://127.0.0.1:*";
+    o.pub_endpoint = bind_pub ? bind_pub : "tcp://127.0.0.1:*";
+    o.replay_endpoint = bind_rep ? bind_rep : "tcp://127.0.0.1:*";
     o.heartbeat_s = 0.2;
     if (sndhwm)
         o.sndhwm = sndhwm;
     assert_int_equal(sso_publisher_create(&o, &p), SSO_OK);
     assert_int_equal(sso_publisher_endpoints(p, pub_ep, 256, rep_ep, 256), SSO_OK);
     return p;
+}
+
+static sso_publisher *make_pub(const char *db, int sndhwm, char *pub_ep, char *rep_ep)
+{
+    return make_pub_at(db, sndhwm, NULL, NULL, pub_ep, rep_ep);
 }
 
 /* ---- a subscriber in its own thread ---- */
@@ -492,14 +500,8 @@ static void test_handshake_cut_once(void **state)
     sub_run *r = sub_start(&ts, pe, re, 50, 8, "obs-cut");
     pthread_join(tc, NULL); /* the subscriber's SUB was cut once; the path is gone */
     assert_int_equal(c.cuts, 1);
-    sso_publisher_opts o;
-    sso_publisher *p = NULL;
-    sso_publisher_opts_default(&o);
-    o.store_path = db;
-    o.pub_endpoint = pe;
-    o.replay_endpoint = re;
-    o.heartbeat_s = 0.2;
-    assert_int_equal(sso_publisher_create(&o, &p), SSO_OK);
+    char pe2[256], re2[256];
+    sso_publisher *p = make_pub_at(db, 0, pe, re, pe2, re2);
     publish_range(p, 8, "obs-cut", 0, 50, NULL, NULL);
     pthread_join(ts, NULL);
     sub_check_and_free(r); /* SSO_OK, all 50 in order */
