@@ -135,7 +135,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->seed_snr = 8.0f;
     p->nu_stack = 7.0f;
     p->epoch_snr_min = 2.0f;
-    p->pair_snr_min = 5.0f;
+    p->pair_snr_min = 6.0f;
     p->rest_snr_min = 4.5f;
     p->min_epochs = 2;
     p->max_epoch_frac = 0.75f;

@@ -526,7 +526,7 @@ static void test_lone_epoch(void **st)
 }
 
 /* Two epochs only (the mover leaves the patch after epoch 1), at SNR 12 and 4.5: the pair rule
- * (pair_snr_min 5) rejects it (without it and rest_snr_min, both 0, it is found: the guided stack
+ * (pair_snr_min, default 6) rejects it (without it and rest_snr_min, both 0, it is found: the guided stack
  * reaches nu ~ 12.8 > nu_stack, 12 / 16.5 < max_epoch_frac); at SNR 12 and 8 it is found with 2 epochs. */
 static void test_pair_rule(void **st)
 {

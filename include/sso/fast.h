@@ -63,7 +63,9 @@ typedef struct sso_fast_params {
     float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
     float nu_stack;         /* stacked acceptance threshold [7] */
     float epoch_snr_min;    /* an epoch contributes when its SNR is >= this [2] */
-    float pair_snr_min;     /* a candidate of exactly 2 contributing epochs needs both >= this [5] */
+    float pair_snr_min;     /* a candidate of exactly 2 contributing epochs needs both >= this [6]:
+                             * above nu_epoch, as a pair has no third epoch to confirm it and the
+                             * bank's noise streaks at 5-6 sigma pair up by chance */
     float rest_snr_min;     /* the epochs other than the strongest, stacked, need >= this [4.5] */
     int min_epochs;         /* contributing epochs required [2] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
