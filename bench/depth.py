@@ -19,6 +19,7 @@
 import csv
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -84,6 +85,9 @@ def main():
         cls, args = args[1], args[2:]
     if not args or len(args) % 2 or cls not in ("slow", "fast"):
         sys.exit("usage: bench/depth.py [--class slow|fast] TRUTH.csv ALERTS.jsonl [...]")
+    for path in args:
+        if not os.path.isfile(path):
+            sys.exit(f"bench/depth.py: {path}: no such file")
     data = []
     for i in range(0, len(args), 2):
         d = movers(args[i], args[i + 1], cls)
