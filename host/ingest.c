@@ -399,7 +399,8 @@ static int is_structural_int_key(const char *key)
  * fits_movabs_hdu parses an HDU with ZIMAGE = T it divides by ZTILEn without checking it (SIGFPE
  * for ZTILE2 = 0). So before cfitsio sees the header of HDU k, which starts at byte off, its raw
  * cards are looked at here: string values must be terminated, the integer keywords of the
- * structure must not be strings, and the tile-compression sizes cfitsio divides by or loops over
+ * structure must be numbers (a long unparsable value such as ZBITPIX = ------... overflows ffc2j's
+ * error message the same way), and the tile-compression sizes cfitsio divides by or loops over
  * (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE / BYTEPIX parameters) must be positive; and every byte
  * must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE of 0xFF
  * bytes past its buffer). Nothing else is
@@ -466,6 +467,14 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
             const char *v = val;
             while (*v == ' ')
                 v++;
+            if (is_structural_int_key(key) && *v != '\'') {
+                char *end = NULL;
+                (void)strtod(v, &end);
+                if (end == v || (*end != ' ' && *end != '/' && *end != '\0'))
+                    return sso_fail(SSO_ERR_BAD_HEADER,
+                                    "file %s, extension %s: keyword %s: \"%.20s\" is not a number",
+                                    x->path, where, key, v);
+            }
             if (!strcmp(key, "ZIMAGE")) {
                 zimage = *v == 'T';
                 continue;

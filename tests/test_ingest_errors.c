@@ -464,6 +464,12 @@ static void test_hostile_headers(void **state)
     patch_card(qf.paths[2], "ZBITPIX =", 1, "ZBITPIX =            'BLOCKSIZE/ data type of original image");
     expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
     assert_non_null(strstr(sso_last_error(), "closing quote"));
+    /* an unquoted value that is no number, longer than ffc2j's error message can take */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[2], "ZBITPIX =", 1,
+               "ZBITPIX =                  ---------------------------------------------------");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
+    assert_non_null(strstr(sso_last_error(), "not a number"));
     /* ... and in the primary header, which cfitsio parses on opening */
     make(&qf, &c, "hostile", -1, NULL);
     patch_card(qf.paths[0], "OBS_ID  =", 0, "OBS_ID  = '002681");
