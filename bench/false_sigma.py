@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# bench/false_sigma.py TRUTH.csv ALERTS.jsonl [K]: what the alerts that `sso score` counts false are.
+# bench/false_sigma.py TRUTH.csv ALERTS.jsonl [K]: what the alerts `sso score` counts false are.
 #
 # `sso score` matches an alert to a mover when >= 2 of its epochs lie within 0.5" of the mover at
 # the same time; the alerts left are false. Of those, this lists each with, per epoch, the nearest
@@ -60,8 +60,8 @@ def main():
               f"{a['score']:.1f} rate {a['motion']['rate']:.1f}\"/h (mover {mid}: rate "
               f"{float(mv[mid][0]['rate']):.1f}) epochs: "
               + ", ".join(f"{d:.2f}\" = {z:.1f} sigma" for d, z in seps))
-    print(f"false (0.5\"): {n_false}; of them within {k:g} sigma of a mover at >= 2 epochs: {n_sigma}; "
-          f"beyond: {n_false - n_sigma}")
+    print(f"false (0.5\"): {n_false}; of them within {k:g} sigma of a mover at >= 2 epochs: "
+          f"{n_sigma}; beyond: {n_false - n_sigma}")
 
 
 if __name__ == "__main__":

@@ -1072,8 +1072,8 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
 }
 
 /* The line x(t) = xs + v (t - ts) through the mid-exposure positions of a link's members
- * (member[e]: index of epoch e's streak, -1 none), least squares. A clipped streak's centre is not its
- * mid-exposure position: the first fit leaves clipped members out when two are unclipped (all in,
+ * (member[e]: index of epoch e's streak, -1 none), least squares. A clipped streak's centre is not
+ * its mid-exposure position: the first fit leaves clipped members out when two are unclipped (all in,
  * else); then a member with one measured end is placed at that end less half the fitted trail
  * (|v| exptime) along the motion, and the line is fitted again, twice. */
 static void link_line(const ctx *c, const sso_fast_result *res, const int *member, double ts,
