@@ -671,9 +671,8 @@ static int trails_touch(double xa, double ya, double la, double tha, double xb, 
 
 /* Explaining away by stronger alerts (either class, any patch): fast candidate c's epochs whose
  * trail touches the trail or position of a stronger alert at that epoch (track xa, ya) are set
- * aside, their signal may be that alert's (mark_explained), and c must still pass the search's
- * acceptance (stacked SNR >= nu_stack over the rest, >= min_epochs of them with signal:
- * short_of_acceptance). ccd seed 1: a slow mover's one epoch with noise elsewhere linked at a fast
+ * aside, their signal may be that alert's (mark_explained), and the epochs left must still pass
+ * the search's own acceptance, all its rules (sso_fast_accept; short_of_acceptance). ccd seed 1: a slow mover's one epoch with noise elsewhere linked at a fast
  * rate; pieces of a bright trail's end with a cosmic ray. */
 static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso_alert *a,
                            const double *xa, const double *ya, int *expl)
@@ -690,27 +689,21 @@ static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso
 
 static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const int *expl)
 {
-    const sso_fast_params *fp = &r->cfg->fast_params;
     int any = 0;
     for (int e = 0; e < NEXP; e++)
         any |= expl[e];
     if (!any)
         return 0;
-    double sp = 0.0, sq = 0.0, psi[NEXP], phi[NEXP];
-    int n = 0;
+    /* the search's own acceptance (sso_fast_accept) on the epochs left */
+    double psi[NEXP], phi[NEXP];
     for (int e = 0; e < NEXP; e++) {
         psi[e] = phi[e] = 0.0;
         if (expl[e] || !(c->flux_err_e[e] > 0.0f))
             continue;
         phi[e] = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
         psi[e] = c->flux_e[e] * phi[e];
-        sp += psi[e], sq += phi[e];
-        n += c->snr[e] >= fp->epoch_snr_min;
     }
-    /* the search's own acceptance (sso/fast.h) on the epochs left: nu_stack, min_epochs, and the
-     * epochs other than the strongest at rest_snr_min (fewer than two left: short) */
-    return !(sq > 0.0) || sp / sqrt(sq) < fp->nu_stack || n < fp->min_epochs ||
-           !(sso_fast_rest_nu(psi, phi, NEXP) >= fp->rest_snr_min);
+    return !sso_fast_accept(&r->cfg->fast_params, psi, phi, NEXP, NULL);
 }
 
 #define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */

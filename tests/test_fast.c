@@ -270,7 +270,7 @@ static void test_trail_200(void **st)
 /* One epoch's streak of length len at angle ang and SNR 60 (only epoch 0 has it): the measured
  * ends against the analytic ones and the flux against the injected one. At SNR 60 the along-track
  * error of an end is ~sqrt(L G / 2) / SNR / ... <= 0.7 px for L = 1600 and the flux error 1.7%. */
-static void check_streak(double len, double ang, uint64_t seed, double end_tol)
+static void check_streak_snr(double len, double ang, uint64_t seed, double snr, double end_tol)
 {
     const double ca = fabs(cos(ang)), sa = fabs(sin(ang));
     const int w = (int)(len * ca) + 80, h = (int)(len * sa) + 80;
@@ -278,7 +278,7 @@ static void check_streak(double len, double ang, uint64_t seed, double end_tol)
     scene_init(&s, w, h, seed);
     const double rate = len / EXPT, vx = rate * cos(ang), vy = rate * sin(ang);
     const double xc = w / 2.0 + 0.27, yc = h / 2.0 - 0.41;
-    const double flux = add_trail(&s, 0, xc, yc, vx, vy, 60.0);
+    const double flux = add_trail(&s, 0, xc, yc, vx, vy, snr);
     sso_fast_params p;
     params(&p, fmax(len, 16.0));
     sso_fast_result *r = run(&s, &p);
@@ -295,12 +295,38 @@ static void check_streak(double len, double ang, uint64_t seed, double end_tol)
     double e1 = fmax(hypot(best->x1_px - x1, best->y1_px - y1), hypot(best->x2_px - x2, best->y2_px - y2));
     double e2 = fmax(hypot(best->x1_px - x2, best->y1_px - y2), hypot(best->x2_px - x1, best->y2_px - y1));
     const double end_err = fmin(e1, e2);
-    printf("  streak L=%.0f ang %.2f: len %.2f, ends %.3f px, flux ratio %.4f, snr %.1f (bank %.1f)\n",
-           len, ang, best->len_px, end_err, best->flux_e / flux, best->snr, best->snr_bank);
+    /* pieces: other streaks on the trail (a part of it the measurement left) */
+    int pieces = 0;
+    for (size_t i = 0; i < sso_fast_result_streak_count(r); i++) {
+        const sso_fast_streak *t = sso_fast_result_streak(r, i);
+        pieces += t != best && t->epoch == 0 &&
+                  sso_fast_seg_dist(t->xc_px, t->yc_px, xc, yc, 0.5 * len, cos(ang), sin(ang)) < 3.0;
+    }
+    printf("  streak L=%.0f ang %.3f SNR %.0f: len %.2f, ends %.3f px, flux ratio %.4f, snr %.1f "
+           "(bank %.1f), %d pieces\n", len, ang, snr, best->len_px, end_err, best->flux_e / flux,
+           best->snr, best->snr_bank, pieces);
     assert_true(end_err < end_tol);
-    assert_true(fabs(best->flux_e / flux - 1.0) < 0.05);
+    assert_int_equal(pieces, 0);
+    assert_true(fabs(best->flux_e / flux - 1.0) < 5.0 * 0.7 / snr + 0.03);
     sso_fast_result_free(r);
     scene_free(&s);
+}
+
+static void check_streak(double len, double ang, uint64_t seed, double end_tol)
+{
+    check_streak_snr(len, ang, seed, 60.0, end_tol);
+}
+
+/* Trails of 100-275 px at SNR 40 at angles between the bank's, with no piece of them left as a
+ * second streak. The bank's angle is off by up to half its step (1-3 px across at the ends of a
+ * long segment) and its best sample of a long trail may be a part of it: before session 7, a 166
+ * px trail came out 22 px short and a 275 px one 63 px, each with its missing end as a second
+ * streak. Measured over 6 noise realisations of these 8: ends within 1.7 px. */
+static void test_streak_angles(void **st)
+{
+    (void)st;
+    for (int i = 0; i < 8; i++)
+        check_streak_snr(100.0 + 25.0 * i, 2.25 + 0.011 * i, (uint64_t)(40 + i), 40.0, 2.5);
 }
 
 static void test_streak_lengths(void **st)
@@ -529,34 +555,104 @@ static void test_lone_epoch(void **st)
  * (pair_snr_min, default 6) rejects it (without it and rest_snr_min, both 0, it is found: the
  * guided stack reaches nu ~ 12.8 > nu_stack, 12 / 16.5 < max_epoch_frac); at SNR 12 and 8 it is
  * found with 2 epochs. */
+/* The acceptance rules one at a time on per-epoch psi, phi (sso_fast_accept; phi = 1/sigma^2 of
+ * the flux, psi = flux phi, so SNR = psi / sqrt(phi)). */
+static void test_accept_rules(void **st)
+{
+    (void)st;
+    sso_fast_params p;
+    sso_fast_params_default(&p);
+    const double one[NE] = {1, 1, 1, 1}, two[NE] = {1, 1, 0, 0};
+    int n = -1;
+    /* a pair 12 + 5 (the other epochs without data): the pair rule alone rejects it */
+    const double pair5[NE] = {12, 5, 0, 0}, pair8[NE] = {12, 8, 0, 0};
+    assert_int_equal(sso_fast_accept(&p, pair5, two, NE, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sso_fast_accept(&p, pair8, two, NE, &n), 1);
+    p.pair_snr_min = 0.0f;
+    assert_int_equal(sso_fast_accept(&p, pair5, two, NE, NULL), 1);
+    sso_fast_params_default(&p);
+    /* a third epoch with signal (>= epoch_snr_min): no pair, and the rest is 7 / sqrt 2 */
+    const double three[NE] = {12, 5, 2, 0}, th_phi[NE] = {1, 1, 1, 0};
+    assert_int_equal(sso_fast_accept(&p, three, th_phi, NE, &n), 1);
+    assert_int_equal(n, 3);
+    /* stacked SNR 12 / sqrt 3 = 6.93 < nu_stack 7 */
+    const double weak[NE] = {4, 4, 4, 0};
+    assert_int_equal(sso_fast_accept(&p, weak, th_phi, NE, NULL), 0);
+    p.nu_stack = 6.5f;
+    assert_int_equal(sso_fast_accept(&p, weak, th_phi, NE, NULL), 1);
+    sso_fast_params_default(&p);
+    /* one epoch with data */
+    const double lone[NE] = {20, 0, 0, 0}, lone_phi[NE] = {1, 0, 0, 0};
+    assert_int_equal(sso_fast_accept(&p, lone, lone_phi, NE, &n), 0);
+    assert_int_equal(n, 1);
+    /* carried by one epoch: 40 of 50 (> 0.75); the rest 10 / 2 = 5 passes rest_snr_min */
+    const double carried[NE] = {40, 4, 3, 3};
+    p.consist_k = 1e6f;
+    assert_int_equal(sso_fast_accept(&p, carried, one, NE, NULL), 0);
+    p.max_epoch_frac = 0.85f;
+    assert_int_equal(sso_fast_accept(&p, carried, one, NE, NULL), 1);
+    sso_fast_params_default(&p);
+    /* the epochs other than the strongest at 5.5 / sqrt 2 = 3.9 < rest_snr_min 4.5 */
+    const double rest[NE] = {12, 3, 2.5, 0};
+    assert_int_equal(sso_fast_accept(&p, rest, th_phi, NE, NULL), 0);
+    p.rest_snr_min = 3.5f;
+    assert_int_equal(sso_fast_accept(&p, rest, th_phi, NE, NULL), 1);
+    sso_fast_params_default(&p);
+    /* fluxes 10, 10, 10, 60 at sigma 0.1: 60 is 37.5 from the mean, the tolerance
+     * 3 sqrt(0.01 + (0.5 x 22.5)^2) = 33.8; 50 (27.5 from 20) is within 30.0 */
+    const double ph100[NE] = {100, 100, 100, 100}, f60[NE] = {1000, 1000, 1000, 6000};
+    const double f50[NE] = {1000, 1000, 1000, 5000};
+    assert_int_equal(sso_fast_accept(&p, f60, ph100, NE, NULL), 0);
+    assert_int_equal(sso_fast_accept(&p, f50, ph100, NE, NULL), 1);
+    /* nothing to accept */
+    assert_int_equal(sso_fast_accept(&p, pair8, two, 0, &n), 0);
+    assert_int_equal(sso_fast_accept(NULL, pair8, two, NE, NULL), 0);
+}
+
+/* The pair rule in the search: a trail at SNR 12 in epoch 0 and the same mover at 4.5 in epoch 1
+ * (epochs 2 and 3 off the image), and at 8, over 8 noise realisations. Exact: no 2-epoch candidate
+ * has an epoch below pair_snr_min. Statistical (measured over 30 realisations, seeds 11-40): the
+ * guided stack maximises the faint epoch's SNR over its local grid, so a true 4.5 comes out >= 6
+ * in 4 of 30 and that pair is accepted (here: at most 2 of 8); 12 + 8 is found within 4 px in 24
+ * of 30 (here: at least 6 of 8; the others are placed further off along the track or not
+ * linked). A third epoch at >= epoch_snr_min from noise makes a 3-epoch candidate, which the rule
+ * does not concern. */
 static void test_pair_rule(void **st)
 {
     (void)st;
-    for (int pass = 0; pass < 3; pass++) { /* pass 2: 12 + 4.5 without the rule is found */
-        scene s;
-        scene_init(&s, 300, 200, 11);
-        const double vx = 50.0 / EXPT, x0 = 230.0, y0 = 100.0;
-        add_trail(&s, 0, x0 + vx * T4[0], y0, vx, 0.0, 12.0);
-        add_trail(&s, 1, x0 + vx * T4[1], y0, vx, 0.0, pass == 1 ? 8.0 : 4.5);
-        sso_fast_params p;
-        params(&p, 200.0);
-        if (pass == 2) /* both rules off: a second epoch at 4.5 is also short of rest_snr_min */
-            p.pair_snr_min = 0.0f, p.rest_snr_min = 0.0f;
-        sso_fast_result *r = run(&s, &p);
-        /* an epoch at SNR ~4.5 of a 50 px trail is placed to a few px along the track only
-         * (measured 7.7 px off: its rate is taken from the bright epoch's trail, +12%) */
-        const sso_fast_cand *c = match_r(r, x0, y0, vx, 0.0, 2, pass == 1 ? 2.0 : 10.0);
-        printf("  pair 12 + %.1f, pair_snr_min %.0f: %zu candidates, match %s\n",
-               pass == 1 ? 8.0 : 4.5, p.pair_snr_min, sso_fast_result_count(r), c ? "yes" : "no");
-        if (pass) {
-            assert_non_null(c);
-            assert_int_equal(c->n_epochs, 2);
-        } else {
-            assert_int_equal(sso_fast_result_count(r), 0);
+    int found8 = 0, pairs45 = 0;
+    for (int seed = 11; seed < 19; seed++)
+        for (int pass = 0; pass < 2; pass++) {
+            scene s;
+            scene_init(&s, 300, 200, (uint64_t)seed);
+            const double vx = 50.0 / EXPT, x0 = 230.0, y0 = 100.0;
+            add_trail(&s, 0, x0 + vx * T4[0], y0, vx, 0.0, 12.0);
+            add_trail(&s, 1, x0 + vx * T4[1], y0, vx, 0.0, pass ? 8.0 : 4.5);
+            sso_fast_params p;
+            params(&p, 200.0);
+            sso_fast_result *r = run(&s, &p);
+            for (size_t i = 0; i < sso_fast_result_count(r); i++) {
+                const sso_fast_cand *c = sso_fast_result_get(r, i);
+                for (int e = 0; c->n_epochs == 2 && e < NE; e++)
+                    assert_true(c->snr[e] < p.epoch_snr_min || c->snr[e] >= p.pair_snr_min);
+            }
+            /* the along-track position of a 50 px trail at SNR 8-12 is known to a few px; the
+             * epoch at 4.5 is placed by the bright one's rate (measured up to 8 px off) */
+            const sso_fast_cand *c = match_r(r, x0, y0, vx, 0.0, 2, pass ? 4.0 : 10.0);
+            printf("  seed %d pair 12 + %.1f: %zu candidates, match %s (%d epochs, SNR %.1f %.1f)\n",
+                   seed, pass ? 8.0 : 4.5, sso_fast_result_count(r), c ? "yes" : "no",
+                   c ? c->n_epochs : 0, c ? c->snr[0] : 0.0, c ? c->snr[1] : 0.0);
+            if (pass)
+                found8 += c != NULL;
+            else
+                pairs45 += c && c->n_epochs == 2;
+            sso_fast_result_free(r);
+            scene_free(&s);
         }
-        sso_fast_result_free(r);
-        scene_free(&s);
-    }
+    printf("  12 + 4.5 accepted as a pair in %d of 8, 12 + 8 found in %d of 8\n", pairs45, found8);
+    assert_true(pairs45 <= 2);
+    assert_true(found8 >= 6);
 }
 
 static void test_cosmic_track(void **st)
@@ -832,7 +928,8 @@ int main(void)
         cmocka_unit_test(test_trail_40),     cmocka_unit_test(test_trail_200),
         cmocka_unit_test(test_streak_lengths),
         cmocka_unit_test(test_leaving),      cmocka_unit_test(test_masked_end),
-        cmocka_unit_test(test_pair_rule), cmocka_unit_test(test_lone_epoch),
+        cmocka_unit_test(test_accept_rules), cmocka_unit_test(test_streak_angles), cmocka_unit_test(test_pair_rule),
+        cmocka_unit_test(test_lone_epoch),
         cmocka_unit_test(test_clipped_blob), cmocka_unit_test(test_edge_slow),
         cmocka_unit_test(test_cosmic_track),
         cmocka_unit_test(test_crossing),     cmocka_unit_test(test_faint),

@@ -79,6 +79,16 @@ typedef struct sso_fast_params {
 
 void sso_fast_params_default(sso_fast_params *p);
 
+/* The acceptance of a track from its per-epoch exact psi and phi (ne epochs; phi <= 0: no data,
+ * left out), the rules above: stacked SNR >= nu_stack, >= min_epochs epochs at SNR >= epoch_snr_min,
+ * no epoch above max_epoch_frac of sum psi, exactly 2 such epochs both >= pair_snr_min, the others
+ * than the strongest at >= rest_snr_min, fluxes consistent. 1: accepted; *n_epochs (may be NULL):
+ * the epochs at >= epoch_snr_min. One function for the search's guided stack and for the
+ * pipeline's re-check of a candidate of which a stronger alert explains some epochs (host/pipeline.c),
+ * so that the epochs left pass what a candidate of those epochs alone would have to. */
+int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *phi, int ne,
+                    int *n_epochs);
+
 #define SSO_FAST_CLIP1 1
 #define SSO_FAST_CLIP2 2
 
