@@ -556,55 +556,58 @@ static void test_lone_epoch(void **st)
  * guided stack reaches nu ~ 12.8 > nu_stack, 12 / 16.5 < max_epoch_frac); at SNR 12 and 8 it is
  * found with 2 epochs. */
 /* The acceptance rules one at a time on per-epoch psi, phi (sso_fast_accept; phi = 1/sigma^2 of
- * the flux, psi = flux phi, so SNR = psi / sqrt(phi)). */
+ * the flux, psi = flux phi, so SNR = psi / sqrt(phi); phi 0: no data): each case is rejected by
+ * its rule alone, and accepted once that rule's parameter is relaxed. */
 static void test_accept_rules(void **st)
 {
     (void)st;
+    static const struct {
+        const char *why;
+        double psi[NE], phi[NE];
+        int n_epochs;
+        size_t off;  /* the rule's (float) parameter */
+        float relaxed;
+        size_t off2; /* another rule this case must not meet (0: none) */
+    } cases[] = {
+        {"pair 12 + 5", {12, 5, 0, 0}, {1, 1, 0, 0}, 2, offsetof(sso_fast_params, pair_snr_min),
+         0.0f, 0},
+        {"stacked 12 / sqrt 3 = 6.93", {4, 4, 4, 0}, {1, 1, 1, 0}, 3,
+         offsetof(sso_fast_params, nu_stack), 6.5f, 0},
+        {"40 of 50 in one epoch, rest 10 / 2", {40, 4, 3, 3}, {1, 1, 1, 1}, 4,
+         offsetof(sso_fast_params, max_epoch_frac), 0.85f, offsetof(sso_fast_params, consist_k)},
+        {"rest 5.5 / sqrt 2 = 3.9", {12, 3, 2.5, 0}, {1, 1, 1, 0}, 3,
+         offsetof(sso_fast_params, rest_snr_min), 3.5f, 0},
+        /* fluxes 10, 10, 10, 60 at sigma 0.1: 60 is 37.5 from the mean, the tolerance
+         * 3 sqrt(0.01 + (0.5 x 22.5)^2) = 33.8 (4 x: 45.0) */
+        {"flux 60 against 10", {1000, 1000, 1000, 6000}, {100, 100, 100, 100}, 4,
+         offsetof(sso_fast_params, consist_k), 4.0f, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sso_fast_params p;
+        sso_fast_params_default(&p);
+        if (cases[i].off2)
+            *(float *)((char *)&p + cases[i].off2) = 1e6f;
+        int n = -1;
+        const int before = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, &n);
+        *(float *)((char *)&p + cases[i].off) = cases[i].relaxed;
+        const int after = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, NULL);
+        printf("  %s: %d epochs, accepted %d, relaxed %d\n", cases[i].why, n, before, after);
+        assert_int_equal(n, cases[i].n_epochs);
+        assert_int_equal(before, 0);
+        assert_int_equal(after, 1);
+    }
     sso_fast_params p;
     sso_fast_params_default(&p);
-    const double one[NE] = {1, 1, 1, 1}, two[NE] = {1, 1, 0, 0};
-    int n = -1;
-    /* a pair 12 + 5 (the other epochs without data): the pair rule alone rejects it */
-    const double pair5[NE] = {12, 5, 0, 0}, pair8[NE] = {12, 8, 0, 0};
-    assert_int_equal(sso_fast_accept(&p, pair5, two, NE, &n), 0);
-    assert_int_equal(n, 2);
-    assert_int_equal(sso_fast_accept(&p, pair8, two, NE, &n), 1);
-    p.pair_snr_min = 0.0f;
-    assert_int_equal(sso_fast_accept(&p, pair5, two, NE, NULL), 1);
-    sso_fast_params_default(&p);
+    const double pair8[NE] = {12, 8, 0, 0}, two[NE] = {1, 1, 0, 0};
+    assert_int_equal(sso_fast_accept(&p, pair8, two, NE, NULL), 1);
     /* a third epoch with signal (>= epoch_snr_min): no pair, and the rest is 7 / sqrt 2 */
     const double three[NE] = {12, 5, 2, 0}, th_phi[NE] = {1, 1, 1, 0};
-    assert_int_equal(sso_fast_accept(&p, three, th_phi, NE, &n), 1);
-    assert_int_equal(n, 3);
-    /* stacked SNR 12 / sqrt 3 = 6.93 < nu_stack 7 */
-    const double weak[NE] = {4, 4, 4, 0};
-    assert_int_equal(sso_fast_accept(&p, weak, th_phi, NE, NULL), 0);
-    p.nu_stack = 6.5f;
-    assert_int_equal(sso_fast_accept(&p, weak, th_phi, NE, NULL), 1);
-    sso_fast_params_default(&p);
-    /* one epoch with data */
+    assert_int_equal(sso_fast_accept(&p, three, th_phi, NE, NULL), 1);
+    /* one epoch with data: min_epochs */
     const double lone[NE] = {20, 0, 0, 0}, lone_phi[NE] = {1, 0, 0, 0};
+    int n = -1;
     assert_int_equal(sso_fast_accept(&p, lone, lone_phi, NE, &n), 0);
     assert_int_equal(n, 1);
-    /* carried by one epoch: 40 of 50 (> 0.75); the rest 10 / 2 = 5 passes rest_snr_min */
-    const double carried[NE] = {40, 4, 3, 3};
-    p.consist_k = 1e6f;
-    assert_int_equal(sso_fast_accept(&p, carried, one, NE, NULL), 0);
-    p.max_epoch_frac = 0.85f;
-    assert_int_equal(sso_fast_accept(&p, carried, one, NE, NULL), 1);
-    sso_fast_params_default(&p);
-    /* the epochs other than the strongest at 5.5 / sqrt 2 = 3.9 < rest_snr_min 4.5 */
-    const double rest[NE] = {12, 3, 2.5, 0};
-    assert_int_equal(sso_fast_accept(&p, rest, th_phi, NE, NULL), 0);
-    p.rest_snr_min = 3.5f;
-    assert_int_equal(sso_fast_accept(&p, rest, th_phi, NE, NULL), 1);
-    sso_fast_params_default(&p);
-    /* fluxes 10, 10, 10, 60 at sigma 0.1: 60 is 37.5 from the mean, the tolerance
-     * 3 sqrt(0.01 + (0.5 x 22.5)^2) = 33.8; 50 (27.5 from 20) is within 30.0 */
-    const double ph100[NE] = {100, 100, 100, 100}, f60[NE] = {1000, 1000, 1000, 6000};
-    const double f50[NE] = {1000, 1000, 1000, 5000};
-    assert_int_equal(sso_fast_accept(&p, f60, ph100, NE, NULL), 0);
-    assert_int_equal(sso_fast_accept(&p, f50, ph100, NE, NULL), 1);
     /* nothing to accept */
     assert_int_equal(sso_fast_accept(&p, pair8, two, 0, &n), 0);
     assert_int_equal(sso_fast_accept(NULL, pair8, two, NE, NULL), 0);
