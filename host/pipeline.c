@@ -878,88 +878,6 @@ static void debug_dump(const run_state *r, const sso_patch_info *pi, const char 
 
 /* ---- phase 2: per patch --------------------------------------------------------------------- */
 
-/* Pixels only one epoch covers (no other epoch's data there: the strips the dither leaves beside
- * the detector gaps) have no static-sky template, and the difference masks them. A fast mover seen
- * in 2 epochs, each where only that epoch has data, is then invisible (ccd seed 2: 5 of the 8
- * trails at SNR >= 10 missed, 30-270 px at SNR 20-215). The fast search gets such pixels as they
- * are, the static sky not removed (fill_untemplated; the slow search has already run on the
- * masked difference), and a candidate with an epoch on one must be a trail of at least
- * SSO_UNTEMPLATED_MIN_LEN_PX with every epoch at SNR >= SSO_UNTEMPLATED_MIN_SNR
- * (untemplated_weak): what the static sky leaves there is point-like (stars) or small (galaxies),
- * and the search's noise model does not hold on it. The e2e quartet (a 1600 px cut-out, 29% of its
- * epoch-pixels untemplated) had 4 false 2-epoch alerts without the rule: 3 point-like, one a 50 px
- * "trail" at SNR 11.5 and 6.4. */
-#define SSO_UNTEMPLATED_MIN_LEN_PX 24.0
-#define SSO_UNTEMPLATED_MIN_SNR 10.0f
-
-static int untemplated_at(const patch_buf *b, int e, size_t i)
-{
-    if (!b->mask[e] || b->mask[e][i])
-        return 0;
-    for (int k = 0; k < NEXP; k++)
-        if (k != e && b->mask[k] && !b->mask[k][i])
-            return 0;
-    return 1;
-}
-
-/* Epoch e's untemplated pixels and their values, taken before the patch's images are freed. */
-typedef struct untpl_px {
-    size_t *idx;
-    float *img;
-    size_t n;
-} untpl_px;
-
-static sso_status untemplated_take(const patch_buf *b, size_t npx, const uint8_t *const *dmask,
-                                   untpl_px *u)
-{
-    for (int e = 0; e < NEXP; e++) {
-        size_t n = 0;
-        for (size_t i = 0; i < npx; i++)
-            n += dmask[e][i] && untemplated_at(b, e, i);
-        u[e].idx = malloc((n ? n : 1) * sizeof(size_t));
-        u[e].img = malloc((n ? n : 1) * sizeof(float));
-        if (!u[e].idx || !u[e].img)
-            return sso_fail(SSO_ERR_NOMEM, "pipeline: %zu untemplated px", n);
-        u[e].n = 0;
-        for (size_t i = 0; i < npx; i++)
-            if (dmask[e][i] && untemplated_at(b, e, i))
-                u[e].idx[u[e].n] = i, u[e].img[u[e].n++] = b->img[e][i];
-    }
-    return SSO_OK;
-}
-
-static int64_t fill_untemplated(const patch_buf *b, const untpl_px *u, float *const *diff,
-                                float *const *dvar, uint8_t *const *dmask)
-{
-    int64_t n = 0;
-    for (int e = 0; e < NEXP; e++)
-        for (size_t j = 0; j < u[e].n; j++) {
-            const size_t i = u[e].idx[j];
-            diff[e][i] = u[e].img[j], dvar[e][i] = b->var[e][i], dmask[e][i] = 0;
-            n++;
-        }
-    return n;
-}
-
-static int untemplated_weak(const patch_buf *b, int w, int h, const sso_fast_cand *c,
-                            float snr_min)
-{
-    int on = 0, weak = 0;
-    for (int e = 0; e < NEXP; e++) {
-        if (!(c->snr[e] >= snr_min))
-            continue;
-        weak |= c->snr[e] < SSO_UNTEMPLATED_MIN_SNR;
-        for (int j = 0; j <= 8; j++) { /* along the trail: a part of it on such pixels is enough */
-            const double f = (j / 8.0 - 0.5) * c->len_px;
-            const long x = lround(c->x_px[e] + f * cos(c->theta_rad));
-            const long y = lround(c->y_px[e] + f * sin(c->theta_rad));
-            on |= x >= 0 && y >= 0 && x < w && y < h &&
-                  untemplated_at(b, e, (size_t)y * w + (size_t)x);
-        }
-    }
-    return on && (weak || c->len_px < SSO_UNTEMPLATED_MIN_LEN_PX);
-}
-
 static sso_status process_patch(run_state *r, int k)
 {
     sso_status st = SSO_OK;
@@ -967,7 +885,6 @@ static sso_status process_patch(run_state *r, int k)
     float *diff[NEXP] = {0}, *dvar[NEXP] = {0}, *psi[NEXP] = {0}, *phi[NEXP] = {0};
     float *tpsi[NEXP] = {0}, *tphi[NEXP] = {0};
     uint8_t *dmask[NEXP] = {0};
-    untpl_px untpl[NEXP] = {{0}};
     sso_stack_cand *pool = NULL;
     size_t n_pool = 0, cap_pool = 0;
     sso_stack_result *res = NULL;
@@ -1013,10 +930,6 @@ static sso_status process_patch(run_state *r, int k)
             debug_dump(r, &pi, "dmask", k, e, mf, w, h);
             free(mf);
         }
-    }
-    if (r->cfg->fast && (st = untemplated_take(b, npx, (const uint8_t *const *)dmask, untpl)))
-        goto exit;
-    for (int e = 0; e < NEXP; e++) {
         free(b->img[e]); /* var and mask stay for the track photometry */
         b->img[e] = NULL;
     }
@@ -1140,7 +1053,6 @@ static sso_status process_patch(run_state *r, int k)
         struct timespec ts;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         cpu4 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-        r->st->n_untemplated_px += fill_untemplated(b, untpl, diff, dvar, dmask);
         sso_fast_params fp = r->cfg->fast_params;
         fp.n_threads = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
         fp.backend = r->cfg->backend;
@@ -1163,10 +1075,6 @@ static sso_status process_patch(run_state *r, int k)
                        sso_patch_plan_in_core(r->plan, k, fc->x_px[e] + 1.0, fc->y_px[e] + 1.0);
             if (!own)
                 continue;
-            if (untemplated_weak(b, w, h, fc, r->cfg->fast_params.epoch_snr_min)) {
-                r->st->n_fast_untemplated++;
-                continue;
-            }
             if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask)))
                 goto exit;
             n_fast_core++;
@@ -1197,7 +1105,6 @@ exit:
         patch_epoch_free(b, e);
         free(diff[e]), free(dvar[e]), free(dmask[e]), free(psi[e]), free(phi[e]);
         free(tpsi[e]), free(tphi[e]);
-        free(untpl[e].idx), free(untpl[e].img);
     }
     free(pool);
     return st;

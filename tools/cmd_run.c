@@ -281,10 +281,8 @@ int sso_cmd_run(int argc, char **argv)
         fprintf(stderr, "sso run: slow candidates %lld, rejected on their refined track %lld, epochs "
                 "dropped by the streak veto %lld; slow alerts at the grid's edge replaced by fast ones "
                 "%lld, fast alerts replaced by a better fit of the same mover %lld, fast candidates "
-                "explained by a stronger alert %lld, short or faint on pixels without a template %lld "
-                "(%lld epoch-px)\n", ps.n_candidates, ps.n_rejected_refined,
-                ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained,
-                ps.n_fast_untemplated, ps.n_untemplated_px);
+                "explained by a stronger alert %lld\n", ps.n_candidates, ps.n_rejected_refined,
+                ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained);
         fprintf(stderr, "sso run: wrote %s/alerts.jsonl and %s/regions-*.reg\n", out, out);
     }
     free(alerts);

@@ -83,10 +83,6 @@ typedef struct sso_pipeline_stats {
                                   * patch's, or a partial fit of a bright trail) */
     long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a
                                   * stronger alert's trail or position touches are set aside */
-    long long n_fast_untemplated; /* fast candidates dropped: shorter than a trail or an epoch
-                                   * below SNR 10, with an epoch where only that epoch has data
-                                   * (no static-sky template: host/pipeline.c) */
-    long long n_untemplated_px;  /* epoch-pixels the fast search got without a template */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
     double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
