@@ -810,8 +810,7 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
          * streak explains is dropped (most samples: a bright residual or a cosmic ray puts samples
          * in every length and angle crossing it); then the geometric suppression; stage 1: a
          * short coordinate search of the ends on line sums (cheap), then the exact model (0.9
-         * nu_epoch); stage 2: exact scans per end (they move by up to ~L/6: bank start stride and
-         * length bin) and across, then a joint polish */
+         * nu_epoch); stage 2: exact scans of the ends (measure_ends), then a joint polish */
         if ((st = obj_streak_line(c, &a, pe, &f)) != SSO_OK)
             goto exit;
         if (f < 0.7 * c->p->nu_epoch)
@@ -1077,9 +1076,7 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
             cd.snr[e] = (float)(psi[e] / sqrt(phi[e]));
         }
     }
-    if (!(sb > 0.0) || !(sa > 0.0))
-        return SSO_OK;
-    if (!sso_fast_accept(p, psi, phi, c->ne, &used))
+    if (!sso_fast_accept(p, psi, phi, c->ne, &used)) /* also: no signal (sa, sb <= 0) */
         return SSO_OK;
     const double nu = sa / sqrt(sb), mean = sa / sb;
     /* duplicate of an accepted candidate: every epoch on the image within 3 px */

@@ -672,8 +672,9 @@ static int trails_touch(double xa, double ya, double la, double tha, double xb, 
 /* Explaining away by stronger alerts (either class, any patch): fast candidate c's epochs whose
  * trail touches the trail or position of a stronger alert at that epoch (track xa, ya) are set
  * aside, their signal may be that alert's (mark_explained), and the epochs left must still pass
- * the search's own acceptance, all its rules (sso_fast_accept; short_of_acceptance). ccd seed 1: a slow mover's one epoch with noise elsewhere linked at a fast
- * rate; pieces of a bright trail's end with a cosmic ray. */
+ * the search's own acceptance, all its rules (sso_fast_accept; short_of_acceptance). ccd seed 1:
+ * a slow mover's one epoch with noise elsewhere linked at a fast rate; pieces of a bright trail's
+ * end with a cosmic ray. */
 static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso_alert *a,
                            const double *xa, const double *ya, int *expl)
 {
