@@ -12,7 +12,8 @@
  * flagged so far into 8-neighbours with S' > sigclip, then into theirs with S' > sigfrac *
  * sigclip (around earlier flags with L+ / F > objlim as well: see grow()); (4) the new pixels
  * join the flags and the mask. Passes
- * stop when one adds nothing.
+ * stop when one adds nothing. Then the flags grow by grow_px onto unmasked pixels
+ * (sso_cr_grown_at, decided on the flags the passes left).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ sso_cosmic_params sso_cosmic_params_default(void)
     p.objlim = 8.0f;
     p.niter = 4;
     p.use_flg_hint = 1;
+    p.grow_px = 1;
     p.backend = SSO_BACKEND_CPU;
     return p;
 }
@@ -178,10 +180,10 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
     if (!img_e || !var_e2 || !cr_mask || w <= 0 || h <= 0)
         return sso_fail(SSO_ERR_ARG, "cosmic: no image or bad size %d x %d", w, h);
     if (!(p->sigclip > 0.0f) || !(p->sigfrac > 0.0f) || p->sigfrac > 1.0f || !(p->objlim >= 0.0f) ||
-        p->niter < 1 || p->niter > 250)
+        p->niter < 1 || p->niter > 250 || p->grow_px < 0 || p->grow_px > 8)
         return sso_fail(SSO_ERR_ARG, "cosmic: bad parameters (sigclip %g, sigfrac %g, objlim %g, "
-                        "niter %d)", (double)p->sigclip, (double)p->sigfrac, (double)p->objlim,
-                        p->niter);
+                        "niter %d, grow_px %d)", (double)p->sigclip, (double)p->sigfrac,
+                        (double)p->objlim, p->niter, p->grow_px);
     if (sso_backend_resolve(p->backend) == SSO_BACKEND_CUDA) { /* kernels/cosmic.cu */
         sso_status st = sso_k_cosmic(img_e, var_e2, mask, flg, w, h, p, cr_mask, n_flagged_px, NULL);
         if (st != SSO_ERR_NO_DEVICE || p->backend != SSO_BACKEND_AUTO)
@@ -242,6 +244,18 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
         total += added;
         if (!added)
             break;
+    }
+    /* growth onto the unmasked neighbours (all decided on the flags as the passes left them) */
+    if (p->grow_px > 0 && total > 0) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                sel[(size_t)y * w + x] = (uint8_t)sso_cr_grown_at(cr_mask, c.m, w, h, x, y, p->grow_px);
+        for (size_t i = 0; i < n; i++)
+            if (sel[i]) {
+                cr_mask[i] = 1;
+                c.m[i] = 1;
+                total++;
+            }
     }
     if (n_flagged_px)
         *n_flagged_px = total;

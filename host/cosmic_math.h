@@ -133,16 +133,37 @@ SSO_HD static inline float sso_cr_fine(const float *img, const uint8_t *m, int w
     return n && ok ? m3 - sso_cr_median(v, n) : 0.0f;
 }
 
+/* The growth of the final flags by g px (include/sso/cosmic.h, grow_px): 1 when pixel (x, y) is
+ * unmasked and not flagged (m == 0; m = input mask | flagged) and a flagged pixel (cr != 0) lies in
+ * its (2g+1)^2 window. Read-only on both planes, so every pixel can be decided at once. */
+SSO_HD static inline int sso_cr_grown_at(const uint8_t *cr, const uint8_t *m, int w, int h, int x,
+                                         int y, int g)
+{
+    if (m[(size_t)y * w + x])
+        return 0;
+    for (int yy = y - g; yy <= y + g; yy++) {
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int xx = x - g; xx <= x + g; xx++)
+            if (xx >= 0 && xx < w && cr[(size_t)yy * w + xx])
+                return 1;
+    }
+    return 0;
+}
+
 /* Compulsory device-memory bytes of one GPU cosmic-ray call (kernels/cosmic.cu) on n pixels run
  * for `passes` passes, for achieved bandwidth. Once: img, var (8 bytes/px) and the mask (1,
  * when given) read, the effective mask and the flags written (2) (FLG is read by each pass). Per pass: L+ and S written (8)
  * after img and the mask are read (5); the candidate pass reads S, the flags and FLG (1 + 4 + 4
  * with FLG) and writes the seeds (1); each of the two growth passes reads seeds, mask and S (6)
  * and writes (1); the update reads seeds and mask and writes mask and flags (4). The windowed
- * medians at the few pixels above threshold re-read neighbours from cache and are not counted. */
-static inline uint64_t sso_cosmic_bytes_moved(uint64_t n, int has_mask, int has_flg, int passes)
+ * medians at the few pixels above threshold re-read neighbours from cache and are not counted.
+ * With growth (grow > 0): the growth reads the mask and the flags and writes the seeds (3), the
+ * update as above (4); the window's re-reads come from cache. */
+static inline uint64_t sso_cosmic_bytes_moved(uint64_t n, int has_mask, int has_flg, int passes,
+                                              int grow)
 {
-    const uint64_t once = n * (8u + 2u + (has_mask ? 1u : 0u));
+    const uint64_t once = n * (8u + 2u + (has_mask ? 1u : 0u) + (grow > 0 ? 7u : 0u));
     const uint64_t per_pass = n * ((8u + 5u) + (1u + 4u + 1u + (has_flg ? 4u : 0u)) + 2u * 7u + 4u);
     return once + (uint64_t)passes * per_pass;
 }

@@ -19,6 +19,8 @@
  *   add_kernel    seeds on unmasked pixels become flags and join the mask; their count (integer
  *                 atomics, one per block) comes back to the host, which stops when a pass adds
  *                 none (one 8-byte read-back per pass, at most niter).
+ * Then dilate_kernel (sso_cr_grown_at: unmasked pixels with a flag in their window) and add_kernel
+ * once more grow the flags by grow_px.
  * The per-pixel arithmetic is IEEE single precision without products that nvcc could fuse into a
  * different rounding (sums, one product by 2 or 0.25, correctly rounded sqrt and division), and
  * medians select values: the flags should equal the CPU's bit for bit.
@@ -123,6 +125,15 @@ __global__ void grow_kernel(int w, int h, const float *__restrict__ img,
     out[i] = o;
 }
 
+__global__ void dilate_kernel(int w, int h, const uint8_t *__restrict__ cr,
+                              const uint8_t *__restrict__ m, int g, uint8_t *__restrict__ seed)
+{
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)w * h)
+        return;
+    seed[i] = (uint8_t)sso_cr_grown_at(cr, m, w, h, (int)(i % (size_t)w), (int)(i / (size_t)w), g);
+}
+
 __global__ void add_kernel(size_t n, const uint8_t *__restrict__ seed, uint8_t *__restrict__ m,
                            uint8_t *__restrict__ cr, unsigned long long *__restrict__ added)
 {
@@ -156,7 +167,7 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
     uint8_t *d_in = NULL, *d_m, *d_cr, *d_seed, *d_grown;
     unsigned long long *d_count, *h_count;
     int64_t total = 0;
-    int passes = 0;
+    int passes = 0, grown = 0;
     if (!img_e || !var_e2 || !cr_mask || !p || w < 1 || h < 1)
         return sso_fail(SSO_ERR_ARG, "cosmic (cuda): no image or bad size %d x %d", w, h);
     SSO_TRY(sso_k_stream(&ptr));
@@ -221,12 +232,23 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
                 break;
         }
     }
+    if (p->grow_px > 0 && total > 0) {
+        CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(unsigned long long), s));
+        dilate_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_cr, d_m, p->grow_px, d_seed);
+        CUDA_TRY(cudaGetLastError());
+        add_kernel<<<blocks, CR_THREADS, 0, s>>>(n, d_seed, d_m, d_cr, d_count);
+        CUDA_TRY(cudaGetLastError());
+        CUDA_TRY(cudaMemcpyAsync(h_count, d_count, sizeof *h_count, cudaMemcpyDeviceToHost, s));
+        CUDA_TRY(cudaStreamSynchronize(s));
+        total += (int64_t)*h_count;
+        grown = 1;
+    }
     SSO_TRY(k_timer_stop(timer, s));
     CUDA_TRY(cudaMemcpyAsync(cr_mask, d_cr, n, cudaMemcpyDeviceToHost, s));
     CUDA_TRY(cudaStreamSynchronize(s));
     if (n_flagged_px)
         *n_flagged_px = total;
-    SSO_TRY(k_timer_report(timer, sso_cosmic_bytes_moved(n, mask != NULL, d_flg != NULL, passes), tr));
+    SSO_TRY(k_timer_report(timer, sso_cosmic_bytes_moved(n, mask != NULL, d_flg != NULL, passes, grown), tr));
 exit:
     return st;
 }

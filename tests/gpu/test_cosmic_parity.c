@@ -3,8 +3,9 @@
  *
  * Cases: (1) seeded random: sky noise, Gaussian stars of the undersampled VIS PSF (FWHM 1.6 px),
  * single-pixel hits and short tracks, 1% masked pixels, FLG COSMIC hints on some hits and on some
- * stars, with and without the hint, niter 1 and 4; (2) a simulated detector (stars, galaxies,
- * cosmic rays, defects, movers), prepared and background-subtracted as in the pipeline.
+ * stars, with and without the hint, niter 1 and 4, the final growth by 0, 1 and 3 px; (2) a
+ * simulated detector (stars, galaxies, cosmic rays, defects, movers), prepared and
+ * background-subtracted as in the pipeline.
  *
  * Tolerance: none. Both backends evaluate the same single-precision expressions (sums, products
  * by 2, 0.25 and 0.01 that no fused multiply-add can round differently, correctly rounded sqrt
@@ -24,7 +25,7 @@
 #include "parity.h"
 
 static void check(const float *img, const float *var, const uint8_t *mask, const int32_t *flg,
-                  int w, int h, int use_hint, int niter)
+                  int w, int h, int use_hint, int niter, int grow_px)
 {
     const size_t n = (size_t)w * h;
     uint8_t *cc = malloc(n), *cg = malloc(n);
@@ -33,6 +34,7 @@ static void check(const float *img, const float *var, const uint8_t *mask, const
     sso_cosmic_params p = sso_cosmic_params_default();
     p.use_flg_hint = use_hint;
     p.niter = niter;
+    p.grow_px = grow_px;
     int64_t nc = -1, ng = -2;
     p.backend = SSO_BACKEND_CPU;
     assert_int_equal(sso_cosmic_detect(img, var, mask, flg, w, h, &p, cc, &nc), SSO_OK);
@@ -41,8 +43,8 @@ static void check(const float *img, const float *var, const uint8_t *mask, const
     if (st)
         fprintf(stderr, "cuda: %s\n", sso_last_error());
     assert_int_equal(st, SSO_OK);
-    fprintf(stderr, "cosmic parity %d x %d hint %d niter %d: cpu flags %lld, gpu %lld\n", w, h,
-            use_hint, niter, (long long)nc, (long long)ng);
+    fprintf(stderr, "cosmic parity %d x %d hint %d niter %d grow %d: cpu flags %lld, gpu %lld\n",
+            w, h, use_hint, niter, grow_px, (long long)nc, (long long)ng);
     assert_int_equal(pt_compare_u8("cr_mask", cg, cc, n, w, NULL, NULL), 0);
     assert_int_equal(ng, nc);
     assert_true(nc > 0); /* the case exercises the detection at all */
@@ -97,9 +99,10 @@ static void test_random(void **state)
             if (pt_uni() < 0.3)
                 var[i] = INFINITY; /* as prep leaves masked pixels */
         }
-    check(img, var, mask, flg, w, h, 1, 4);
-    check(img, var, mask, flg, w, h, 0, 4);
-    check(img, var, NULL, NULL, w, h, 1, 1);
+    check(img, var, mask, flg, w, h, 1, 4, 1);
+    check(img, var, mask, flg, w, h, 0, 4, 0);
+    check(img, var, mask, flg, w, h, 1, 2, 3);
+    check(img, var, NULL, NULL, w, h, 1, 1, 1);
     free(img), free(var), free(mask), free(flg);
 }
 
@@ -116,7 +119,7 @@ static void test_simulated(void **state)
                                                  NULL), SSO_OK);
         assert_int_equal(sso_background_subtract(q[e].img, q[e].mask, q[e].w, q[e].h, bkg),
                          SSO_OK);
-        check(q[e].img, q[e].var, q[e].mask, q[e].flg, q[e].w, q[e].h, 1, 4);
+        check(q[e].img, q[e].var, q[e].mask, q[e].flg, q[e].w, q[e].h, 1, 4, 1);
         free(bkg);
     }
     for (int e = 0; e < 4; e++)
