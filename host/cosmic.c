@@ -12,8 +12,8 @@
  * flagged so far into 8-neighbours with S' > sigclip, then into theirs with S' > sigfrac *
  * sigclip (around earlier flags with L+ / F > objlim as well: see grow()); (4) the new pixels
  * join the flags and the mask. Passes
- * stop when one adds nothing. Then the flags grow by grow_px onto unmasked pixels
- * (sso_cr_grown_at, decided on the flags the passes left).
+ * stop when one adds nothing. Then the flags that form tracks (sso_cr_track_at) grow by grow_px
+ * onto unmasked pixels (sso_cr_grown_at), decided on the flags the passes left.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ sso_cosmic_params sso_cosmic_params_default(void)
     p.objlim = 8.0f;
     p.niter = 4;
     p.use_flg_hint = 1;
-    p.grow_px = 1;
+    p.grow_px = 0;
     p.backend = SSO_BACKEND_CPU;
     return p;
 }
@@ -245,11 +245,17 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
         if (!added)
             break;
     }
-    /* growth onto the unmasked neighbours (all decided on the flags as the passes left them) */
+    /* growth of the tracks onto the unmasked neighbours (decided on the flags as the passes left
+     * them; the track test only where flagged) */
     if (p->grow_px > 0 && total > 0) {
+        memset(grown, 0, n);
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
-                sel[(size_t)y * w + x] = (uint8_t)sso_cr_grown_at(cr_mask, c.m, w, h, x, y, p->grow_px);
+                if (cr_mask[(size_t)y * w + x])
+                    grown[(size_t)y * w + x] = (uint8_t)sso_cr_track_at(cr_mask, w, h, x, y);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                sel[(size_t)y * w + x] = (uint8_t)sso_cr_grown_at(grown, c.m, w, h, x, y, p->grow_px);
         for (size_t i = 0; i < n; i++)
             if (sel[i]) {
                 cr_mask[i] = 1;

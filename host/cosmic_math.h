@@ -133,10 +133,29 @@ SSO_HD static inline float sso_cr_fine(const float *img, const uint8_t *m, int w
     return n && ok ? m3 - sso_cr_median(v, n) : 0.0f;
 }
 
-/* The growth of the final flags by g px (include/sso/cosmic.h, grow_px): 1 when pixel (x, y) is
- * unmasked and not flagged (m == 0; m = input mask | flagged) and a flagged pixel (cr != 0) lies in
- * its (2g+1)^2 window. Read-only on both planes, so every pixel can be decided at once. */
-SSO_HD static inline int sso_cr_grown_at(const uint8_t *cr, const uint8_t *m, int w, int h, int x,
+/* Growth of the final flags (include/sso/cosmic.h, grow_px), in two steps that each read only the
+ * planes the one before wrote, so every pixel can be decided at once.
+ * sso_cr_track_at(): 1 when flagged pixel (x, y) is part of a track, >= SSO_CR_TRACK_MIN flagged
+ * pixels in its 5 x 5 window (itself included; a track's pixels have >= 3 there, its end pixels
+ * too): a lone flag or a pair on a bright source's peak (L.A.Cosmic's rare false flags sit there)
+ * is not, and grown it would take the source's core. sso_cr_grown_at(): 1 when pixel (x, y) is unmasked and not flagged (m == 0; m =
+ * input mask | flagged) and a track pixel (trk != 0) lies in its (2g+1)^2 window. */
+#define SSO_CR_TRACK_MIN 3
+SSO_HD static inline int sso_cr_track_at(const uint8_t *cr, int w, int h, int x, int y)
+{
+    if (!cr[(size_t)y * w + x])
+        return 0;
+    int n = 0;
+    for (int yy = y - 2; yy <= y + 2; yy++) {
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int xx = x - 2; xx <= x + 2; xx++)
+            n += xx >= 0 && xx < w && cr[(size_t)yy * w + xx];
+    }
+    return n >= SSO_CR_TRACK_MIN;
+}
+
+SSO_HD static inline int sso_cr_grown_at(const uint8_t *trk, const uint8_t *m, int w, int h, int x,
                                          int y, int g)
 {
     if (m[(size_t)y * w + x])
@@ -145,7 +164,7 @@ SSO_HD static inline int sso_cr_grown_at(const uint8_t *cr, const uint8_t *m, in
         if (yy < 0 || yy >= h)
             continue;
         for (int xx = x - g; xx <= x + g; xx++)
-            if (xx >= 0 && xx < w && cr[(size_t)yy * w + xx])
+            if (xx >= 0 && xx < w && trk[(size_t)yy * w + xx])
                 return 1;
     }
     return 0;
@@ -158,12 +177,13 @@ SSO_HD static inline int sso_cr_grown_at(const uint8_t *cr, const uint8_t *m, in
  * with FLG) and writes the seeds (1); each of the two growth passes reads seeds, mask and S (6)
  * and writes (1); the update reads seeds and mask and writes mask and flags (4). The windowed
  * medians at the few pixels above threshold re-read neighbours from cache and are not counted.
- * With growth (grow > 0): the growth reads the mask and the flags and writes the seeds (3), the
- * update as above (4); the window's re-reads come from cache. */
+ * With growth (grow > 0): the track test reads the flags and writes its plane (2), the growth
+ * reads that and the mask and writes the seeds (3), the update as above (4); the windows' re-reads
+ * come from cache. */
 static inline uint64_t sso_cosmic_bytes_moved(uint64_t n, int has_mask, int has_flg, int passes,
                                               int grow)
 {
-    const uint64_t once = n * (8u + 2u + (has_mask ? 1u : 0u) + (grow > 0 ? 7u : 0u));
+    const uint64_t once = n * (8u + 2u + (has_mask ? 1u : 0u) + (grow > 0 ? 9u : 0u));
     const uint64_t per_pass = n * ((8u + 5u) + (1u + 4u + 1u + (has_flg ? 4u : 0u)) + 2u * 7u + 4u);
     return once + (uint64_t)passes * per_pass;
 }

@@ -19,8 +19,9 @@
  *   add_kernel    seeds on unmasked pixels become flags and join the mask; their count (integer
  *                 atomics, one per block) comes back to the host, which stops when a pass adds
  *                 none (one 8-byte read-back per pass, at most niter).
- * Then dilate_kernel (sso_cr_grown_at: unmasked pixels with a flag in their window) and add_kernel
- * once more grow the flags by grow_px.
+ * Then track_kernel (sso_cr_track_at: flags that form tracks), dilate_kernel (sso_cr_grown_at:
+ * unmasked pixels with a track pixel in their window) and add_kernel once more grow the tracks by
+ * grow_px.
  * The per-pixel arithmetic is IEEE single precision without products that nvcc could fuse into a
  * different rounding (sums, one product by 2 or 0.25, correctly rounded sqrt and division), and
  * medians select values: the flags should equal the CPU's bit for bit.
@@ -125,13 +126,21 @@ __global__ void grow_kernel(int w, int h, const float *__restrict__ img,
     out[i] = o;
 }
 
-__global__ void dilate_kernel(int w, int h, const uint8_t *__restrict__ cr,
+__global__ void track_kernel(int w, int h, const uint8_t *__restrict__ cr, uint8_t *__restrict__ trk)
+{
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)w * h)
+        return;
+    trk[i] = (uint8_t)sso_cr_track_at(cr, w, h, (int)(i % (size_t)w), (int)(i / (size_t)w));
+}
+
+__global__ void dilate_kernel(int w, int h, const uint8_t *__restrict__ trk,
                               const uint8_t *__restrict__ m, int g, uint8_t *__restrict__ seed)
 {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)w * h)
         return;
-    seed[i] = (uint8_t)sso_cr_grown_at(cr, m, w, h, (int)(i % (size_t)w), (int)(i / (size_t)w), g);
+    seed[i] = (uint8_t)sso_cr_grown_at(trk, m, w, h, (int)(i % (size_t)w), (int)(i / (size_t)w), g);
 }
 
 __global__ void add_kernel(size_t n, const uint8_t *__restrict__ seed, uint8_t *__restrict__ m,
@@ -234,7 +243,9 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
     }
     if (p->grow_px > 0 && total > 0) {
         CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(unsigned long long), s));
-        dilate_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_cr, d_m, p->grow_px, d_seed);
+        track_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_cr, d_grown);
+        CUDA_TRY(cudaGetLastError());
+        dilate_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_grown, d_m, p->grow_px, d_seed);
         CUDA_TRY(cudaGetLastError());
         add_kernel<<<blocks, CR_THREADS, 0, s>>>(n, d_seed, d_m, d_cr, d_count);
         CUDA_TRY(cudaGetLastError());

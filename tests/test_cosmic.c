@@ -196,9 +196,9 @@ static void test_synthetic(void **state)
  * each 4-neighbour. For each track the detection finds (>= 90% of its core pixels flagged), what
  * the flags leave of its charge, summed over its unflagged pixels with charge and divided by the
  * noise of that sum, is the SNR a trail template along it could pick up. Measured (seeded, 60
- * tracks, 59 found): 0 with the default growth of 1 px (no pixel with charge left unflagged),
- * 37.6 without; asserted < 4.5 with, and > 8 without (that the scene has the halo the growth is
- * for). Tracks near 45 degrees can escape the detection (the one missed here): the rounded path
+ * tracks, 59 found): 0 with a growth of 1 px (no pixel with charge left unflagged; grow_px is 0
+ * by default: include/sso/cosmic.h says why), 37.6 without; asserted < 4.5 with, and > 8 without
+ * (that the scene has the halo the growth is for). Tracks near 45 degrees can escape the detection (the one missed here): the rounded path
  * is a staircase, its 3 x 3 median keeps the track, F is as large as L+ and the objlim test takes
  * it for a star or trail; the fast search's width test flags such a track as sharp. */
 static double halo_max_snr(int grow_px, int *n_found)
@@ -314,8 +314,9 @@ static void test_mask_and_args(void **state)
 /* ---- the simulator's exposures ---------------------------------------------------------------- */
 
 typedef struct sim_result {
-    long n_unmasked, n_5sig, n_5sig_flagged, n_flagged;
-    long n_flagged_core; /* with no growth (grow_px 0): the detection's own flags */
+    long n_unmasked, n_5sig;
+    long n_5sig_flagged, n_flagged; /* the defaults (no growth): the detection's own flags */
+    long n_5sig_grown, n_grown;     /* with the tracks grown by 1 px (grow_px 1) */
 } sim_result;
 
 static void run_sim(const char *name, int stars_galaxies_movers, int cosmics, sim_result *res)
@@ -352,23 +353,27 @@ static void run_sim(const char *name, int stars_galaxies_movers, int cosmics, si
                          SSO_OK);
         assert_int_equal(sso_background_estimate(img, mask, w, h, NULL, bkg, NULL), SSO_OK);
         int64_t nf = 0;
-        sso_cosmic_params p0 = sso_cosmic_params_default();
-        p0.grow_px = 0;
-        assert_int_equal(sso_cosmic_detect(img, var, mask, sso_detector_flg(d), w, h, &p0, crm, &nf),
-                         SSO_OK);
-        res->n_flagged_core += (long)nf;
+        uint8_t *crg = malloc(n);
+        assert_non_null(crg);
+        sso_cosmic_params pg = sso_cosmic_params_default();
+        pg.grow_px = 1;
         assert_int_equal(sso_cosmic_detect(img, var, mask, sso_detector_flg(d), w, h, NULL, crm, &nf),
+                         SSO_OK);
+        assert_int_equal(sso_cosmic_detect(img, var, mask, sso_detector_flg(d), w, h, &pg, crg, &nf),
                          SSO_OK);
         for (size_t i = 0; i < n; i++) {
             if (mask[i])
                 continue;
             res->n_unmasked++;
             res->n_flagged += crm[i];
+            res->n_grown += crg[i];
             if (img[i] - bkg[i] > 5.0f * sqrtf(var[i])) {
                 res->n_5sig++;
                 res->n_5sig_flagged += crm[i];
+                res->n_5sig_grown += crg[i];
             }
         }
+        free(crg);
         free(img);
         free(var);
         free(bkg);
@@ -380,37 +385,41 @@ static void run_sim(const char *name, int stars_galaxies_movers, int cosmics, si
 }
 
 /* Cosmic rays only (no stars, galaxies, movers; defects on, masked by FLG): the fraction of
- * unmasked > 5 sigma pixels flagged. Measured 95.0% before the 1 px growth (seed of the demo
- * preset; the misses were mostly the simulator's 2.5% charge-diffusion neighbours of bright
- * tracks), 99.4% with it (3.2% of the unmasked pixels flagged); asserted >= 97%. */
+ * unmasked > 5 sigma pixels flagged. Measured 95.0% with the defaults (seed of the demo preset;
+ * the misses are mostly the simulator's 2.5% charge-diffusion neighbours of bright tracks),
+ * asserted >= 92%; 99.4% with the tracks grown by 1 px (3.2% of the unmasked pixels flagged),
+ * asserted >= 97%. */
 static void test_sim_cosmics_only(void **state)
 {
     (void)state;
     sim_result r;
     run_sim("cr_only", 0, 1, &r);
     double frac = (double)r.n_5sig_flagged / (double)r.n_5sig;
-    printf("sim, cosmics only: %ld of %ld unmasked pixels > 5 sigma flagged (%.2f%%); %ld flagged "
-           "of %ld unmasked (%.3f%%)\n",
-           r.n_5sig_flagged, r.n_5sig, 100.0 * frac, r.n_flagged, r.n_unmasked,
-           100.0 * r.n_flagged / r.n_unmasked);
+    double frac_g = (double)r.n_5sig_grown / (double)r.n_5sig;
+    printf("sim, cosmics only: %ld of %ld unmasked pixels > 5 sigma flagged (%.2f%%; %.2f%% grown by "
+           "1 px); %ld flagged of %ld unmasked (%.3f%%; %.3f%% grown)\n",
+           r.n_5sig_flagged, r.n_5sig, 100.0 * frac, 100.0 * frac_g, r.n_flagged, r.n_unmasked,
+           100.0 * r.n_flagged / r.n_unmasked, 100.0 * r.n_grown / r.n_unmasked);
     assert_true(r.n_5sig > 1000);
-    assert_true(frac >= 0.97);
+    assert_true(frac >= 0.92);
+    assert_true(frac_g >= 0.97);
 }
 
-/* No cosmic rays (stars, galaxies, movers on): false flags per unmasked pixel. The detection's own
- * (no growth): measured 1.5e-5, asserted < 5e-5 (the brief's bound is 1e-4). Grown by the default
- * 1 px: measured 9.4e-5; asserted no more than the 9 pixels each false flag can grow into. */
+/* No cosmic rays (stars, galaxies, movers on): false flags per unmasked pixel. With the defaults:
+ * measured 1.5e-5, asserted < 5e-5 (the brief's bound is 1e-4). Grown by 1 px: measured 5.8e-5
+ * (lone flags and pairs do not grow: 9.4e-5 when every flag grew); asserted no more than the 9
+ * pixels each false flag could grow into. */
 static void test_sim_no_cosmics(void **state)
 {
     (void)state;
     sim_result r;
     run_sim("no_cr", 1, 0, &r);
-    double rate = (double)r.n_flagged_core / (double)r.n_unmasked;
-    printf("sim, no cosmics: %ld of %ld unmasked pixels flagged (rate %.2e), %ld grown by 1 px "
-           "(rate %.2e)\n", r.n_flagged_core, r.n_unmasked, rate, r.n_flagged,
-           (double)r.n_flagged / (double)r.n_unmasked);
+    double rate = (double)r.n_flagged / (double)r.n_unmasked;
+    printf("sim, no cosmics: %ld of %ld unmasked pixels flagged (rate %.2e), %ld with the tracks "
+           "grown by 1 px (rate %.2e)\n", r.n_flagged, r.n_unmasked, rate, r.n_grown,
+           (double)r.n_grown / (double)r.n_unmasked);
     assert_true(rate < 5e-5);
-    assert_true(r.n_flagged <= 9 * r.n_flagged_core);
+    assert_true(r.n_grown <= 9 * r.n_flagged);
 }
 
 int main(void)

@@ -52,7 +52,7 @@ static void test_cosmic(void **state)
      * read seed 1, m 1, sig 4, write 1 (2 x 7); add reads seed 1, m 1, writes m 1, cr 1 (4). */
     assert_int_equal(sso_cosmic_bytes_moved(10, 1, 1, 2, 0), 10 * 11 + 2 * 10 * (13 + 10 + 14 + 4));
     assert_int_equal(sso_cosmic_bytes_moved(10, 0, 0, 1, 0), 10 * 10 + 10 * (13 + 6 + 14 + 4));
-    assert_int_equal(sso_cosmic_bytes_moved(10, 0, 0, 1, 1), 10 * 17 + 10 * (13 + 6 + 14 + 4));
+    assert_int_equal(sso_cosmic_bytes_moved(10, 0, 0, 1, 1), 10 * 19 + 10 * (13 + 6 + 14 + 4));
 }
 
 int main(void)

@@ -23,12 +23,19 @@
  * (PSF-wide line) ~ 1.6, a 1-px-wide cosmic-ray track or a single hit ~ 2 S / 0.6 (F is noise
  * there), i.e. > 15 at S = 5. objlim sits between (default 8).
  *
- * Last, the flags grow by grow_px pixels (the (2 g + 1)^2 square) onto unmasked pixels: a track
- * spreads some of its charge into the pixels beside it, a few sigma each, that neither S' nor
- * L+ / F picks out (they are dimmer than the core they touch); along a 40 px track, the two
- * lines left beside the masked core sum, in a trail template, to a streak of SNR ~15-25. On
- * --preset ccd seed 2, such halos made 2 of the 4 false alerts beyond 3 sigma of any mover
- * (a fast pair with a track's halo as one epoch, a point where two exposures' tracks cross).
+ * Optionally (grow_px > 0; off by default), the flags that form tracks (>= 3 flags in a 5 x 5
+ * window: lone flags and pairs, L.A.Cosmic's rare false flags on bright sources, stay as they are)
+ * grow by grow_px pixels (the (2 g + 1)^2 square) onto unmasked pixels. A track spreads some of
+ * its charge into the pixels beside it, a few sigma each, that neither S' nor L+ / F picks out
+ * (they are dimmer than the core they touch); along a 40 px track, the two lines left beside the
+ * masked core sum, in a trail template, to a streak of SNR ~15-40 (tests/test_cosmic.c). Measured
+ * on --preset ccd seeds 1 and 2 (session 8, bench/results/cosmic-growth-2026-11-22.md): growth
+ * by 1 px took the false alerts from 6 and 7 to 5 and 4 (beyond 3 sigma of any mover: from 3 and 4
+ * to 1 and 2), but seed 1 lost 2 movers it found and seed 2 lost 8 and gained 2 (matched 221 and
+ * 196 to 219 and 190; slow, stacked SNR >= 10, on seed 2 91.5% to 89.0%, under the 90% target).
+ * Most were bright 2-epoch movers; on a 1600 x 1700 px demo quartet (seed 4), 3 movers of mag 20
+ * lost, one with a grown track across its trail's end in one epoch. Where the search loses them is
+ * not yet pinned down. Hence off by default.
  *
  * The FLG COSMIC bit (Euclid's own cosmic-ray flag, bit 4) is only a hint: with use_flg_hint a
  * pixel carrying it needs S' > sigfrac * sigclip instead of sigclip, but must pass objlim like any
@@ -51,7 +58,7 @@ typedef struct sso_cosmic_params {
     float objlim;     /* minimum L+ / F of a candidate [8.0] */
     int niter;        /* passes at most [4] */
     int use_flg_hint; /* lower the threshold where FLG has the COSMIC bit [1] */
-    int grow_px;      /* final flags grown by this many px onto unmasked pixels, 0..8 [1] */
+    int grow_px;      /* final track flags grown by this many px onto unmasked pixels, 0..8 [0] */
     sso_backend backend; /* [cpu]; CUDA: kernels/cosmic.cu; AUTO: the GPU when present */
 } sso_cosmic_params;
 
