@@ -13,7 +13,7 @@
 #     schema/ (python3-jsonschema) and is parsed by sso score;
 #   - every alert's cutout FITS exists with 4 DIFF images of 32x32, and the epochs at SNR >= 20
 #     show flux at their centre.
-# A movers-free quartet is not asserted here yet: see the note for the measured rate.
+# The movers-free quartet is tests/test_run_clean.sh.
 set -euo pipefail
 : "${SSO_BIN:?}" "${SSO_TEST_TMP:?}" "${SSO_PYTHON:?}"
 d="$SSO_TEST_TMP/e2e"
