@@ -160,6 +160,24 @@ __global__ void add_kernel(size_t n, const uint8_t *__restrict__ seed, uint8_t *
 
 // kernel launchers
 
+/* Seeds on unmasked pixels become flags (add_kernel); their count is read back and added to
+ * *total (one 8-byte read-back). *n_added: that count. */
+static sso_status add_seeds(cudaStream_t s, unsigned int blocks, size_t n, const uint8_t *d_seed,
+                            uint8_t *d_m, uint8_t *d_cr, unsigned long long *d_count,
+                            unsigned long long *h_count, int64_t *total, int64_t *n_added)
+{
+    sso_status st = SSO_OK;
+    CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(unsigned long long), s));
+    add_kernel<<<blocks, CR_THREADS, 0, s>>>(n, d_seed, d_m, d_cr, d_count);
+    CUDA_TRY(cudaGetLastError());
+    CUDA_TRY(cudaMemcpyAsync(h_count, d_count, sizeof *h_count, cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaStreamSynchronize(s));
+    *n_added = (int64_t)*h_count;
+    *total += *n_added;
+exit:
+    return st;
+}
+
 extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, const uint8_t *mask,
                                    const int32_t *flg, int w, int h, const sso_cosmic_params *p,
                                    uint8_t *cr_mask, int64_t *n_flagged_px, sso_k_traffic *tr)
@@ -219,7 +237,6 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
         const float lo = p->sigfrac * p->sigclip;
         for (int pass = 1; pass <= p->niter; pass++) {
             passes = pass;
-            CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(unsigned long long), s));
             sig_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_img, d_var, d_m, d_lp, d_sig);
             CUDA_TRY(cudaGetLastError());
             cand_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_img, d_var, d_flg, d_m, d_cr, d_lp,
@@ -232,26 +249,19 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
             grow_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_img, d_var, d_m, d_lp, d_sig, lo,
                                                       p->objlim, d_grown, d_seed);
             CUDA_TRY(cudaGetLastError());
-            add_kernel<<<blocks, CR_THREADS, 0, s>>>(n, d_seed, d_m, d_cr, d_count);
-            CUDA_TRY(cudaGetLastError());
-            CUDA_TRY(cudaMemcpyAsync(h_count, d_count, sizeof *h_count, cudaMemcpyDeviceToHost, s));
-            CUDA_TRY(cudaStreamSynchronize(s));
-            total += (int64_t)*h_count;
-            if (!*h_count)
+            int64_t added = 0;
+            SSO_TRY(add_seeds(s, blocks, n, d_seed, d_m, d_cr, d_count, h_count, &total, &added));
+            if (!added)
                 break;
         }
     }
     if (p->grow_px > 0 && total > 0) {
-        CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(unsigned long long), s));
+        int64_t added = 0;
         track_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_cr, d_grown);
         CUDA_TRY(cudaGetLastError());
         dilate_kernel<<<blocks, CR_THREADS, 0, s>>>(w, h, d_grown, d_m, p->grow_px, d_seed);
         CUDA_TRY(cudaGetLastError());
-        add_kernel<<<blocks, CR_THREADS, 0, s>>>(n, d_seed, d_m, d_cr, d_count);
-        CUDA_TRY(cudaGetLastError());
-        CUDA_TRY(cudaMemcpyAsync(h_count, d_count, sizeof *h_count, cudaMemcpyDeviceToHost, s));
-        CUDA_TRY(cudaStreamSynchronize(s));
-        total += (int64_t)*h_count;
+        SSO_TRY(add_seeds(s, blocks, n, d_seed, d_m, d_cr, d_count, h_count, &total, &added));
         grown = 1;
     }
     SSO_TRY(k_timer_stop(timer, s));
