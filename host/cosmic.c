@@ -255,7 +255,8 @@ sso_status sso_cosmic_detect(const float *img_e, const float *var_e2, const uint
                     grown[(size_t)y * w + x] = (uint8_t)sso_cr_track_at(cr_mask, w, h, x, y);
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
-                sel[(size_t)y * w + x] = (uint8_t)sso_cr_grown_at(grown, c.m, w, h, x, y, p->grow_px);
+                sel[(size_t)y * w + x] =
+                    (uint8_t)sso_cr_grown_at(grown, c.m, w, h, x, y, p->grow_px);
         for (size_t i = 0; i < n; i++)
             if (sel[i]) {
                 cr_mask[i] = 1;

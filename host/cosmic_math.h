@@ -137,9 +137,11 @@ SSO_HD static inline float sso_cr_fine(const float *img, const uint8_t *m, int w
  * planes the one before wrote, so every pixel can be decided at once.
  * sso_cr_track_at(): 1 when flagged pixel (x, y) is part of a track, >= SSO_CR_TRACK_MIN flagged
  * pixels in its 5 x 5 window (itself included; a track's pixels have >= 3 there, its end pixels
- * too): a lone flag or a pair on a bright source's peak (L.A.Cosmic's rare false flags sit there)
- * is not, and grown it would take the source's core. sso_cr_grown_at(): 1 when pixel (x, y) is unmasked and not flagged (m == 0; m =
- * input mask | flagged) and a track pixel (trk != 0) lies in its (2g+1)^2 window. */
+ * too). A lone flag or a pair is not: most of L.A.Cosmic's false flags (on the simulator's
+ * no-cosmics exposures, tests/test_cosmic.c: 245 pixels flagged once tracks grow, 395 when every
+ * flag grows), which grown would take a source's core.
+ * sso_cr_grown_at(): 1 when pixel (x, y) is unmasked and not flagged (m == 0; m = input mask |
+ * flagged) and a track pixel (trk != 0) lies in its (2g+1)^2 window. */
 #define SSO_CR_TRACK_MIN 3
 SSO_HD static inline int sso_cr_track_at(const uint8_t *cr, int w, int h, int x, int y)
 {

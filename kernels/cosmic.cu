@@ -126,7 +126,8 @@ __global__ void grow_kernel(int w, int h, const float *__restrict__ img,
     out[i] = o;
 }
 
-__global__ void track_kernel(int w, int h, const uint8_t *__restrict__ cr, uint8_t *__restrict__ trk)
+__global__ void track_kernel(int w, int h, const uint8_t *__restrict__ cr,
+                             uint8_t *__restrict__ trk)
 {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)w * h)
@@ -269,7 +270,8 @@ extern "C" sso_status sso_k_cosmic(const float *img_e, const float *var_e2, cons
     CUDA_TRY(cudaStreamSynchronize(s));
     if (n_flagged_px)
         *n_flagged_px = total;
-    SSO_TRY(k_timer_report(timer, sso_cosmic_bytes_moved(n, mask != NULL, d_flg != NULL, passes, grown), tr));
+    SSO_TRY(k_timer_report(
+        timer, sso_cosmic_bytes_moved(n, mask != NULL, d_flg != NULL, passes, grown), tr));
 exit:
     return st;
 }

@@ -24,7 +24,7 @@
  * there), i.e. > 15 at S = 5. objlim sits between (default 8).
  *
  * Optionally (grow_px > 0; off by default), the flags that form tracks (>= 3 flags in a 5 x 5
- * window: lone flags and pairs, L.A.Cosmic's rare false flags on bright sources, stay as they are)
+ * window: lone flags and pairs, most of L.A.Cosmic's false flags, stay as they are)
  * grow by grow_px pixels (the (2 g + 1)^2 square) onto unmasked pixels. A track spreads some of
  * its charge into the pixels beside it, a few sigma each, that neither S' nor L+ / F picks out
  * (they are dimmer than the core they touch); along a 40 px track, the two lines left beside the
@@ -33,9 +33,10 @@
  * by 1 px took the false alerts from 6 and 7 to 5 and 4 (beyond 3 sigma of any mover: from 3 and 4
  * to 1 and 2), but seed 1 lost 2 movers it found and seed 2 lost 8 and gained 2 (matched 221 and
  * 196 to 219 and 190; slow, stacked SNR >= 10, on seed 2 91.5% to 89.0%, under the 90% target).
- * Most were bright 2-epoch movers; on a 1600 x 1700 px demo quartet (seed 4), 3 movers of mag 20
- * lost, one with a grown track across its trail's end in one epoch. Where the search loses them is
- * not yet pinned down. Hence off by default.
+ * Most were bright 2-epoch movers. On a 1600 x 1700 px demo quartet (seed 4) 3 movers of mag 20
+ * were lost; for one, the fast search's 2-epoch guided fit on the full patch ended at a poorer
+ * optimum (8% slow) than the same search on a cut-out of it, which found the truth. Hence off by
+ * default, until that fit is mended.
  *
  * The FLG COSMIC bit (Euclid's own cosmic-ray flag, bit 4) is only a hint: with use_flg_hint a
  * pixel carrying it needs S' > sigfrac * sigclip instead of sigclip, but must pass objlim like any
