@@ -116,6 +116,7 @@ sso_status sso_bench_summarize(const sso_bench_rep *reps, int n, long long n_px,
     out->n_alerts = last->ps.n_alerts;
     out->n_patches = last->ps.n_patches;
     out->n_detectors = last->ps.n_detectors;
+    out->patch_bytes_peak = last->ps.patch_bytes_peak;
     return SSO_OK;
 }
 
@@ -298,6 +299,7 @@ sso_status sso_bench_write_json(const sso_bench_report *r, const char *path)
     sso_jw_key(&w, "repeats"), sso_jw_int(&w, r->n_reps);
     sso_jw_key(&w, "data_dir"), sso_jw_str(&w, r->data_dir);
     sso_jw_key(&w, "data_reused"), sso_jw_bool(&w, r->reused_data);
+    sso_jw_key(&w, "data_compressed"), sso_jw_bool(&w, r->compressed_data);
     sso_jw_key(&w, "sim_s"), sso_jw_num(&w, r->sim_s);
     sso_jw_obj_end(&w);
     sso_jw_key(&w, "machine");
@@ -340,6 +342,8 @@ sso_status sso_bench_write_json(const sso_bench_report *r, const char *path)
     sso_jw_obj_begin(&w);
     sso_jw_key(&w, "host_peak_rss_mib");
     sso_jw_num(&w, r->peak_rss_bytes >= 0 ? round((double)r->peak_rss_bytes / 1048576.0 * 10) / 10 : NAN);
+    sso_jw_key(&w, "patch_buffers_peak_mib");
+    sso_jw_num(&w, round((double)s->patch_bytes_peak / 1048576.0 * 10) / 10);
     sso_jw_key(&w, "device_peak_mib");
     sso_jw_num(&w, r->device_mem_peak_mib >= 0 ? r->device_mem_peak_mib : NAN);
     sso_jw_key(&w, "device_note"), sso_jw_str(&w, r->device_mem_note);
@@ -453,9 +457,10 @@ sso_status sso_bench_write_markdown(const sso_bench_report *r, const char *path)
             r->n_ccds, r->width_px, r->height_px, r->vmax_arcsec_h, r->backend_used, r->tag);
     fprintf(f, "`%s`\n\n", r->command);
     fprintf(f, "- date %s, git %s; median of %d repeat(s) after a warm-up; %d stack thread(s), "
-               "patch %d px%s; data %s\n",
+               "patch %d px%s; data %s%s\n",
             r->date, r->machine.git_commit, r->n_reps, r->threads, r->patch_px,
-            r->fast ? ", fast search on" : "", r->reused_data ? "reused" : "simulated for this run");
+            r->fast ? ", fast search on" : "", r->reused_data ? "reused" : "simulated for this run",
+            r->compressed_data ? " (RICE_1 compressed files)" : "");
     fprintf(f, "- machine: %s, %d cores, %.1f GiB; %s; %s%s%s\n", r->machine.cpu_model,
             r->machine.n_cores, r->machine.mem_gib, r->machine.os, r->machine.compiler,
             r->machine.gpu[0] ? "; GPU " : "", r->machine.gpu);
@@ -479,6 +484,8 @@ sso_status sso_bench_write_markdown(const sso_bench_report *r, const char *path)
             s->field_quartets_per_h);
     fprintf(f, "| slow-search trajectory-epoch samples/s | %.3g |\n", s->stack_samples_per_s);
     fprintf(f, "| host peak RSS | %.0f MiB |\n", r->peak_rss_bytes >= 0 ? (double)r->peak_rss_bytes / 1048576.0 : NAN);
+    fprintf(f, "| of it, resampled patch epochs held at once | %.0f MiB |\n",
+            (double)s->patch_bytes_peak / 1048576.0);
     if (r->device_mem_peak_mib >= 0)
         fprintf(f, "| device memory peak | %.0f MiB (%s) |\n", r->device_mem_peak_mib, r->device_mem_note);
     else

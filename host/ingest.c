@@ -1047,6 +1047,16 @@ const sso_wcs *sso_exposure_detector_wcs(const sso_exposure *x, int d)
     return (x && d >= 0 && d < x->n_det) ? x->det[d].wcs : NULL;
 }
 
+void sso_exposure_detector_calib(const sso_exposure *x, int d, double *gain_e_per_adu,
+                                 double *magzerop)
+{
+    const int ok = x && d >= 0 && d < x->n_det;
+    if (gain_e_per_adu)
+        *gain_e_per_adu = ok ? x->det[d].gain_e_per_adu : NAN;
+    if (magzerop)
+        *magzerop = ok ? x->det[d].magzerop : NAN;
+}
+
 int sso_exposure_detector_compressed(const sso_exposure *x, int d)
 {
     return (x && d >= 0 && d < x->n_det) ? x->det[d].compressed : 0;

@@ -37,6 +37,10 @@ int sso_exposure_n_detectors(const sso_exposure *x);
 const char *sso_exposure_detector_name(const sso_exposure *x, int d);
 const sso_wcs *sso_exposure_detector_wcs(const sso_exposure *x, int d);
 void sso_exposure_detector_size(const sso_exposure *x, int d, int *width, int *height);
+/* GAIN [e-/ADU] (1 when absent) and MAGZEROP (NaN when absent) of detector d, from its header:
+ * the values sso_exposure_read_detector() gives its detector. */
+void sso_exposure_detector_calib(const sso_exposure *x, int d, double *gain_e_per_adu,
+                                 double *magzerop);
 /* Whether any plane of detector d is tile-compressed. */
 int sso_exposure_detector_compressed(const sso_exposure *x, int d);
 

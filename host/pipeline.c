@@ -4,11 +4,22 @@
  *   run_state      the quartet's per-detector metadata (gain, MAGZEROP, exposure time, WCS, name)
  *                  collected while reading, the patch plan, and per patch and epoch the resampled
  *                  image/variance/mask (patch_buf, allocated when a detector first writes into it).
- *   phase 1        for each exposure e and detector d: read, prep, background, cosmics, then
+ *   phase 1        for an exposure e and detector d: read, prep, background, cosmics, then
  *                  resample into every patch whose input list names (e, d). The detector's pixels
  *                  are freed before the next one is read: at most one detector is in memory.
- *   phase 2        for each patch: difference -> psi/phi (per epoch) -> stack -> measure the
+ *   phase 2        for a patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
+ *   order          sso_pipeline_run interleaves them (read_and_search): the patches are searched
+ *                  in plan order, and just before patch k the detectors it lists that are not read
+ *                  yet go through phase 1 (into patch k and every later patch that lists them).
+ *                  A patch's buffers so live from its first detector to its search: about a row
+ *                  of the patch grid is held, not the field (9 CCDs took 16 GiB when phase 1 ran
+ *                  whole first). Every patch still sees all its inputs before its search, the
+ *                  patches are searched in the same order, and detectors do not overlap within an
+ *                  exposure (resampling writes each patch pixel from one detector), so the alerts
+ *                  are those of phase 1 then phase 2, in the same order. The detectors' metadata
+ *                  (name, size, WCS, GAIN, MAGZEROP) come from the headers before any read, so
+ *                  measurement finds an epoch's detector whether or not its pixels were read yet.
  *   staged         (sso_pipeline_session, for `sso watch`) phase 1 runs per exposure as it arrives,
  *                  each into its own plan of the patches it touches (run_state with that one
  *                  exposure as epoch 0); the search adopts the exposures into a quartet
@@ -103,6 +114,7 @@ typedef struct run_state {
     size_t n_alerts, cap_alerts;
     char obs_id[64];
     int debug_veto; /* SSO_DEBUG_VETO set: each re-checked epoch's veto statistic on stderr */
+    uint8_t *searched; /* per patch, 1 once searched (read_and_search; NULL in a session) */
 } run_state;
 
 static double now_s(void)
@@ -191,6 +203,35 @@ static void patch_epoch_free(patch_buf *b, int e)
     b->mask[e] = NULL;
 }
 
+/* Bytes now held in the patches' resampled epochs (var is held from allocation to the search's
+ * end; img is freed earlier), and the peak of it in the stats. */
+static void note_patch_bytes(run_state *r)
+{
+    size_t held = 0;
+    for (int k = 0; k < r->n_patches; k++) {
+        sso_patch_info pi;
+        if (sso_patch_plan_get(r->plan, k, &pi) != SSO_OK)
+            continue;
+        for (int e = 0; e < NEXP; e++)
+            if (r->pb[k].var[e])
+                held += (size_t)pi.width_px * pi.height_px * (2 * sizeof(float) + 1);
+    }
+    if (held > r->st->patch_bytes_peak)
+        r->st->patch_bytes_peak = held;
+}
+
+/* A detector's metadata from its headers (what process_detector sets again from the read). */
+static void meta_from_header(run_state *r, int e, int d)
+{
+    det_meta *m = &r->meta[e][d];
+    snprintf(m->name, sizeof m->name, "%s", sso_exposure_detector_name(r->x[e], d));
+    sso_exposure_detector_size(r->x[e], d, &m->w, &m->h);
+    sso_exposure_detector_calib(r->x[e], d, &m->gain_e_per_adu, &m->magzerop);
+    m->exptime_s = r->exp[e].exptime_s;
+    m->wcs = sso_exposure_detector_wcs(r->x[e], d);
+    m->read = 1;
+}
+
 static sso_status process_detector(run_state *r, int e, int d)
 {
     sso_status st = SSO_OK;
@@ -275,6 +316,11 @@ static sso_status process_detector(run_state *r, int e, int d)
             listed = pi.inputs[i].exposure == e && pi.inputs[i].detector == d;
         if (!listed)
             continue;
+        if (r->searched && r->searched[k]) { /* read_and_search reads a patch's inputs first */
+            st = sso_fail(SSO_ERR_INTERNAL, "pipeline: detector %s of exposure %d read after "
+                          "patch %d, which lists it, was searched", m->name, e + 1, k + 1);
+            goto exit;
+        }
         const size_t npx = (size_t)pi.width_px * pi.height_px;
         if ((st = patch_epoch_alloc(&r->pb[k], e, npx)))
             goto exit;
@@ -1160,23 +1206,76 @@ static sso_status search_prepare(run_state *r, const sso_patch_config *pcfg)
     return SSO_OK;
 }
 
-/* Phase 2 on every patch, then the alerts handed to the caller (*alerts owned by it). */
-static sso_status search_patches(run_state *r, sso_alert **alerts, size_t *n_alerts)
+static void hand_over_alerts(run_state *r, sso_alert **alerts, size_t *n_alerts)
 {
-    sso_status st;
-    for (int k = 0; k < r->n_patches; k++)
-        if ((st = process_patch(r, k)))
-            return st;
     r->st->n_alerts = r->n_alerts;
     *alerts = r->alerts;
     *n_alerts = r->n_alerts;
     r->alerts = NULL;
+}
+
+/* Phase 2 on every patch, then the alerts handed to the caller (*alerts owned by it). */
+static sso_status search_patches(run_state *r, sso_alert **alerts, size_t *n_alerts)
+{
+    sso_status st;
+    note_patch_bytes(r);
+    for (int k = 0; k < r->n_patches; k++)
+        if ((st = process_patch(r, k)))
+            return st;
+    hand_over_alerts(r, alerts, n_alerts);
     return SSO_OK;
+}
+
+/* sso_pipeline_run's phases 1 and 2, interleaved patch by patch (see the head of this file). */
+static sso_status read_and_search(run_state *r, sso_alert **alerts, size_t *n_alerts)
+{
+    sso_status st = SSO_OK;
+    uint8_t *done[NEXP] = {0};
+    r->searched = calloc((size_t)(r->n_patches > 0 ? r->n_patches : 1), 1);
+    for (int e = 0; e < NEXP; e++)
+        if (!(done[e] = calloc((size_t)(r->exp[e].n_detectors > 0 ? r->exp[e].n_detectors : 1), 1)) ||
+            !r->searched) {
+            st = sso_fail(SSO_ERR_NOMEM, "pipeline: read bookkeeping");
+            goto exit;
+        }
+    for (int k = 0; k < r->n_patches; k++) {
+        sso_patch_info pi;
+        if ((st = sso_patch_plan_get(r->plan, k, &pi)))
+            goto exit;
+        for (int e = 0; e < NEXP; e++)
+            for (int d = 0; d < r->exp[e].n_detectors; d++) {
+                int listed = 0;
+                for (int i = 0; i < pi.n_inputs && !listed; i++)
+                    listed = pi.inputs[i].exposure == e && pi.inputs[i].detector == d;
+                if (!listed || done[e][d])
+                    continue;
+                if ((st = process_detector(r, e, d)))
+                    goto exit;
+                done[e][d] = 1;
+                note_patch_bytes(r);
+            }
+        st = process_patch(r, k);
+        r->searched[k] = 1;
+        if (st)
+            goto exit;
+    }
+    /* a detector no patch lists (none, as the plan covers every footprint) is still read, so a
+     * damaged one fails the run as it did when every detector was read first */
+    for (int e = 0; e < NEXP; e++)
+        for (int d = 0; d < r->exp[e].n_detectors; d++)
+            if (!done[e][d] && (st = process_detector(r, e, d)))
+                goto exit;
+    hand_over_alerts(r, alerts, n_alerts);
+exit:
+    for (int e = 0; e < NEXP; e++)
+        free(done[e]);
+    return st;
 }
 
 static void run_state_release(run_state *r)
 {
     free(r->alerts);
+    free(r->searched);
     if (r->pb)
         for (int k = 0; k < r->n_patches; k++)
             for (int e = 0; e < NEXP; e++)
@@ -1216,6 +1315,8 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: metadata");
             goto exit;
         }
+        for (int d = 0; d < r.exp[e].n_detectors; d++)
+            meta_from_header(&r, e, d);
     }
     sso_patch_config pcfg = cfg->patch; /* on the GPU, the memory plan may shrink the patches */
     if ((st = sso_memplan_apply(cfg->backend, cfg->device, &pcfg.size_px, NULL)) ||
@@ -1230,11 +1331,16 @@ sso_status sso_pipeline_run(const sso_quartet *q, const sso_pipeline_config *cfg
     }
     if ((st = search_prepare(&r, &pcfg)))
         goto exit;
-    for (int e = 0; e < NEXP; e++)
-        for (int d = 0; d < r.exp[e].n_detectors; d++)
-            if ((st = process_detector(&r, e, d)))
-                goto exit;
-    if ((st = search_patches(&r, alerts, n_alerts)))
+    if (cfg->read_all_first) {
+        for (int e = 0; e < NEXP; e++)
+            for (int d = 0; d < r.exp[e].n_detectors; d++)
+                if ((st = process_detector(&r, e, d)))
+                    goto exit;
+        st = search_patches(&r, alerts, n_alerts);
+    } else {
+        st = read_and_search(&r, alerts, n_alerts);
+    }
+    if (st)
         goto exit;
     local.total_s = now_s() - t_start;
     local.run_s = local.total_s;

@@ -18,7 +18,9 @@
 #     CCDs, vmax, backend and tag;
 #   - a second call with the same data reuses it (--sim-only: no second pipeline run), and the
 #     stamp names this simulation (a mismatch is not exercised here: it costs a second simulation,
-#     ~minutes under the sanitizers).
+#     ~minutes under the sanitizers);
+#   - (not in the sanitizer build, for the same reason) --compress --sim-only simulates RICE_1
+#     tile-compressed files into the default folder's "-rice" name and says so in the stamp.
 set -euo pipefail
 : "${SSO_BIN:?}" "${SSO_TEST_TMP:?}" "${SSO_PYTHON:?}"
 d="$SSO_TEST_TMP/bench"
@@ -95,6 +97,9 @@ assert math.isclose(tp["field_quartets_per_h"], 3600 / T * 600 * 1400 / (36 * 40
 assert math.isclose(tp["stack_samples_per_s"], j["counts"]["stack_samples"] / st["stack"], rel_tol=1e-6), tp
 m = j["memory"]
 assert m["host_peak_rss_mib"] > 0 and m["device_peak_mib"] is None, m
+# the patch epochs held (9 bytes per px of a 1536 px patch, 1 to 4 epochs each) are part of the RSS
+assert 1536 * 1536 * 9 / 2**20 - 0.1 <= m["patch_buffers_peak_mib"] <= m["host_peak_rss_mib"], m
+assert c["data_compressed"] is False, c
 assert j["machine"]["cores"] == ncores and j["machine"]["cpu"], j["machine"]
 for k in ("start", "end"):
     la = j["load_avg"][k]
@@ -107,4 +112,15 @@ PY
 grep -q "reusing the quartet" "$d/err2.txt" || { cat "$d/err2.txt"; echo "data not reused"; exit 1; }
 grep -q "preset demo seed 1 size 600x1400 movers 5 " "$d/q/bench-data.txt" || {
     cat "$d/q/bench-data.txt"; echo "stamp does not name the simulation"; exit 1; }
+if [ "${SSO_TEST_SANITIZED:-0}" != 1 ]; then
+    (cd "$d" && "$SSO_BIN" bench --preset demo --size 600x1400 --movers 5 --compress --sim-only \
+        > sim-rice.txt 2> sim-rice.err) || { cat "$d/sim-rice.err"; echo "--compress failed"; exit 1; }
+    qc="$d/bench/data/demo-1ccd-600x1400-m5-s1-rice"
+    grep -qx "$qc\|bench/data/demo-1ccd-600x1400-m5-s1-rice" "$d/sim-rice.txt" || {
+        cat "$d/sim-rice.txt"; echo "--compress: not the -rice folder"; exit 1; }
+    grep -q " rice$" "$qc/bench-data.txt" || { echo "--compress: stamp lacks rice"; exit 1; }
+    for f in "$qc"/*.fits; do
+        grep -aq "RICE_1" "$f" || { echo "--compress: $f is not RICE_1 compressed"; exit 1; }
+    done
+fi
 echo "ok"

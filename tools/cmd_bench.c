@@ -67,9 +67,12 @@ static void usage(FILE *f)
 "  --mag-range A,B    movers' AB magnitudes instead of the preset's\n"
 "  --rate-range A,B   movers' rates [\"/h] instead of the preset's (0.5,300)\n"
 "  --seed N           simulator seed [1]\n"
+"  --compress         simulate RICE_1 tile-compressed files (as the archive's; ~1/3 of the disk,\n"
+"                     the read then decompresses): a full field is ~29 GB uncompressed\n"
 "  --repeat K         measured repeats after the warm-up [3]\n"
 "  --warmup N         unmeasured warm-up runs first [1]\n"
-"  --data DIR         quartet to reuse or simulate [bench/data/<preset>-<N>ccd-<W>x<H>-m<M>-s<seed>]\n"
+"  --data DIR         quartet to reuse or simulate\n"
+"                     [bench/data/<preset>-<N>ccd-<W>x<H>-m<M>-s<seed>, -rice when compressed]\n"
 "  --out DIR          results directory [bench/results]\n"
 "  --tag NAME         machine tag in file names [<cores>core, plus the GPU model]\n"
 "  --no-plot          no PNG\n"
@@ -135,7 +138,7 @@ static void progress_line(void *user, const char *stage, const char *message)
 typedef struct bench_opts {
     sso_sim_preset preset;
     const char *preset_name;
-    int n_ccds, width_px, height_px, movers, repeat, warmup, verbose, plot, sim_only;
+    int n_ccds, width_px, height_px, movers, repeat, warmup, verbose, plot, sim_only, compress;
     int roofline, roofline_calls;
     unsigned long long seed;
     double mag_range[2], rate_range[2]; /* ranges: 0,0 = the preset's */
@@ -166,6 +169,7 @@ static sso_status sim_config(const bench_opts *o, sso_sim_config *c)
     if (o->rate_range[1] > 0)
         c->rate_min_arcsec_h = o->rate_range[0], c->rate_max_arcsec_h = o->rate_range[1];
     c->seed = o->seed;
+    c->compress = o->compress;
     c->verbose = 1;
     return SSO_OK;
 }
@@ -177,6 +181,8 @@ static void stamp_text(const sso_sim_config *c, const char *preset, char *buf, s
                      c->mag_min, c->mag_max, c->rate_min_arcsec_h, c->rate_max_arcsec_h);
     for (int i = 0; i < c->n_ccds && k > 0 && (size_t)k < n; i++)
         k += snprintf(buf + k, n - (size_t)k, "%s%s", i ? "," : " ", c->ccds[i]);
+    if (c->compress && k > 0 && (size_t)k < n) /* older stamps (uncompressed) stay valid */
+        snprintf(buf + k, n - (size_t)k, " rice");
 }
 
 /* 1 when dir holds exactly this simulation (stamp, truth.csv, the 4 exposures with the expected
@@ -370,6 +376,9 @@ int sso_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--sim-only")) {
             o.sim_only = 1;
             continue;
+        } else if (!strcmp(a, "--compress")) {
+            o.compress = 1;
+            continue;
         } else if (!strcmp(a, "--no-plot")) {
             o.plot = 0;
             continue;
@@ -495,8 +504,9 @@ int sso_cmd_bench(int argc, char **argv)
     if (o.data)
         snprintf(data, sizeof data, "%s", o.data);
     else
-        snprintf(data, sizeof data, "bench/data/%s-%dccd-%dx%d-m%d-s%llu", o.preset_name, sc.n_ccds,
-                 sc.width_px, sc.height_px, sc.n_movers, (unsigned long long)sc.seed);
+        snprintf(data, sizeof data, "bench/data/%s-%dccd-%dx%d-m%d-s%llu%s", o.preset_name, sc.n_ccds,
+                 sc.width_px, sc.height_px, sc.n_movers, (unsigned long long)sc.seed,
+                 sc.compress ? "-rice" : "");
     long long n_px = 0;
     if (data_matches(&sc, o.preset_name, data, &n_px)) {
         fprintf(stderr, "sso bench: reusing the quartet in %s\n", data);
@@ -594,6 +604,7 @@ int sso_cmd_bench(int argc, char **argv)
     snprintf(r.data_dir, sizeof r.data_dir, "%s", data);
     r.n_ccds = sc.n_ccds, r.width_px = sc.width_px, r.height_px = sc.height_px;
     r.n_movers = sc.n_movers, r.seed = sc.seed, r.threads = cfg.n_threads;
+    r.compressed_data = sc.compress;
     r.patch_px = cfg.patch.size_px, r.fast = cfg.fast, r.vmax_arcsec_h = vmax_arcsec_h;
     r.reps = reps, r.n_reps = o.repeat;
     if ((st = sso_bench_summarize(reps, o.repeat, n_px, &r.sum))) {

@@ -270,11 +270,13 @@ int sso_cmd_run(int argc, char **argv)
     }
     if (st == SSO_OK && !quiet) {
         fprintf(stderr,
-                "sso run: %zu mover(s) in %.1f s on %d patch(es), %d detector reads (prep: %s)\n"
+                "sso run: %zu mover(s) in %.1f s on %d patch(es), %d detector reads (prep: %s), "
+                "patch buffers held at most %.0f MiB\n"
                 "sso run: stages [s]: read %.2f, prep %.2f, background %.2f, cosmics %.2f, resample %.2f, "
                 "difference %.2f, psi/phi %.2f, stack %.2f (%.3g trajectory-epoch samples, %.3g/s), "
                 "measure %.2f, fast search %.2f\n",
-                n, ps.total_s, ps.n_patches, ps.n_detectors, ps.backend, ps.read_s, ps.prep_s,
+                n, ps.total_s, ps.n_patches, ps.n_detectors, ps.backend,
+                (double)ps.patch_bytes_peak / 1048576.0, ps.read_s, ps.prep_s,
                 ps.background_s, ps.cosmic_s, ps.resample_s, ps.difference_s, ps.likelihood_s,
                 ps.stack_s, (double)ps.n_stack_samples,
                 ps.stack_s > 0 ? ps.n_stack_samples / ps.stack_s : 0.0, ps.measure_s, ps.fast_s);

@@ -58,6 +58,7 @@ typedef struct sso_bench_summary {
     long long n_stack_samples;
     size_t n_alerts;
     int n_patches, n_detectors;
+    size_t patch_bytes_peak;    /* the pipeline's resampled patch epochs held at once, at most */
 } sso_bench_summary;
 
 /* Summarises n >= 1 repeats of a quartet of n_px detector pixels. */
@@ -138,6 +139,7 @@ typedef struct sso_bench_report {
     char preset[16], backend_requested[8], backend_used[8], tag[64], date[40];
     char command[1024], data_dir[2048];
     int n_ccds, width_px, height_px, n_movers, threads, patch_px, fast, reused_data;
+    int compressed_data;        /* the quartet's files are RICE tile-compressed */
     unsigned long long seed;
     double vmax_arcsec_h;
     double sim_s;                 /* simulation wall time; 0 when the data were reused */

@@ -14,9 +14,13 @@
  * (sso/fast.h); its candidates become class "fast" alerts unless a slow alert of the same patch
  * already holds the object (within 1" at >= 2 epochs: the two searches overlap near 10"/h).
  *
- * Memory: the patches' 4 epochs (image, variance, mask: 9 bytes per pixel) are held while the
- * detectors are read, then each patch is processed and freed. A field needs ~n_patches * 4 *
- * size^2 * 9 bytes; pick a smaller patch size on small machines.
+ * Memory: a patch's 4 epochs (image, variance, mask: 9 bytes per pixel) are held from the first
+ * detector resampled into it until the patch is searched. sso_pipeline_run searches the patches in
+ * plan order and reads each patch's missing detectors just before its search, so only the patches
+ * that the detectors read so far touch and that are not yet searched are held: about one row of
+ * the patch grid plus two, not the whole field (the stats' patch_bytes_peak). The staged session
+ * (`sso watch`) cannot order its reads and holds every patch of the exposures it has: ~n_patches
+ * * 4 * size^2 * 9 bytes for a field; pick a smaller patch size on small machines.
  *
  * Progress: the library never prints; a caller may pass a callback that receives one line per
  * step (stage name and a message).
@@ -60,6 +64,10 @@ typedef struct sso_pipeline_config {
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
     const char *cutout_ref;     /* prefix of the alert's "cutouts" path ["cutouts/"] */
+    int read_all_first;         /* sso_pipeline_run: read and resample every detector before the
+                                 * first patch's search (the order before patch-ordered reads:
+                                 * the same alerts, all patches held at once; kept to check the
+                                 * two against each other and to measure the memory) [0] */
     sso_progress_fn progress;   /* may be NULL */
     void *progress_user;
 } sso_pipeline_config;
@@ -91,6 +99,7 @@ typedef struct sso_pipeline_stats {
     double last_read_mono_s;    /* CLOCK_MONOTONIC time [s] at which the last detector read ended
                                  * (end-to-end latency is measured from it, `sso bench`) */
     char backend[8];            /* the prep backend actually used */
+    size_t patch_bytes_peak;    /* most bytes held at once in resampled patch epochs (9 per px) */
 } sso_pipeline_stats;
 
 /* Runs the whole pipeline on an opened quartet. On success *alerts is a malloc'd array of
