@@ -5,6 +5,9 @@
 #   --full adds the 36-CCD point (long on a CPU). Environment:
 #     BUILD (build), OUT (bench/results), BACKEND (cpu), REPEAT (3), WARMUP (1), TAG (bench's default)
 #     CCDS ("1 4 9", "1 4 9 36" with --full), CCD_SIZE (4096x4132, the real CCD), CCD_VMAX (5)
+#     COMPRESS_FROM (16: quartets of this many CCDs or more are simulated RICE_1-compressed, as
+#     the archive's files are; a full field is ~29 GB uncompressed, ~6 GB so; the read stage then
+#     includes the decompression)
 #     VMAXS ("2.5 5 10"), VMAX_SIM (the vmax series' quartet: one 1600x1700 px CCD, so the 4
 #     dithers share sky, 80 movers at 0.5-10"/h, seed 7)
 #
@@ -27,6 +30,7 @@ CCDS=${CCDS-1 4 9}
 [ "${1:-}" = "--full" ] && CCDS="$CCDS 36"
 CCD_SIZE=${CCD_SIZE:-4096x4132}
 CCD_VMAX=${CCD_VMAX:-5}
+COMPRESS_FROM=${COMPRESS_FROM:-16}
 VMAXS=${VMAXS-2.5 5 10}
 read -r -a vsim <<< "${VMAX_SIM:---preset demo --size 1600x1700 --movers 80 --mag-range 21,26.5 --rate-range 0.5,10 --seed 7}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +42,10 @@ list="$(mktemp)"
 trap 'rm -f "$list"' EXIT
 for n in $CCDS; do
     echo "== scaling: $n CCD(s) of $CCD_SIZE px, vmax $CCD_VMAX" >&2
-    j=$("$SSO" bench --preset demo --ccds "$n" --size "$CCD_SIZE" --vmax "$CCD_VMAX" "${common[@]}" | grep '\.json$')
+    rice=()
+    [ "$n" -ge "$COMPRESS_FROM" ] && rice=(--compress)
+    j=$("$SSO" bench --preset demo --ccds "$n" --size "$CCD_SIZE" --vmax "$CCD_VMAX" "${rice[@]}" "${common[@]}" \
+        | grep '\.json$')
     echo "ccds $j" >> "$list"
 done
 for v in $VMAXS; do

@@ -60,19 +60,23 @@ def main(list_path, out, command):
         md.append(f"## Time against CCDs ({c[0]['config']['ccd_width_px']}x{c[0]['config']['ccd_height_px']} px each, "
                   f"vmax {c[0]['config']['vmax_arcsec_h']}\"/h)\n")
         md.append("| CCDs | Mpx | total [s] | fit a+bN [s] | measured/fit | stack [s] | resample [s] | likelihood [s] | "
-                  "Mpx/s | peak RSS [MiB] | load |")
-        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+                  "Mpx/s | peak RSS [MiB] | patch buffers peak [MiB] | files | load |")
+        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         cf, pred = fit(n, tot, [0, 1]) if len(n) >= 2 else (np.array([0.0, tot[0]]), np.array(tot))
         for j, p in zip(c, pred):
             st = j["_st"]
             row = {"n_ccds": j["config"]["n_ccds"], "mpx": j["counts"]["detector_px"] / 1e6, "total_s": j["total_s"],
                    "fit_s": float(p), "stages": st, "mpx_per_s": j["throughput"]["mpx_per_s"],
-                   "peak_rss_mib": j["memory"]["host_peak_rss_mib"], "load": [j["load_avg"]["start"][0], j["load_avg"]["end"][0]],
+                   "peak_rss_mib": j["memory"]["host_peak_rss_mib"],
+                   "patch_peak_mib": j["memory"].get("patch_buffers_peak_mib"),
+                   "compressed": bool(j["config"].get("data_compressed", False)), "load": [j["load_avg"]["start"][0], j["load_avg"]["end"][0]],
                    "json": j["_path"]}
             res["ccds"].append(row)
             md.append(f"| {row['n_ccds']} | {row['mpx']:.1f} | {row['total_s']:.2f} | {p:.2f} | {row['total_s'] / p:.2f} | "
                       f"{st['stack']:.2f} | {st['resample']:.2f} | {st['likelihood']:.2f} | {row['mpx_per_s']:.2f} | "
-                      f"{row['peak_rss_mib']:.0f} | {row['load'][0]:.1f}->{row['load'][1]:.1f} |")
+                      f"{row['peak_rss_mib']:.0f} | "
+                      + (f"{row['patch_peak_mib']:.0f}" if row["patch_peak_mib"] is not None else "n/a")
+                      + f" | {'RICE_1' if row['compressed'] else 'plain'} | {row['load'][0]:.1f}->{row['load'][1]:.1f} |")
         res["fits"]["total_vs_ccds"] = {"a_s": float(cf[0]), "b_s_per_ccd": float(cf[1])}
         md.append(f"\nFit: total = {cf[0]:.2f} s + {cf[1]:.2f} s x N. Per-CCD time at each point "
                   + ", ".join(f"N={r['n_ccds']}: {r['total_s'] / r['n_ccds']:.2f} s" for r in res["ccds"])
