@@ -46,7 +46,7 @@ def main(list_path, out, command):
         sys.exit("scaling_report: no runs")
     first = allr[0]
     tag, backend = first["machine"]["tag"], first["config"]["backend_used"]
-    date = first["date"][:10]
+    date = max(j["date"][:10] for j in allr)  # the newest run's: a series may add a point later
     base = os.path.join(out, f"scaling-{backend}-{tag}-{date}")
     res = {"command": command, "machine": first["machine"], "ccds": [], "vmax": [], "fits": {}}
     md = [f"# sso scaling ({backend}, {tag}, {date})\n", f"`{command}`\n",
