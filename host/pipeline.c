@@ -84,7 +84,7 @@ typedef struct det_meta {
     int w, h;
     double gain_e_per_adu, magzerop, exptime_s;
     const sso_wcs *wcs;
-    int read;
+    int known; /* set from the headers (sso_pipeline_run) or by the read (a session) */
 } det_meta;
 
 typedef struct patch_buf {
@@ -220,6 +220,15 @@ static void note_patch_bytes(run_state *r)
         r->st->patch_bytes_peak = held;
 }
 
+/* 1 when patch pi's input list names detector d of exposure e. */
+static int patch_lists(const sso_patch_info *pi, int e, int d)
+{
+    for (int i = 0; i < pi->n_inputs; i++)
+        if (pi->inputs[i].exposure == e && pi->inputs[i].detector == d)
+            return 1;
+    return 0;
+}
+
 /* A detector's metadata from its headers (what process_detector sets again from the read). */
 static void meta_from_header(run_state *r, int e, int d)
 {
@@ -229,7 +238,7 @@ static void meta_from_header(run_state *r, int e, int d)
     sso_exposure_detector_calib(r->x[e], d, &m->gain_e_per_adu, &m->magzerop);
     m->exptime_s = r->exp[e].exptime_s;
     m->wcs = sso_exposure_detector_wcs(r->x[e], d);
-    m->read = 1;
+    m->known = 1;
 }
 
 static sso_status process_detector(run_state *r, int e, int d)
@@ -252,7 +261,7 @@ static sso_status process_detector(run_state *r, int e, int d)
     m->magzerop = sso_detector_magzerop(det);
     m->exptime_s = r->exp[e].exptime_s;
     m->wcs = sso_exposure_detector_wcs(r->x[e], d);
-    m->read = 1;
+    m->known = 1;
     double t1 = now_s();
     r->st->read_s += t1 - t0;
     r->st->last_read_mono_s = t1;
@@ -311,10 +320,7 @@ static sso_status process_detector(run_state *r, int e, int d)
         sso_patch_info pi;
         if ((st = sso_patch_plan_get(r->plan, k, &pi)))
             goto exit;
-        int listed = 0;
-        for (int i = 0; i < pi.n_inputs && !listed; i++)
-            listed = pi.inputs[i].exposure == e && pi.inputs[i].detector == d;
-        if (!listed)
+        if (!patch_lists(&pi, e, d))
             continue;
         if (r->searched && r->searched[k]) { /* read_and_search reads a patch's inputs first */
             st = sso_fail(SSO_ERR_INTERNAL, "pipeline: detector %s of exposure %d read after "
@@ -370,7 +376,7 @@ static int find_detector(const run_state *r, int e, double ra, double dec, doubl
 {
     for (int d = 0; d < r->exp[e].n_detectors; d++) {
         const det_meta *m = &r->meta[e][d];
-        if (!m->read)
+        if (!m->known)
             continue;
         double px, py;
         if (sso_wcs_sky2pix(m->wcs, 1, &ra, &dec, &px, &py) != SSO_OK || !isfinite(px))
@@ -1244,10 +1250,7 @@ static sso_status read_and_search(run_state *r, sso_alert **alerts, size_t *n_al
             goto exit;
         for (int e = 0; e < NEXP; e++)
             for (int d = 0; d < r->exp[e].n_detectors; d++) {
-                int listed = 0;
-                for (int i = 0; i < pi.n_inputs && !listed; i++)
-                    listed = pi.inputs[i].exposure == e && pi.inputs[i].detector == d;
-                if (!listed || done[e][d])
+                if (!patch_lists(&pi, e, d) || done[e][d])
                     continue;
                 if ((st = process_detector(r, e, d)))
                     goto exit;
