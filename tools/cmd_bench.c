@@ -67,7 +67,7 @@ static void usage(FILE *f)
 "  --mag-range A,B    movers' AB magnitudes instead of the preset's\n"
 "  --rate-range A,B   movers' rates [\"/h] instead of the preset's (0.5,300)\n"
 "  --seed N           simulator seed [1]\n"
-"  --compress         simulate RICE_1 tile-compressed files (as the archive's; ~1/3 of the disk,\n"
+"  --compress         simulate RICE_1 tile-compressed files (as the archive's; ~1/5 of the disk,\n"
 "                     the read then decompresses): a full field is ~29 GB uncompressed\n"
 "  --repeat K         measured repeats after the warm-up [3]\n"
 "  --warmup N         unmeasured warm-up runs first [1]\n"
