@@ -9,6 +9,12 @@
  *                  are freed before the next one is read: at most one detector is in memory.
  *   phase 2        for a patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
+ *                  The stack runs over >= 3 epochs; with cfg->slow_pairs, a second time per
+ *                  velocity bin over the sky only 2 epochs cover (the 2-epoch pass: maps zeroed where 3 or 4 epochs have
+ *                  data, as counted from the mask's MASK_UNCOVERED; exactly 2 epochs with data on
+ *                  the track, each at SNR >= slow_pair_snr_min, on no static source); the two
+ *                  passes' candidates are merged by explaining away, and a fast alert of the same
+ *                  mover replaces a 2-epoch one (measure_fast).
  *   order          sso_pipeline_run interleaves them (read_and_search): the patches are searched
  *                  in plan order, and just before patch k the detectors it lists that are not read
  *                  yet go through phase 1 (into patch k and every later patch that lists them).
@@ -78,6 +84,11 @@
 #define TRAIL_POINT_LEN_PX 2.5
 #define TRAIL_LEN_RATIO 1.6
 #define TRAIL_ANGLE_LEN_PX 3.2
+/* Patch mask code of a pixel no detector of the epoch covers (sso_resample_patch_init's 1, turned
+ * into 2 when the buffer is allocated; resampling writes 0 or 1 where a detector lies): every
+ * consumer reads the mask as masked/not, and the 2-epoch slow pass counts the epochs that cover a
+ * trajectory from it (masked is not uncovered: a star's mask must not turn 4 epochs into 2). */
+#define MASK_UNCOVERED 2
 
 typedef struct det_meta {
     char name[16];
@@ -149,6 +160,8 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->fast = 0;
     c->trail_bins = 1;
     c->streak_veto = 1;
+    c->slow_pairs = 0;
+    c->slow_pair_snr_min = 5.0f;
     c->cutout_dir = NULL;
     c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
@@ -191,6 +204,7 @@ static sso_status patch_epoch_alloc(patch_buf *b, int e, size_t npx)
     if (!b->img[e] || !b->var[e] || !b->mask[e])
         return sso_fail(SSO_ERR_NOMEM, "pipeline: patch buffers of %zu px", npx);
     sso_resample_patch_init(npx, b->img[e], b->var[e], b->mask[e]);
+    memset(b->mask[e], MASK_UNCOVERED, npx);
     return SSO_OK;
 }
 
@@ -515,11 +529,12 @@ static sso_status write_cutouts(run_state *r, const sso_patch_info *pi, float *c
  * template that found it) and applies the stack's threshold and consistency test to those values:
  * a trajectory that passed at its grid pixels only by grazing a cosmic-ray residual in one epoch
  * is dominated by that epoch once measured on its track. Epochs the streak veto flags (host/veto.h,
- * on the point maps ppsi/pphi) are dropped first and counted in *n_vetoed. On success *rc is the
+ * on the point maps ppsi/pphi) are dropped first and counted in *n_vetoed. spar: the threshold and
+ * consistency of the pass that found it (the main one or the 2-epoch one). On success *rc is the
  * candidate with the re-measured per-epoch values and nu; returns 0 when it fails. */
 static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
                    float *const *psi, float *const *phi, float *const *ppsi, float *const *pphi,
-                   long long *n_vetoed, sso_stack_cand *rc)
+                   const sso_stack_params *spar, long long *n_vetoed, sso_stack_cand *rc)
 {
     *rc = *c;
     sso_veto_params vp;
@@ -549,7 +564,7 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
         }
         sp += rc->psi_e[e], sf += rc->phi_e[e];
     }
-    if (!(sf > 0.0) || sp / sqrt(sf) < r->cfg->stack.nu_min || !sso_stack_consistent(rc, NEXP, &r->cfg->stack))
+    if (!(sf > 0.0) || sp / sqrt(sf) < spar->nu_min || !sso_stack_consistent(rc, NEXP, spar))
         return 0;
     rc->nu = (float)(sp / sqrt(sf));
     return 1;
@@ -605,12 +620,13 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
     a.score = c->nu;
     set_motion(&a, c->vx_px_h, c->vy_px_h, scale);
     const double v = hypot(c->vx_px_h, c->vy_px_h);
-    /* slope error of a straight-line fit with the mean per-epoch position error */
+    /* slope error of a straight-line fit with the mean per-epoch position error, over the epochs
+     * used (a pair's rate rests on its two) */
     double tm = 0.0, s2 = 0.0;
     for (int e = 0; e < NEXP; e++)
-        tm += r->t_h[e] / NEXP;
+        tm += c->phi_e[e] > 0.0f ? r->t_h[e] / ne : 0.0;
     for (int e = 0; e < NEXP; e++)
-        s2 += (r->t_h[e] - tm) * (r->t_h[e] - tm);
+        s2 += c->phi_e[e] > 0.0f ? (r->t_h[e] - tm) * (r->t_h[e] - tm) : 0.0;
     const double sig_v = (sig_sum / ne) / sqrt(s2 > 0 ? s2 : 1.0);
     a.rate_sigma_arcsec_h = sig_v * scale;
     a.pa_sigma_deg = v > 0 ? fmin(180.0, sig_v / v * 180.0 / PI) : 180.0;
@@ -839,14 +855,18 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
      * a partial fit of it: demo seed 1, a 12.6"/h mover at SNR 75 lost to one). Beyond vmax, a
      * slow alert at the grid's edge (>= 0.9 vmax) that it holds is such a partial fit with the
      * wrong motion (ccd seeds 1-2: 4 of the 5 false slow alerts left by the streak veto) and gives
-     * way to the fast alert. */
+     * way to the fast alert. So does a 2-epoch slow alert (the pair pass): in the band 2 epochs
+     * cover, each epoch is the other's template, and the mover's negative image in the difference
+     * pulls the stack's peaks apart (ccd seeds 1-2: 0.06-0.07" rms at SNR >= 20, rate 0.9-1.4% off),
+     * where the fast search's track fit measured the same movers to 0.007-0.013" and 0.4-0.7%. */
     const double v_px_h = hypot(c->vx_px_h, c->vy_px_h), vmax_px_h = r->cfg->stack.vmax_px_h;
     const int beyond_slow = v_px_h > 1.2 * vmax_px_h;
     for (size_t i = *first_slow; i < r->n_alerts; i++) {
         const sso_alert *sa = &r->alerts[i];
         if (sa->cls != SSO_ALERT_SLOW || !held_by(sa, ra, dec, mjd, ne))
             continue;
-        if (v_px_h > vmax_px_h && sa->rate_arcsec_h >= 0.9 * vmax_px_h * scale && n_drop < SSO_FAST_MAX_REPLACED)
+        if (((v_px_h > vmax_px_h && sa->rate_arcsec_h >= 0.9 * vmax_px_h * scale) || sa->n_epochs == 2) &&
+            n_drop < SSO_FAST_MAX_REPLACED)
             drop[n_drop++] = i;
         else if (!beyond_slow)
             return SSO_OK;
@@ -931,16 +951,137 @@ static void debug_dump(const run_state *r, const sso_patch_info *pi, const char 
 
 /* ---- phase 2: per patch --------------------------------------------------------------------- */
 
+/* Epochs with data on trajectory c (mask not MASK_UNCOVERED at its nearest pixel). A position off
+ * the patch counts as covered: unknown, so a pair there is not taken for a 2-epoch mover. */
+static int covered_epochs(const run_state *r, const patch_buf *b, int w, int h, const sso_stack_cand *c)
+{
+    int n = 0;
+    for (int e = 0; e < NEXP; e++) {
+        const long x = lround(c->x0_px + c->vx_px_h * r->t_h[e]);
+        const long y = lround(c->y0_px + c->vy_px_h * r->t_h[e]);
+        n += x < 0 || x >= w || y < 0 || y >= h || b->mask[e][(size_t)y * w + x] != MASK_UNCOVERED;
+    }
+    return n;
+}
+
+/* The static sky's significance at (x, y) [patch px, 0-based]: the matched filter (r->tmpl) on
+ * smin, the least of the epochs' images per pixel (a mover is in one epoch at a time, a star or
+ * galaxy in all), with the variance var of an epoch there. 0 off the patch. */
+static double static_snr(const run_state *r, const float *smin, const float *var, int w, int h, double x,
+                         double y)
+{
+    const int half = r->cfg->psf_half_px, n = 2 * half + 1;
+    const long xc = lround(x), yc = lround(y);
+    double ps = 0.0, ph = 0.0;
+    for (int dy = -half; dy <= half; dy++)
+        for (int dx = -half; dx <= half; dx++) {
+            const long xx = xc + dx, yy = yc + dy;
+            if (xx < 0 || xx >= w || yy < 0 || yy >= h)
+                continue;
+            const size_t i = (size_t)yy * w + xx;
+            const double t = r->tmpl[(dy + half) * n + dx + half], v = var[i];
+            if (!(v > 0.0) || !isfinite(v))
+                continue;
+            ps += t * smin[i] / v, ph += t * t / v;
+        }
+    return ph > 0.0 ? ps / sqrt(ph) : 0.0;
+}
+
+/* A 2-epoch pair on a static source: in a band that 2 epochs cover, each is the other's template
+ * (D_b = -D_a), so a star's or galaxy's residual dipole (a PSF or position mismatch between the
+ * two exposures) is a perfect "pair" at the dipole's separation. A mover is in one image at a time:
+ * the least of the images is sky at its positions, a static source's is the source. Rejected when
+ * the static sky at an epoch's position exceeds PAIR_STATIC_SNR sigma and PAIR_STATIC_FRAC of the
+ * candidate's own SNR there (a mover crossing a faint galaxy stays). */
+#define PAIR_STATIC_SNR 5.0
+#define PAIR_STATIC_FRAC 0.5
+static int pair_on_static(const run_state *r, const patch_buf *b, const float *smin, int w, int h,
+                          const sso_stack_cand *c)
+{
+    for (int e = 0; e < NEXP; e++) {
+        if (!(c->phi_e[e] > 0.0f))
+            continue;
+        const double x = c->x0_px + c->vx_px_h * r->t_h[e], y = c->y0_px + c->vy_px_h * r->t_h[e];
+        const double s = static_snr(r, smin, b->var[e], w, h, x, y);
+        if (s > PAIR_STATIC_SNR && s > PAIR_STATIC_FRAC * c->psi_e[e] / sqrt(c->phi_e[e]))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct cand_pool {
+    sso_stack_cand *c;
+    size_t n, cap;
+} cand_pool;
+
+/* One search's candidates (a velocity bin of the main pass or of the 2-epoch pass) that patch k
+ * owns (first epoch in its core), re-checked on their refined track (recheck, with sp: that
+ * pass's threshold and consistency), into the pool. smin (the 2-epoch pass; NULL for the main one):
+ * its candidates must also have exactly 2 epochs with data on the track (covered_epochs: where a
+ * third epoch covers the sky and saw nothing, masked or empty, the pair is the main pass's to
+ * reject) and lie on no static source (pair_on_static). *n_core and *n_pooled count the owned and
+ * the kept. */
+static sso_status pool_search(run_state *r, int k, const sso_patch_info *pi, const sso_stack_result *res,
+                              float *const *bpsi, float *const *bphi, float *const *psi, float *const *phi,
+                              const sso_stack_params *sp, const float *smin, cand_pool *pool,
+                              size_t *n_core, size_t *n_pooled)
+{
+    const size_t nb = sso_stack_result_count(res);
+    for (size_t i = 0; i < nb; i++) {
+        const sso_stack_cand *c = sso_stack_result_get(res, i);
+        const double x_first = c->x0_px + c->vx_px_h * r->t_h[0] + 1.0;
+        const double y_first = c->y0_px + c->vy_px_h * r->t_h[0] + 1.0;
+        if (!sso_patch_plan_in_core(r->plan, k, x_first, y_first))
+            continue;
+        (*n_core)++;
+        sso_stack_cand rc;
+        if (!recheck(r, pi, c, bpsi, bphi, psi, phi, sp, &r->st->n_vetoed_epochs, &rc) ||
+            (smin && (covered_epochs(r, &r->pb[k], pi->width_px, pi->height_px, &rc) != 2 ||
+                      pair_on_static(r, &r->pb[k], smin, pi->width_px, pi->height_px, &rc)))) {
+            r->st->n_rejected_refined++;
+            continue;
+        }
+        if (pool->n == pool->cap) {
+            size_t cap = pool->cap ? 2 * pool->cap : 256;
+            sso_stack_cand *np = realloc(pool->c, cap * sizeof *np);
+            if (!np)
+                return sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow candidates", cap);
+            pool->c = np, pool->cap = cap;
+        }
+        pool->c[pool->n++] = rc;
+        (*n_pooled)++;
+    }
+    return SSO_OK;
+}
+
+/* One pass of the slow search on one velocity bin's maps (bpsi/bphi), its candidates pooled by
+ * pool_search; *n_samples and *n_cand add the search's samples and candidates. */
+static sso_status stack_pass(run_state *r, int k, const sso_patch_info *pi, float *const *bpsi,
+                             float *const *bphi, float *const *psi, float *const *phi,
+                             const sso_stack_params *sp, const float *smin, cand_pool *pool,
+                             size_t *n_core, size_t *n_pooled, long long *n_samples, size_t *n_cand)
+{
+    sso_stack_result *res = NULL;
+    sso_status st = sso_stack_slow((const float *const *)bpsi, (const float *const *)bphi, NEXP,
+                                   pi->width_px, pi->height_px, r->t_h, sp, &res);
+    if (!st) {
+        *n_samples += sso_stack_result_stats(res)->n_samples;
+        *n_cand += sso_stack_result_count(res);
+        st = pool_search(r, k, pi, res, bpsi, bphi, psi, phi, sp, smin, pool, n_core, n_pooled);
+    }
+    sso_stack_result_free(res);
+    return st;
+}
+
 static sso_status process_patch(run_state *r, int k)
 {
     sso_status st = SSO_OK;
     sso_patch_info pi;
     float *diff[NEXP] = {0}, *dvar[NEXP] = {0}, *psi[NEXP] = {0}, *phi[NEXP] = {0};
     float *tpsi[NEXP] = {0}, *tphi[NEXP] = {0};
-    uint8_t *dmask[NEXP] = {0};
-    sso_stack_cand *pool = NULL;
-    size_t n_pool = 0, cap_pool = 0;
-    sso_stack_result *res = NULL;
+    uint8_t *dmask[NEXP] = {0}, *ncov = NULL;
+    float *smin = NULL;
+    cand_pool pool = {0};
     sso_fast_result *fres = NULL;
     patch_buf *b = &r->pb[k];
 
@@ -963,6 +1104,34 @@ static sso_status process_patch(run_state *r, int k)
         if (!diff[e] || !dvar[e] || !dmask[e]) {
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: difference buffers");
             goto exit;
+        }
+    }
+    /* epochs with data per pixel, for the 2-epoch pass: where some pixel has exactly 2 */
+    size_t n_pair_px = 0;
+    if (r->cfg->slow_pairs) {
+        if (!(ncov = malloc(npx))) {
+            st = sso_fail(SSO_ERR_NOMEM, "pipeline: coverage plane");
+            goto exit;
+        }
+        for (size_t i = 0; i < npx; i++) {
+            int n = 0;
+            for (int e = 0; e < NEXP; e++)
+                n += b->mask[e][i] != MASK_UNCOVERED;
+            ncov[i] = (uint8_t)n;
+            n_pair_px += n == 2;
+        }
+    }
+    if (n_pair_px > 0) { /* the least of the epochs' images: the static sky (pair_on_static) */
+        if (!(smin = malloc(npx * sizeof *smin))) {
+            st = sso_fail(SSO_ERR_NOMEM, "pipeline: static sky plane");
+            goto exit;
+        }
+        for (size_t i = 0; i < npx; i++) {
+            float m = INFINITY;
+            for (int e = 0; e < NEXP; e++)
+                if (!b->mask[e][i])
+                    m = fminf(m, b->img[e][i]);
+            smin[i] = isfinite(m) ? m : 0.0f;
         }
     }
     sso_difference_config dc;
@@ -1018,7 +1187,7 @@ static sso_status process_patch(run_state *r, int k)
      * across bins (sso_stack_merge) and measured */
     const int nthr = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
     double t_trail = 0.0, t_stack = 0.0;
-    size_t nc = 0, n_core = 0;
+    size_t nc = 0, n_core = 0, n_main = 0, n_pairs = 0;
     long long n_samples = 0;
     for (int bi = 0; bi < r->n_bins; bi++) {
         const sso_stack_bin *bn = &r->bins[bi];
@@ -1048,37 +1217,33 @@ static sso_status process_patch(run_state *r, int k)
         sp.backend = r->cfg->backend;
         if (r->n_bins > 1)
             sso_stack_params_set_bin(&sp, bn);
-        if ((st = sso_stack_slow((const float *const *)bpsi, (const float *const *)bphi, NEXP, w, h,
-                                 r->t_h, &sp, &res)))
+        if ((st = stack_pass(r, k, &pi, bpsi, bphi, psi, phi, &sp, NULL, &pool, &n_core, &n_main,
+                             &n_samples, &nc)))
             goto exit;
-        n_samples += sso_stack_result_stats(res)->n_samples;
-        const size_t nb = sso_stack_result_count(res);
-        nc += nb;
-        for (size_t i = 0; i < nb; i++) {
-            const sso_stack_cand *c = sso_stack_result_get(res, i);
-            const double x_first = c->x0_px + c->vx_px_h * r->t_h[0] + 1.0;
-            const double y_first = c->y0_px + c->vy_px_h * r->t_h[0] + 1.0;
-            if (!sso_patch_plan_in_core(r->plan, k, x_first, y_first))
-                continue;
-            n_core++;
-            sso_stack_cand rc;
-            if (!recheck(r, &pi, c, bpsi, bphi, psi, phi, &r->st->n_vetoed_epochs, &rc)) {
-                r->st->n_rejected_refined++;
-                continue;
-            }
-            if (n_pool == cap_pool) {
-                size_t cap = cap_pool ? 2 * cap_pool : 256;
-                sso_stack_cand *np = realloc(pool, cap * sizeof *np);
-                if (!np) {
-                    st = sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow candidates", cap);
+        if (n_pair_px > 0) {
+            /* the 2-epoch pass: the same bin on maps that keep only the pixels at most 2 epochs
+             * cover (the point bin's into the trail buffers; a trail bin's in place, re-made from
+             * the point maps by the next bin) */
+            for (int e = 0; e < NEXP; e++) {
+                if (!tpsi[e] && (!(tpsi[e] = malloc(npx * sizeof(float))) ||
+                                 !(tphi[e] = malloc(npx * sizeof(float))))) {
+                    st = sso_fail(SSO_ERR_NOMEM, "pipeline: 2-epoch pass psi/phi buffers");
                     goto exit;
                 }
-                pool = np, cap_pool = cap;
+                const float *ps = bpsi[e], *ph = bphi[e];
+                for (size_t i = 0; i < npx; i++) {
+                    const int keep = ncov[i] <= 2;
+                    tpsi[e][i] = keep ? ps[i] : 0.0f;
+                    tphi[e][i] = keep ? ph[i] : 0.0f;
+                }
             }
-            pool[n_pool++] = rc;
+            sso_stack_params sp2 = sp;
+            sp2.min_epochs = sp2.max_epochs = 2;
+            sp2.epoch_snr_min = r->cfg->slow_pair_snr_min;
+            if ((st = stack_pass(r, k, &pi, tpsi, tphi, psi, phi, &sp2, smin, &pool, &n_core, &n_pairs,
+                                 &n_samples, &nc)))
+                goto exit;
         }
-        sso_stack_result_free(res);
-        res = NULL;
         t_stack += now_s() - tb1;
     }
     r->st->n_stack_samples += n_samples;
@@ -1087,14 +1252,18 @@ static sso_status process_patch(run_state *r, int k)
     r->st->stack_s += t_stack;
     double t3 = now_s();
 
+    r->st->n_pair_candidates += (long long)n_pairs;
     size_t first_slow = r->n_alerts;
-    size_t n_kept = n_pool;
-    if (r->n_bins > 1 && (st = sso_stack_merge(pool, n_pool, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
-                                                &r->cfg->stack, &n_kept)))
+    size_t n_kept = pool.n;
+    /* across bins and passes: one object, one candidate (a bright 2-epoch mover's pair claims its
+     * epochs from the 3-epoch trajectories that borrow one of them at the grid's edge) */
+    if ((r->n_bins > 1 || n_pairs > 0) &&
+        (st = sso_stack_merge(pool.c, pool.n, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
+                              &r->cfg->stack, &n_kept)))
         goto exit;
     for (size_t i = 0; i < n_kept; i++) {
         const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};
-        if ((st = measure(r, &pi, &pool[i], &pv)))
+        if ((st = measure(r, &pi, &pool.c[i], &pv)))
             goto exit;
     }
     double t4 = now_s();
@@ -1136,10 +1305,11 @@ static sso_status process_patch(run_state *r, int k)
     }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
              "trail psi/phi %.2f s (%d bins), stack %.2f s (%.3g samples, %.3g/s), %zu candidates, "
-             "%zu in the core, %zu after re-check, %zu after merging bins, noise scale max %.3f point, %.3f trail%s",
+             "%zu in the core, %zu + %zu (2-epoch pass) after re-check, %zu after merging, noise scale max "
+             "%.3f point, %.3f trail%s",
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
-             r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_pool,
-             n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
+             r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_main,
+             n_pairs, n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast) {
         const sso_fast_stats *fs = sso_fast_result_stats(fres);
         struct timespec ts;
@@ -1152,14 +1322,15 @@ static sso_status process_patch(run_state *r, int k)
                  fs ? fs->n_sharp : 0, fs ? fs->n_links : 0, fs ? fs->n_seeds : 0, n_fast, n_fast_core);
     }
 exit:
-    sso_stack_result_free(res);
     sso_fast_result_free(fres);
     for (int e = 0; e < NEXP; e++) {
         patch_epoch_free(b, e);
         free(diff[e]), free(dvar[e]), free(dmask[e]), free(psi[e]), free(phi[e]);
         free(tpsi[e]), free(tphi[e]);
     }
-    free(pool);
+    free(pool.c);
+    free(ncov);
+    free(smin);
     return st;
 }
 

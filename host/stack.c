@@ -60,6 +60,8 @@ void sso_stack_params_default(sso_stack_params *p)
     p->loo_z = 2.0f;
     p->l2o_z = 3.0f;
     p->min_epochs = 3;
+    p->max_epochs = 0;
+    p->epoch_snr_min = 0.0f;
     p->merge_radius_px = 3.0;
     p->n_threads = 1;
     p->no_coverage_skip = 0;
@@ -172,10 +174,13 @@ sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_st
 /* ---- coverage ---------------------------------------------------------------------------------- */
 
 /* Per start pixel, the number of epochs whose coverage (phi > 0) dilated by that epoch's largest
- * offsets (rx[e], ry[e]) is set, into cnt (w x h); rowcov[e * h + y] = 1 when row y of epoch e holds
- * a covered pixel. Box dilation is separable: a sliding count along rows, then along columns. */
-static int coverage_count(const float *const phi[], int ne, int w, int h, const int *rx,
-                          const int *ry, uint8_t *cnt, uint8_t *rowcov)
+ * offsets (rx[e], ry[e]) is set, into cnt (w x h); rowcov[e * h + y] has ROW_COVERED when row y of
+ * epoch e holds a covered pixel, ROW_NONZERO when it holds any psi or phi != 0 (a row without it
+ * adds exact zeros to every sum). Box dilation is separable: a sliding count along rows, then
+ * along columns. */
+enum { ROW_COVERED = 1, ROW_NONZERO = 2 };
+static int coverage_count(const float *const psi[], const float *const phi[], int ne, int w, int h,
+                          const int *rx, const int *ry, uint8_t *cnt, uint8_t *rowcov)
 {
     uint8_t *hd = malloc((size_t)w * h);
     int *col = malloc(sizeof(int) * (size_t)w);
@@ -186,9 +191,11 @@ static int coverage_count(const float *const phi[], int ne, int w, int h, const 
     memset(cnt, 0, (size_t)w * h);
     for (int e = 0; e < ne; e++) {
         for (int y = 0; y < h; y++) {
-            const float *f = phi[e] + (size_t)y * w;
+            const float *f = phi[e] + (size_t)y * w, *q = psi[e] + (size_t)y * w;
             uint8_t *o = hd + (size_t)y * w;
-            int run = 0, any = 0; /* covered pixels in [x - rx, x + rx] */
+            int run = 0, any = 0, nz = 0; /* covered pixels in [x - rx, x + rx] */
+            for (int x = 0; x < w; x++)
+                nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
             for (int x = 0; x < rx[e] && x < w; x++)
                 run += f[x] > 0.0f;
             for (int x = 0; x < w; x++) {
@@ -199,7 +206,7 @@ static int coverage_count(const float *const phi[], int ne, int w, int h, const 
                 o[x] = run > 0;
                 any |= run > 0;
             }
-            rowcov[(size_t)e * h + y] = (uint8_t)any;
+            rowcov[(size_t)e * h + y] = (uint8_t)((any ? ROW_COVERED : 0) | (nz ? ROW_NONZERO : 0));
         }
         memset(col, 0, sizeof(int) * (size_t)w);
         for (int y = 0; y < ry[e] && y < h; y++)
@@ -233,7 +240,7 @@ typedef struct search_ctx {
     int min_ep;             /* epochs that must be covered; 0: no skipping */
     const int *runs;        /* [xa, xb) pairs of start pixels to search, rows in CSR order: */
     const int64_t *row_run; /* row y's runs are runs[2 * row_run[y] .. 2 * row_run[y + 1]) */
-    const uint8_t *rowcov;  /* ne x h: row of an epoch holds a covered pixel */
+    const uint8_t *rowcov;  /* ne x h: ROW_COVERED, ROW_NONZERO (coverage_count) */
 } search_ctx;
 
 typedef struct worker {
@@ -266,8 +273,9 @@ static int push_hit(hit_vec *v, raw_hit h)
  * which records the hits: the same sums, so none is lost or added. The inner trip count is a
  * constant multiple of the vector width and the pointers are restrict, so gcc's -O2 (very-cheap
  * cost model) vectorises the inner loops without an alias check or a scalar epilogue. An epoch
- * whose shifted row is off the image is left out of the sum: it would add exactly 0.0f, and a sum
- * that starts at +0.0f is never -0.0f, so leaving it out changes no bit. */
+ * whose shifted row is off the image, or (coverage skip on) holds only zeros, is left out of
+ * the sum: it would add exactly 0.0f, and a sum that starts at +0.0f is never -0.0f, so
+ * leaving it out changes no bit. */
 enum { CH = 64 }; /* small enough that test images (>= ~150 px wide) take this path */
 
 static uint32_t chunk_sum4(const float *restrict p0, const float *restrict p1,
@@ -309,6 +317,24 @@ static uint32_t chunk_sum3(const float *restrict p0, const float *restrict p1,
             float t = 0.0f + f0[i];
             t += f1[i];
             t += f2[i];
+            any |= (s > 0.0f) & (s * s >= k2 * t);
+        }
+        mask |= (uint32_t)(any != 0) << c;
+    }
+    return mask;
+}
+
+static uint32_t chunk_sum2(const float *restrict p0, const float *restrict p1,
+                           const float *restrict f0, const float *restrict f1, int nch, float k2)
+{
+    uint32_t mask = 0;
+    for (int c = 0; c < nch; c++, p0 += CH, p1 += CH, f0 += CH, f1 += CH) {
+        int any = 0;
+        for (int i = 0; i < CH; i++) {
+            float s = 0.0f + p0[i];
+            s += p1[i];
+            float t = 0.0f + f0[i];
+            t += f1[i];
             any |= (s > 0.0f) & (s * s >= k2 * t);
         }
         mask |= (uint32_t)(any != 0) << c;
@@ -367,6 +393,8 @@ static int row_chunks(worker *wk, const float *const *pr, const float *const *fr
             mask = chunk_sum4(p[0], p[1], p[2], p[3], f[0], f[1], f[2], f[3], n, k2);
         else if (m == 3)
             mask = chunk_sum3(p[0], p[1], p[2], f[0], f[1], f[2], n, k2);
+        else if (m == 2)
+            mask = chunk_sum2(p[0], p[1], f[0], f[1], n, k2);
         else
             mask = chunk_sumn(p, f, m, n, k2);
         for (int k = 0; mask; k++, mask >>= 1) {
@@ -392,14 +420,19 @@ static void *search_rows(void *arg)
             npx += c->runs[2 * r + 1] - c->runs[2 * r];
         for (int64_t iv = 0; iv < c->nv; iv++) {
             const int *ox = c->offx + iv * ne, *oy = c->offy + iv * ne;
-            /* the epochs whose shifted row is on the image; the x range where all are inside */
+            /* the epochs whose shifted row is on the image; the x range where all are inside.
+             * With the skip on, an epoch whose shifted row is all zeros is left out of the sums
+             * (it adds exact zeros; the 2-epoch pass's maps are 0 where 3 or 4 epochs cover: most
+             * rows of 2 of its epochs) */
             const float *pr[SSO_STACK_MAX_EPOCHS], *fr[SSO_STACK_MAX_EPOCHS];
             int dx[SSO_STACK_MAX_EPOCHS], m = 0, ncov = 0, lo = 0, hi = w;
             for (int e = 0; e < ne; e++) {
                 const int y = y0 + oy[e];
                 if (y < 0 || y >= h)
                     continue;
-                ncov += c->rowcov[(size_t)e * h + y];
+                ncov += (c->rowcov[(size_t)e * h + y] & ROW_COVERED) != 0;
+                if (c->min_ep > 0 && !(c->rowcov[(size_t)e * h + y] & ROW_NONZERO))
+                    continue;
                 pr[m] = c->psi[e] + (size_t)y * w;
                 fr[m] = c->phi[e] + (size_t)y * w;
                 dx[m] = ox[e];
@@ -409,7 +442,7 @@ static void *search_rows(void *arg)
             }
             if (ncov < c->min_ep) /* cannot reach min_epochs covered epochs */
                 continue;
-            wk->n_eval += npx * ne;
+            wk->n_eval += npx * (c->min_ep > 0 ? m : ne);
             if (m == 0) /* every epoch off the image: sums 0, no hit */
                 continue;
             for (int64_t r = r0; r < r1; r++) {
@@ -489,8 +522,12 @@ int sso_stack_consistent(const sso_stack_cand *c, int ne, const sso_stack_params
     float sp = 0.0f, sf = 0.0f;
     for (int e = 0; e < ne; e++)
         sp += c->psi_e[e], sf += c->phi_e[e];
-    if (c->n_epochs_used < p->min_epochs || !(sp > 0.0f) || !(sf > 0.0f))
+    if (c->n_epochs_used < p->min_epochs || !(sp > 0.0f) || !(sf > 0.0f) ||
+        (p->max_epochs > 0 && c->n_epochs_used > p->max_epochs))
         return 0;
+    for (int e = 0; e < ne && p->epoch_snr_min > 0.0f; e++)
+        if (c->phi_e[e] > 0.0f && c->psi_e[e] < p->epoch_snr_min * sqrtf(c->phi_e[e]))
+            return 0;
     for (int e = 0; e < ne; e++) {
         if (c->psi_e[e] > p->max_epoch_frac * sp)
             return 0;
@@ -694,9 +731,11 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
         p = *pp;
     else
         sso_stack_params_default(&p);
-    if (!(p.nu_min > 0.0f) || p.n_threads < 1 || p.n_threads > 256 || !(p.merge_radius_px >= 0.0))
-        return sso_fail(SSO_ERR_ARG, "stack: nu_min %g, threads %d, merge radius %g",
-                        p.nu_min, p.n_threads, p.merge_radius_px);
+    if (!(p.nu_min > 0.0f) || p.n_threads < 1 || p.n_threads > 256 || !(p.merge_radius_px >= 0.0) ||
+        p.max_epochs < 0 || !(p.epoch_snr_min >= 0.0f))
+        return sso_fail(SSO_ERR_ARG, "stack: nu_min %g, threads %d, merge radius %g, max epochs %d, "
+                        "epoch SNR floor %g", p.nu_min, p.n_threads, p.merge_radius_px, p.max_epochs,
+                        p.epoch_snr_min);
     for (int e = 0; e < n_epochs && e < SSO_STACK_MAX_EPOCHS; e++)
         if (!psi[e] || !phi[e])
             return sso_fail(SSO_ERR_ARG, "stack: epoch %d has no psi/phi", e);
@@ -742,7 +781,7 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     cnt = malloc((size_t)w * h);
     rowcov = malloc((size_t)ne * h);
     row_run = malloc(sizeof(int64_t) * ((size_t)h + 1));
-    if (!cnt || !rowcov || !row_run || coverage_count(phi, ne, w, h, rx, ry, cnt, rowcov)) {
+    if (!cnt || !rowcov || !row_run || coverage_count(psi, phi, ne, w, h, rx, ry, cnt, rowcov)) {
         st = sso_fail(SSO_ERR_NOMEM, "stack: coverage maps (%d x %d)", w, h);
         goto exit;
     }

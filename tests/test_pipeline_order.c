@@ -8,7 +8,8 @@
  *   - the same alerts, field by field, in the same order (every patch sees all its inputs before
  *     its search, whichever order they were read in); at least 5 alerts, or the comparison
  *     would prove nothing;
- *   - the same stage counts (detector reads, patches, slow candidates);
+ *   - the same stage counts (detector reads, patches, slow candidates, 2-epoch pass candidates),
+ *     and the 2-epoch slow pass makes alerts of 2 epochs (most of this CCD is seen twice);
  *   - patch_bytes_peak: the old order holds every patch's epochs at once (the sum over the plan's
  *     patches of 4 x 9 bytes per pixel, at most); the new one less than half of what the old one
  *     held.
@@ -72,6 +73,7 @@ static void run(int read_all_first, sso_alert **alerts, size_t *n, sso_pipeline_
     cfg.patch.size_px = 768;
     cfg.trail_bins = 0;
     cfg.stack.vmax_px_h = 20.0; /* 2"/h */
+    cfg.slow_pairs = 1;
     cfg.read_all_first = read_all_first;
     sso_status st = sso_pipeline_run(q, &cfg, alerts, n, ps);
     if (st)
@@ -118,6 +120,15 @@ static void test_same_alerts_less_memory(void **state)
     assert_int_equal(sa.n_detectors, 16);
     assert_int_equal(sa.n_patches, sb.n_patches);
     assert_int_equal(sa.n_candidates, sb.n_candidates);
+    /* the 2-epoch slow pass (on by default; the library's default has no fast search, so its
+     * alerts stay slow): the Dec dither leaves most of a 1400 px high CCD to 2 epochs */
+    size_t n_two = 0;
+    for (size_t i = 0; i < nb; i++)
+        n_two += b[i].n_epochs == 2 && b[i].cls == SSO_ALERT_SLOW;
+    print_message("2-epoch pass: %lld candidates kept, %zu alerts of 2 epochs\n",
+                  sb.n_pair_candidates, n_two);
+    assert_int_equal(sa.n_pair_candidates, sb.n_pair_candidates);
+    assert_true(n_two >= 1);
     const size_t patch_bytes = (size_t)768 * 768 * 9;
     assert_true(sa.patch_bytes_peak <= (size_t)sa.n_patches * 4 * patch_bytes);
     assert_true(sa.patch_bytes_peak >= 4 * patch_bytes); /* at least one patch's 4 epochs */

@@ -301,6 +301,101 @@ static void test_single_epoch_rejected(void **state)
     scene_free(&s);
 }
 
+/* The 2-epoch pass's rules (max_epochs, epoch_snr_min) in sso_stack_consistent, on hand-made
+ * candidates of unit phi (psi_e = the epoch's SNR). */
+static void test_pair_rules(void **state)
+{
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.nu_min = 7.0f;
+    sso_stack_cand c;
+    memset(&c, 0, sizeof c);
+    c.psi_e[0] = 7.5f, c.phi_e[0] = 1.0f;
+    c.psi_e[2] = 5.5f, c.phi_e[2] = 1.0f;
+    c.n_epochs_used = 2;
+    assert_false(sso_stack_consistent(&c, NE, &p)); /* min_epochs 3 */
+    p.min_epochs = p.max_epochs = 2;
+    assert_true(sso_stack_consistent(&c, NE, &p)); /* no floor: 7.5 + 5.5 passes */
+    p.epoch_snr_min = 5.0f;
+    assert_true(sso_stack_consistent(&c, NE, &p));
+    p.epoch_snr_min = 6.0f;
+    assert_false(sso_stack_consistent(&c, NE, &p)); /* 5.5 < 6 */
+    c.psi_e[2] = 6.5f;
+    assert_true(sso_stack_consistent(&c, NE, &p));
+    /* a third epoch with data: more than max_epochs */
+    c.psi_e[1] = 7.0f, c.phi_e[1] = 1.0f, c.n_epochs_used = 3;
+    assert_false(sso_stack_consistent(&c, NE, &p));
+    p.max_epochs = 0;
+    assert_true(sso_stack_consistent(&c, NE, &p));
+}
+
+/* A mover seen in epochs 0 and 2 only (the others' phi 0: no detector there), per-epoch SNR 9: the
+ * default search (3 epochs) cannot find it; the 2-epoch parameters find it once, with its 2
+ * epochs, at its position and velocity. */
+static void test_pair_search(void **state)
+{
+    scene s;
+    scene_init(&s, 128, 128, 9);
+    const double x0 = 40.3, y0 = 60.6, vx = 30.0, vy = -12.0;
+    add_mover(&s, x0, y0, vx, vy, 9.0);
+    scene_likelihood(&s);
+    for (int i = 0; i < s.w * s.h; i++)
+        s.psi[1][i] = s.phi[1][i] = s.psi[3][i] = s.phi[3][i] = 0.0f;
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.nu_min = 7.0f;
+    sso_stack_result *r = run_stack_p(&s, T4, &p);
+    assert_int_equal(sso_stack_result_count(r), 0);
+    sso_stack_result_free(r);
+    p.min_epochs = p.max_epochs = 2;
+    p.epoch_snr_min = 5.0f;
+    r = run_stack_p(&s, T4, &p);
+    size_t k = 0;
+    assert_int_equal(count_matches(r, x0, y0, vx, vy, &k), 1);
+    const sso_stack_cand *c = sso_stack_result_get(r, k);
+    assert_int_equal(c->n_epochs_used, 2);
+    assert_true(c->phi_e[0] > 0.0f && c->phi_e[2] > 0.0f);
+    assert_true(hypot(c->x0_px - x0, c->y0_px - y0) <= 0.5);
+    assert_true(fabs(c->vx_px_h - vx) <= 3.0 && fabs(c->vy_px_h - vy) <= 3.0);
+    sso_stack_result_free(r);
+    scene_free(&s);
+}
+
+/* The per-epoch floor on noiseless data: a point of SNR 6.5 in epoch 0 and one of 4.8 in epoch 2,
+ * on the pixels a grid trajectory samples (start (64, 50), velocity (7, 3) grid steps; nu ~8.0,
+ * the stronger 58% of the sum) pass the 2-epoch threshold and consistency without the floor, not
+ * with a floor of 5; 6.5 + 5.5 passes it. */
+static void test_pair_floor(void **state)
+{
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.nu_min = 7.0f;
+    p.min_epochs = p.max_epochs = 2;
+    double dv = 0.0;
+    int64_t nv = 0;
+    assert_int_equal(sso_stack_velocity_grid(T4, NE, &p, &dv, &nv, NULL, NULL), SSO_OK);
+    const double x0 = 64.0, y0 = 50.0, vx = 7 * dv, vy = 3 * dv;
+    for (int pass = 0; pass < 3; pass++) {
+        scene s;
+        scene_init(&s, 128, 128, 10);
+        for (int e = 0; e < NE; e++)
+            memset(s.d[e], 0, sizeof(float) * s.w * s.h);
+        add_source(&s, 0, x0 + sso_stack_offset_px(vx, T4[0]), y0 + sso_stack_offset_px(vy, T4[0]),
+                   flux_for_snr(6.5));
+        add_source(&s, 2, x0 + sso_stack_offset_px(vx, T4[2]), y0 + sso_stack_offset_px(vy, T4[2]),
+                   flux_for_snr(pass == 2 ? 5.5 : 4.8));
+        scene_likelihood(&s);
+        for (int i = 0; i < s.w * s.h; i++)
+            s.psi[1][i] = s.phi[1][i] = s.psi[3][i] = s.phi[3][i] = 0.0f;
+        p.epoch_snr_min = pass == 0 ? 0.0f : 5.0f;
+        sso_stack_result *r = run_stack_p(&s, T4, &p);
+        size_t k = 0;
+        assert_int_equal(count_matches(r, x0, y0, vx, vy, &k), pass == 1 ? 0 : 1);
+        sso_stack_result_free(r);
+        scene_free(&s);
+    }
+}
+
 /* Pure noise, 192 x 192, full grid: E[raw hits] = N_traj * Q(nu_min) with N_traj the trajectories
  * with at least one epoch on the image (counted here from the offsets, row intervals). */
 static void test_noise_rate(void **state)
@@ -656,6 +751,9 @@ int main(void)
         cmocka_unit_test(test_edge_mover),
         cmocka_unit_test(test_two_movers),
         cmocka_unit_test(test_single_epoch_rejected),
+        cmocka_unit_test(test_pair_rules),
+        cmocka_unit_test(test_pair_search),
+        cmocka_unit_test(test_pair_floor),
         cmocka_unit_test(test_noise_rate),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_search_matches_eval),

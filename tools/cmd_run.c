@@ -280,11 +280,11 @@ int sso_cmd_run(int argc, char **argv)
                 ps.background_s, ps.cosmic_s, ps.resample_s, ps.difference_s, ps.likelihood_s,
                 ps.stack_s, (double)ps.n_stack_samples,
                 ps.stack_s > 0 ? ps.n_stack_samples / ps.stack_s : 0.0, ps.measure_s, ps.fast_s);
-        fprintf(stderr, "sso run: slow candidates %lld, rejected on their refined track %lld, epochs "
-                "dropped by the streak veto %lld; slow alerts at the grid's edge replaced by fast ones "
+        fprintf(stderr, "sso run: slow candidates %lld, rejected on their refined track %lld, 2-epoch "
+                "pass candidates kept %lld, epochs dropped by the streak veto %lld; slow alerts (grid edge, 2-epoch) replaced by fast ones "
                 "%lld, fast alerts replaced by a better fit of the same mover %lld, fast candidates "
                 "explained by a stronger alert %lld\n", ps.n_candidates, ps.n_rejected_refined,
-                ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained);
+                ps.n_pair_candidates, ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained);
         fprintf(stderr, "sso run: wrote %s/alerts.jsonl and %s/regions-*.reg\n", out, out);
     }
     free(alerts);

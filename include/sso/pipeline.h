@@ -6,7 +6,10 @@
  *      (sso/cosmic.h; flagged pixels are masked), resampling into every sky patch it touches
  *      (sso/patch.h, sso/resample.h);
  *   2. per patch: static sky removal (sso/difference.h), likelihood images psi/phi with the VIS
- *      PSF (sso/likelihood.h), the slow-mover shift-and-stack (sso/stack.h);
+ *      PSF (sso/likelihood.h), the slow-mover shift-and-stack (sso/stack.h): with >= 3 epochs
+ *      (stack.min_epochs), then (cfg->slow_pairs, off by default) a 2-epoch pass over the sky that
+ *      only 2 epochs cover, each epoch at SNR >= slow_pair_snr_min; the two passes' candidates
+ *      are merged by explaining away (sso_stack_merge);
  *   3. per candidate whose first-epoch position lies in the patch's core (so an object is reported
  *      once): measurement (per-epoch RA/Dec from the patch WCS, detector and pixel, magnitude from
  *      MAGZEROP, SNR; rate and position angle) into an sso_alert (sso/alert.h).
@@ -60,6 +63,16 @@ typedef struct sso_pipeline_config {
     int streak_veto;            /* drop a slow candidate's epochs that lie on a streak (light on
                                  * both sides beyond its own trail, host/veto.h) before its
                                  * threshold and consistency re-check [1] */
+    int slow_pairs;             /* a second slow pass where only 2 epochs cover the sky (the
+                                 * Dec dither's bands, detector gaps): stack.min_epochs is 3, so a
+                                 * slow mover seen twice is otherwise found only if the fast search
+                                 * links its two short trails. Same grid and bins; a trajectory
+                                 * qualifies when exactly 2 epochs have data on it, and each must
+                                 * stand alone (slow_pair_snr_min). Off by default: on ccd seeds 1-2
+                                 * it found 2 more movers (faint ones the fast search misses) and
+                                 * made 1 more false alert, and `sso run` on the demo quartet took
+                                 * 125 s instead of 92 (bench/results/slow-pairs-2026-11-22.md) [0] */
+    float slow_pair_snr_min;    /* the pair pass's per-epoch floor on psi/sqrt(phi) [5] */
     const char *cutout_dir;     /* with a folder (existing): per alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
@@ -86,7 +99,10 @@ typedef struct sso_pipeline_stats {
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
     long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
-    long long n_replaced_slow;  /* slow alerts at the velocity grid's edge replaced by a faster fast alert */
+    long long n_pair_candidates; /* 2-epoch pass candidates that passed the re-check, the coverage
+                                  * and the static-source tests (before merging with the others) */
+    long long n_replaced_slow;  /* slow alerts replaced by a fast alert of the same mover: at the
+                                 * velocity grid's edge (a faster one), or of 2 epochs */
     long long n_fast_duplicates; /* fast alerts replaced by a better fit of the same mover (another
                                   * patch's, or a partial fit of a bright trail) */
     long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a

@@ -34,6 +34,10 @@
  *      - l2o_z (a pair of unrelated single-epoch sources, e.g. two points on different streaks or
  *      two cosmic-ray residuals, linked with noise: on the simulated CCDs the false alerts' two
  *      weakest epochs held ~0 sigma together, a true mover's ~nu/sqrt(2)).
+ *      Optionally (max_epochs, epoch_snr_min, both off by default) at most max_epochs used
+ *      epochs, each with psi_e/sqrt(phi_e) >= epoch_snr_min: the pipeline's 2-epoch pass, where a
+ *      pair of single-epoch sources (a noise peak beside a cosmic-ray residual) would otherwise
+ *      pass with one strong epoch and the best of thousands of velocities' noise in the other.
  *   2. merging by explaining away: by nu descending, the epochs at which a kept (stronger)
  *      candidate's pixel lies within merge_radius_px (in x and in y) are dropped from a candidate,
  *      which is kept only if the remaining epochs still pass the threshold and the consistency
@@ -85,6 +89,10 @@ typedef struct sso_stack_params {
     float l2o_z;            /* leave-two-out: without its two strongest epochs a candidate of n >= 3
                              * used epochs keeps nu >= nu_min sqrt((n-2)/n) - l2o_z; <= 0 off [3] */
     int min_epochs;         /* epochs with phi > 0 required [3] */
+    int max_epochs;         /* at most this many epochs with phi > 0; 0: no limit [0] (the
+                             * pipeline's 2-epoch pass: pairs where only 2 epochs cover the sky) */
+    float epoch_snr_min;    /* every used epoch's psi_e/sqrt(phi_e) at least this; 0: off [0]
+                             * (a pair has no third epoch to confirm it: each must stand alone) */
     double merge_radius_px; /* claim radius per epoch for merging [3 px] */
     int n_threads;          /* worker threads (rows split between them) [1] */
     int no_coverage_skip;   /* 1: search every start pixel (tests of the skip's exactness) [0] */
