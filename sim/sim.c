@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -515,13 +516,27 @@ static void *worker_main(void *p)
 
 /* ---- FITS output ----------------------------------------------------------------------------- */
 
+/* A failed write says how much room its folder's filesystem has left: "error writing to FITS
+ * file" alone does not tell a full disk from a broken one. */
 static sso_status fits_error(int st, const char *path, const char *ext)
 {
     char msg[FLEN_STATUS] = "";
     fits_get_errstatus(st, msg);
     fits_clear_errmsg();
-    return sso_fail(SSO_ERR_IO, "file %s%s%s: cfitsio: %s", path, ext ? ", extension " : "",
-                    ext ? ext : "", msg);
+    char room[96] = "";
+    if (st == WRITE_ERROR || st == FILE_NOT_CREATED) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+        struct statvfs vfs;
+        if (statvfs(dir[0] ? dir : "/", &vfs) == 0)
+            snprintf(room, sizeof room, " (%.0f MiB free on that filesystem)",
+                     (double)vfs.f_bavail * (double)vfs.f_frsize / 1048576.0);
+    }
+    return sso_fail(SSO_ERR_IO, "file %s%s%s: cfitsio: %s%s", path, ext ? ", extension " : "",
+                    ext ? ext : "", msg, room);
 }
 
 /* CHECKSUM and DATASUM with fixed comments. fits_write_chksum() puts the wall-clock date into
