@@ -14,7 +14,9 @@
  *                  data, as counted from the mask's MASK_UNCOVERED; exactly 2 epochs with data on
  *                  the track, each at SNR >= slow_pair_snr_min, on no static source); the two
  *                  passes' candidates are merged by explaining away, and a fast alert of the same
- *                  mover replaces a 2-epoch one (measure_fast).
+ *                  mover replaces a 2-epoch one (measure_fast). A fast candidate's epochs whose
+ *                  trail runs along a mask at a constant offset (the halo of a flagged cosmic-ray
+ *                  track) are set aside like those a stronger alert explains (measure_fast).
  *   order          sso_pipeline_run interleaves them (read_and_search): the patches are searched
  *                  in plan order, and just before patch k the detectors it lists that are not read
  *                  yet go through phase 1 (into patch k and every later patch that lists them).
@@ -124,7 +126,8 @@ typedef struct run_state {
     sso_alert *alerts;
     size_t n_alerts, cap_alerts;
     char obs_id[64];
-    int debug_veto; /* SSO_DEBUG_VETO set: each re-checked epoch's veto statistic on stderr */
+    int debug_veto; /* SSO_DEBUG_VETO set: each re-checked epoch's veto statistic on stderr (and
+                     * each fast epoch set aside on a mask's edge, HUG lines) */
     uint8_t *searched; /* per patch, 1 once searched (read_and_search; NULL in a session) */
 } run_state;
 
@@ -756,6 +759,13 @@ static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso
             expl[e] = 1;
 }
 
+/* Fast-candidate epochs whose trail runs along a mask (sso_trail_hugs_mask, host/veto.h: within
+ * HUG_R_PX across, over >= HUG_FRAC of its length and >= HUG_MIN_PX) hold no evidence: ccd seeds
+ * 1-2 had two false fast alerts with an epoch on the halo of a flagged vertical cosmic-ray track. */
+#define HUG_R_PX 2
+#define HUG_MIN_PX 12
+#define HUG_FRAC 0.5
+
 static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const int *expl)
 {
     int any = 0;
@@ -782,7 +792,8 @@ static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const
  * if a fast alert holds it; slow alerts at the grid's edge that it holds give way to it). Per-epoch fluxes are the exact trail-template
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
-                               size_t *first_slow, float *const *diff, uint8_t *const *dmask)
+                               size_t *first_slow, float *const *diff, uint8_t *const *dmask,
+                               uint8_t *const *pmask)
 {
     const double scale = r->cfg->patch.scale_arcsec;
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
@@ -846,7 +857,17 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
             mark_explained(r, c, fa, xa, ya, expl);
     }
     const int n_drop_fast = n_drop;
+    int n_hug = 0; /* epochs whose trail runs along a mask hold no evidence either */
+    for (int e = 0; e < NEXP; e++)
+        if (c_on[e] && sso_trail_hugs_mask(pmask[e], pi->width_px, pi->height_px, c->x_px[e], c->y_px[e],
+                                           c->len_px, c->theta_rad, HUG_R_PX, HUG_MIN_PX, HUG_FRAC)) {
+            if (r->debug_veto)
+                fprintf(stderr, "HUG e%d x %.1f y %.1f len %.1f snr %.1f nu %.1f\n", e, c->x_px[e],
+                        c->y_px[e], c->len_px, (double)c->snr[e], (double)c->nu);
+            expl[e] = 1, n_hug++;
+        }
     if (short_of_acceptance(r, c, expl)) {
+        r->st->n_fast_mask_edge += n_hug > 0;
         r->st->n_fast_explained++;
         return SSO_OK;
     }
@@ -1297,7 +1318,7 @@ static sso_status process_patch(run_state *r, int k)
                        sso_patch_plan_in_core(r->plan, k, fc->x_px[e] + 1.0, fc->y_px[e] + 1.0);
             if (!own)
                 continue;
-            if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask)))
+            if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask, b->mask)))
                 goto exit;
             n_fast_core++;
         }

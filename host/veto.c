@@ -85,3 +85,28 @@ int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, d
     const double s = sso_veto_side_snr(psi, phi, w, h, x, y, own_len_px, own_angle_rad, p, NULL);
     return s > p->z_abs + p->frac * (snr_e > p->snr0 ? snr_e - p->snr0 : 0.0);
 }
+
+int sso_trail_hugs_mask(const unsigned char *m, int w, int h, double x, double y, double len_px,
+                        double angle_rad, int r_px, int min_px, double min_frac)
+{
+    if (r_px < 1 || r_px > SSO_HUG_MAX_R)
+        return 0;
+    const double ux = cos(angle_rad), uy = sin(angle_rad);
+    const int ns = (int)floor(len_px) + 1;
+    int n_at[2 * SSO_HUG_MAX_R + 1] = {0}; /* samples masked at offset d or d + 1 (d = -r .. r-1) */
+    for (int i = 0; i < ns; i++) {
+        const double s = ns > 1 ? len_px * ((double)i / (ns - 1) - 0.5) : 0.0;
+        const double px = x + s * ux, py = y + s * uy;
+        int hit[2 * SSO_HUG_MAX_R + 2] = {0};
+        for (int d = -r_px; d <= r_px; d++) {
+            const long u = lround(px - d * uy), v = lround(py + d * ux);
+            hit[d + r_px] = u >= 0 && u < w && v >= 0 && v < h && m[(size_t)v * (size_t)w + (size_t)u] == 1;
+        }
+        for (int d = 0; d < 2 * r_px; d++)
+            n_at[d] += hit[d] || hit[d + 1];
+    }
+    int best = 0;
+    for (int d = 0; d < 2 * r_px; d++)
+        best = n_at[d] > best ? n_at[d] : best;
+    return best >= min_px && best >= min_frac * ns;
+}

@@ -65,4 +65,18 @@ double sso_veto_side_snr(const float *psi, const float *phi, int w, int h, doubl
 int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, double y,
                    double own_len_px, double own_angle_rad, double snr_e, const sso_veto_params *p);
 
+#define SSO_HUG_MAX_R 8 /* largest r_px of sso_trail_hugs_mask */
+
+/* A mask test on a patch mask m (w x h; code 1 = masked; any other code, e.g. the pipeline's
+ * "uncovered", is not), for fast candidates beside flagged cosmic-ray tracks.
+ * sso_trail_hugs_mask: 1 when the trail (centre x, y, length len_px, direction angle_rad) runs
+ * along a mask at a constant offset: for some offset d across the trail (|d| <= r_px, 1 <= r_px
+ * <= SSO_HUG_MAX_R), at >= min_frac of the points 1 px apart on its segment, and at >= min_px of
+ * them, the pixel at offset d or d + 1 is masked. The pixels beside a flagged track are a few
+ * sigma high (charge diffusion) and a trail template sums them into a streak parallel to the
+ * flags, at the same offset all along; a mover's trail that crosses a track, or passes a cluster
+ * of cosmic rays, meets masks at offsets that change along it. */
+int sso_trail_hugs_mask(const unsigned char *m, int w, int h, double x, double y, double len_px,
+                        double angle_rad, int r_px, int min_px, double min_frac);
+
 #endif

@@ -263,12 +263,50 @@ static void test_edges(void **state)
     free(s);
 }
 
+/* The mask test of cosmic-ray-track neighbours (sso_trail_hugs_mask): a vertical masked track (code 1) 60 px long and
+ * 1 px wide; a trail parallel to it 2 px aside runs along it, one 4 px aside (beyond r = 3) does
+ * not, nor one crossing it at 45 or 90 degrees, nor one too short (10 px < 12) beside it, nor one
+ * beside a column of code 2 (the pipeline's "uncovered": a footprint's edge, not a flag), nor one
+ * 8 degrees off the track's direction (its offset to the mask changes along it: a mover passing a
+ * track), though it is within 3 px of the mask over more than half its length. */
+static void test_mask_tests(void **state)
+{
+    (void)state;
+    enum { MW = 96, MH = 96 };
+    unsigned char *m = calloc(MW * MH, 1);
+    assert_non_null(m);
+    for (int y = 18; y < 78; y++)
+        m[y * MW + 40] = 1, m[y * MW + 70] = 2;
+    const double up = 1.5707963267948966;
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 40.0, up, 3, 12, 0.5), 1);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 38.0, 48.0, 40.0, -up, 3, 12, 0.5), 1);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 44.0, 48.0, 40.0, up, 3, 12, 0.5), 0);
+    /* 3 px aside: within r = 3, not r = 2 (the pipeline's; a halo lies 1 px from the track) */
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 43.0, 48.0, 40.0, up, 3, 12, 0.5), 1);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 43.0, 48.0, 40.0, up, 2, 12, 0.5), 0);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 40.0, up, 2, 12, 0.5), 1);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 40.0, up, 0, 12, 0.5), 0); /* r < 1 */
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 40.0, 48.0, 40.0, up / 2.0, 3, 12, 0.5), 0);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 40.0, 48.0, 40.0, 0.0, 3, 12, 0.5), 0);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 10.0, up, 3, 12, 0.5), 0);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 72.0, 48.0, 40.0, up, 3, 12, 0.5), 0);
+    /* 8 degrees off vertical, crossing the track at its centre: within 3 px of it over ~43 of 41
+     * points, but at each offset over at most ~15 (d, d + 1: 2 px of 0.14 px/px) */
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 40.0, 48.0, 40.0, up - 0.14, 3, 12, 0.5), 0);
+    /* half of an 80 px trail beside the track (from y = 18 to 77, the trail from 8 to 88): kept
+     * below 0.8, flagged at 0.5 */
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 80.0, up, 3, 12, 0.8), 0);
+    assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 80.0, up, 3, 12, 0.5), 1);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_point_sources_kept), cmocka_unit_test(test_own_trail_kept),
         cmocka_unit_test(test_streaks_vetoed),     cmocka_unit_test(test_neighbour_kept),
         cmocka_unit_test(test_noise_rate),         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_mask_tests),
     };
     if (sso_sim_psf_create(4, 64, &g_psf) != SSO_OK)
         return 1;

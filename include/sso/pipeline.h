@@ -107,6 +107,8 @@ typedef struct sso_pipeline_stats {
                                   * patch's, or a partial fit of a bright trail) */
     long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a
                                   * stronger alert's trail or position touches are set aside */
+    long long n_fast_mask_edge;  /* of those, ones that had an epoch set aside because its trail
+                                  * runs along a mask (a cosmic-ray track's halo) */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
     size_t n_alerts;
     double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
