@@ -290,8 +290,8 @@ static void test_mask_tests(void **state)
     assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 40.0, 48.0, 40.0, 0.0, 3, 12, 0.5), 0);
     assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 42.0, 48.0, 10.0, up, 3, 12, 0.5), 0);
     assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 72.0, 48.0, 40.0, up, 3, 12, 0.5), 0);
-    /* 8 degrees off vertical, crossing the track at its centre: within 3 px of it over ~43 of 41
-     * points, but at each offset over at most ~15 (d, d + 1: 2 px of 0.14 px/px) */
+    /* 8 degrees off vertical, crossing the track at its centre: within 3 px of it at all 41 points,
+     * but at any one offset band (d, d + 1: 2 px at 0.14 px/px) at ~15 */
     assert_int_equal(sso_trail_hugs_mask(m, MW, MH, 40.0, 48.0, 40.0, up - 0.14, 3, 12, 0.5), 0);
     /* half of an 80 px trail beside the track (from y = 18 to 77, the trail from 8 to 88): kept
      * below 0.8, flagged at 0.5 */

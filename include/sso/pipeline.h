@@ -106,7 +106,8 @@ typedef struct sso_pipeline_stats {
     long long n_fast_duplicates; /* fast alerts replaced by a better fit of the same mover (another
                                   * patch's, or a partial fit of a bright trail) */
     long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a
-                                  * stronger alert's trail or position touches are set aside */
+                                  * stronger alert's trail or position touches, and those whose
+                                  * trail runs along a mask, are set aside */
     long long n_fast_mask_edge;  /* of those, ones that had an epoch set aside because its trail
                                   * runs along a mask (a cosmic-ray track's halo) */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
