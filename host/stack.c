@@ -194,11 +194,10 @@ static int coverage_count(const float *const psi[], const float *const phi[], in
             const float *f = phi[e] + (size_t)y * w, *q = psi[e] + (size_t)y * w;
             uint8_t *o = hd + (size_t)y * w;
             int run = 0, any = 0, nz = 0; /* covered pixels in [x - rx, x + rx] */
-            for (int x = 0; x < w; x++)
-                nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
             for (int x = 0; x < rx[e] && x < w; x++)
                 run += f[x] > 0.0f;
             for (int x = 0; x < w; x++) {
+                nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
                 if (x + rx[e] < w)
                     run += f[x + rx[e]] > 0.0f;
                 if (x - rx[e] - 1 >= 0)
