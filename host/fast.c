@@ -1114,10 +1114,14 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     return push_cand(res, &cd);
 }
 
-/* Do streaks a and b (different epochs) move together? Returns a mismatch (<= 1 consistent). */
-static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fast_streak *b)
+/* Do streaks a and b (different epochs) move together? (sso/fast.h) */
+double sso_fast_link_mismatch(const sso_fast_streak *a, const sso_fast_streak *b, const double *t_h,
+                              double exptime_h)
 {
-    double dt = c->t[b->epoch] - c->t[a->epoch];
+    if (!a || !b || !t_h || !(exptime_h > 0.0) || a->epoch < 0 || b->epoch < 0 ||
+        a->epoch >= SSO_FAST_MAX_EPOCHS || b->epoch >= SSO_FAST_MAX_EPOCHS)
+        return 1e30;
+    double dt = t_h[b->epoch] - t_h[a->epoch];
     if (fabs(dt) < 1e-6)
         return 1e30;
     double vx = (b->xc_px - a->xc_px) / dt, vy = (b->yc_px - a->yc_px) / dt, vd = hypot(vx, vy);
@@ -1126,8 +1130,8 @@ static double link_mismatch(const ctx *c, const sso_fast_streak *a, const sso_fa
     const sso_fast_streak *s2[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         const sso_fast_streak *s = s2[i];
-        double rate = s->len_px / c->exptime_h;
-        double tol_r = 3.0 * (1.0 + 0.02 * s->len_px) / c->exptime_h + 0.05 * rate;
+        double rate = s->len_px / exptime_h;
+        double tol_r = 3.0 * (1.0 + 0.02 * s->len_px) / exptime_h + 0.05 * rate;
         double tol_a = 3.0 * (1.5 / s->len_px) + 0.03 + 3.0 / (vd * fabs(dt) + 1.0);
         double sa = fabs(sin(atan2(vy, vx) - s->theta_rad));
         /* a clipped streak's length is a lower bound of the rate; its angle is measured */
@@ -1222,7 +1226,7 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                     if (b->epoch != e || b->used || b->sharp ||
                         b->clipped == (SSO_FAST_CLIP1 | SSO_FAST_CLIP2))
                         continue;
-                    double mm = link_mismatch(c, s, b);
+                    double mm = sso_fast_link_mismatch(s, b, c->t, c->exptime_h);
                     if (mm <= best)
                         best = mm, member[e] = (int)i, mseed[e] = mm;
                 }
@@ -1233,7 +1237,7 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                 for (int f = e + 1; f < c->ne; f++) {
                     if (e == s->epoch || f == s->epoch || member[e] < 0 || member[f] < 0)
                         continue;
-                    if (link_mismatch(c, &res->s[member[e]], &res->s[member[f]]) > 1.0) {
+                    if (sso_fast_link_mismatch(&res->s[member[e]], &res->s[member[f]], c->t, c->exptime_h) > 1.0) {
                         if (mseed[e] > mseed[f])
                             member[e] = -1;
                         else

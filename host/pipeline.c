@@ -17,6 +17,9 @@
  *                  mover replaces a 2-epoch one (measure_fast). A fast candidate's epochs whose
  *                  trail runs along a mask at a constant offset (the halo of a flagged cosmic-ray
  *                  track) are set aside like those a stronger alert explains (measure_fast).
+ *   across         after the last patch, the streaks each patch's fast search left unlinked that
+ *                  may have a partner beyond it are linked across patches (keep_loose,
+ *                  cross_patch): a 2-epoch fast mover whose two trails no one patch holds.
  *   order          sso_pipeline_run interleaves them (read_and_search): the patches are searched
  *                  in plan order, and just before patch k the detectors it lists that are not read
  *                  yet go through phase 1 (into patch k and every later patch that lists them).
@@ -129,6 +132,10 @@ typedef struct run_state {
     int debug_veto; /* SSO_DEBUG_VETO set: each re-checked epoch's veto statistic on stderr (and
                      * each fast epoch set aside on a mask's edge, HUG lines) */
     uint8_t *searched; /* per patch, 1 once searched (read_and_search; NULL in a session) */
+    sso_fast_streak *loose; /* streaks their patch's search left unlinked that may have a partner in
+                             * another patch, on the plane (patch pixel + u0 + 0.5: cross_patch) */
+    int *loose_patch;
+    size_t n_loose, cap_loose;
 } run_state;
 
 static double now_s(void)
@@ -725,38 +732,65 @@ static int fast_same(const double *xs, const double *ys, const double *xw, const
     return same || (n >= 2 && on == n);
 }
 
-/* Whether two trails (centre, length, direction) come within 3 px of each other: sampled at 17
- * points along each (<= L / 16 apart; a point source is a trail of length 0). */
-static int trails_touch(double xa, double ya, double la, double tha, double xb, double yb, double lb,
-                        double thb)
+/* Alert a's flux [e-] at epoch e: from its magnitude there and the detector's MAGZEROP, gain and
+ * exposure time (the inverse of obs_on_detector), or else the mean over its epochs (a mover's
+ * flux is constant); NAN if none is known. */
+static double alert_flux_e(const run_state *r, const sso_alert *a, int e)
 {
-    const double ua = cos(tha), va = sin(tha), ub = cos(thb), vb = sin(thb);
-    for (int i = 0; i <= 16; i++) {
-        const double fa = (i / 16.0 - 0.5) * la, fb = (i / 16.0 - 0.5) * lb;
-        if (sso_fast_seg_dist(xa + fa * ua, ya + fa * va, xb, yb, 0.5 * lb, ub, vb) <= 3.0 ||
-            sso_fast_seg_dist(xb + fb * ub, yb + fb * vb, xa, ya, 0.5 * la, ua, va) <= 3.0)
-            return 1;
+    double sum = 0.0, at_e = NAN;
+    int n = 0;
+    for (int k = 0; k < a->n_epochs; k++) {
+        const sso_alert_obs *o = &a->obs[k];
+        int ek = 0;
+        while (ek < NEXP && fabs(r->exp[ek].mjd_mid - o->mjd) > 1e-6)
+            ek++;
+        if (ek == NEXP || !isfinite(o->mag) || !r->meta[ek])
+            continue;
+        for (int d = 0; d < r->exp[ek].n_detectors; d++) {
+            const det_meta *m = &r->meta[ek][d];
+            if (!m->known || strncmp(m->name, o->det, sizeof o->det - 1) != 0)
+                continue;
+            const double f = m->gain_e_per_adu * m->exptime_s * pow(10.0, -0.4 * (o->mag - m->magzerop));
+            if (isfinite(f)) {
+                sum += f, n++;
+                if (ek == e)
+                    at_e = f;
+            }
+            break;
+        }
     }
-    return 0;
+    return isfinite(at_e) ? at_e : n ? sum / n : NAN;
 }
 
-/* Explaining away by stronger alerts (either class, any patch): fast candidate c's epochs whose
- * trail touches the trail or position of a stronger alert at that epoch (track xa, ya) are set
- * aside, their signal may be that alert's (mark_explained), and the epochs left must still pass
- * the search's own acceptance, all its rules (sso_fast_accept; short_of_acceptance). ccd seed 1:
- * a slow mover's one epoch with noise elsewhere linked at a fast rate; pieces of a bright trail's
- * end with a cosmic ray. */
+/* Explaining away by stronger alerts (either class, any patch): the light a stronger alert can put
+ * into fast candidate c's trail at an epoch is its flux there times the fraction of its trail (or
+ * its position) within 3 px of c's trail (sso_trail_share): a trail's flux estimate takes a point
+ * source of flux F on it as F, and a piece of another trail as that piece's flux, so this is,
+ * generously (3 px for a PSF of 1.6 px FWHM), that alert's part of c's measurement. It is summed
+ * into lit[e]; an epoch where it reaches half c's flux is set aside whole (expl[e]), as is one
+ * whose signal an alert of unknown flux touches. The epochs left, less lit, must still pass the
+ * search's own acceptance, all its rules (sso_fast_accept; short_of_acceptance). ccd seed 1: a
+ * slow mover's one epoch with noise elsewhere linked at a fast rate; pieces of a bright trail's
+ * end with a cosmic ray; a 6.5 sigma epoch whose end touches a 137 px trail of SNR 47 (16% of its
+ * flux that trail's: 5.5 sigma left, under the pair rule's 6). A trail merely crossing c's (ccd
+ * seed 2: a 66 px trail at SNR 21 across a 323 px one of SNR 47: 7%) keeps it. */
 static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso_alert *a,
-                           const double *xa, const double *ya, int *expl)
+                           const double *xa, const double *ya, int *expl, double *lit)
 {
     const double scale = r->cfg->patch.scale_arcsec, exp_h = r->exp[0].exptime_s / 3600.0;
     const double la = a->cls == SSO_ALERT_FAST ? a->trail_length_arcsec / scale : a->rate_arcsec_h * exp_h / scale;
     const double tha = atan2(ya[NEXP - 1] - ya[0], xa[NEXP - 1] - xa[0]);
-    for (int e = 0; e < NEXP; e++)
-        if (!expl[e] && c->flux_err_e[e] > 0.0f && isfinite(c->x_px[e]) &&
-            trails_touch(xa[e], ya[e], isfinite(la) ? la : 0.0, tha, c->x_px[e], c->y_px[e], c->len_px,
-                         c->theta_rad))
-            expl[e] = 1;
+    for (int e = 0; e < NEXP; e++) {
+        if (expl[e] || !(c->flux_err_e[e] > 0.0f) || !isfinite(c->x_px[e]))
+            continue;
+        const double share = sso_trail_share(xa[e], ya[e], isfinite(la) ? la : 0.0, tha, c->x_px[e],
+                                             c->y_px[e], c->len_px, c->theta_rad, 3.0);
+        if (!(share > 0.0))
+            continue;
+        const double fa = alert_flux_e(r, a, e);
+        lit[e] += isfinite(fa) ? fa * share : 0.0;
+        expl[e] = !isfinite(fa) || lit[e] >= 0.5 * c->flux_e[e];
+    }
 }
 
 /* Fast-candidate epochs whose trail runs along a mask (sso_trail_hugs_mask, host/veto.h: within
@@ -766,21 +800,23 @@ static void mark_explained(const run_state *r, const sso_fast_cand *c, const sso
 #define HUG_MIN_PX 12
 #define HUG_FRAC 0.5
 
-static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const int *expl)
+static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const int *expl,
+                               const double *lit)
 {
     int any = 0;
     for (int e = 0; e < NEXP; e++)
-        any |= expl[e];
+        any |= expl[e] || lit[e] > 0.0;
     if (!any)
         return 0;
-    /* the search's own acceptance (sso_fast_accept) on the epochs left */
+    /* the search's own acceptance (sso_fast_accept) on the epochs left, less the light the
+     * stronger alerts account for */
     double psi[NEXP], phi[NEXP];
     for (int e = 0; e < NEXP; e++) {
         psi[e] = phi[e] = 0.0;
         if (expl[e] || !(c->flux_err_e[e] > 0.0f))
             continue;
         phi[e] = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
-        psi[e] = c->flux_e[e] * phi[e];
+        psi[e] = (c->flux_e[e] - lit[e]) * phi[e];
     }
     return !sso_fast_accept(&r->cfg->fast_params, psi, phi, NEXP, NULL);
 }
@@ -793,7 +829,7 @@ static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const
  * fluxes of sso/fast.h; the position error adds the along-trail term L / (2 SNR) to the PSF term. */
 static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso_fast_cand *c,
                                size_t *first_slow, float *const *diff, uint8_t *const *dmask,
-                               uint8_t *const *pmask)
+                               uint8_t *const *pmask, int *pushed)
 {
     const double scale = r->cfg->patch.scale_arcsec;
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
@@ -828,6 +864,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
      * Each alert's track is mapped into this patch once. */
     size_t drop[SSO_FAST_MAX_REPLACED];
     int n_drop = 0, c_on[NEXP], expl[NEXP] = {0};
+    double lit[NEXP] = {0.0};
     const double tol_px = 1.0 / r->cfg->patch.scale_arcsec;
     for (int e = 0; e < NEXP; e++)
         c_on[e] = c->snr[e] >= snr_min && isfinite(c->x_px[e]);
@@ -854,19 +891,19 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
             }
         }
         if (has_track && fa->score >= c->nu)
-            mark_explained(r, c, fa, xa, ya, expl);
+            mark_explained(r, c, fa, xa, ya, expl, lit);
     }
     const int n_drop_fast = n_drop;
     int n_hug = 0; /* epochs whose trail runs along a mask hold no evidence either */
     for (int e = 0; e < NEXP; e++)
-        if (c_on[e] && sso_trail_hugs_mask(pmask[e], pi->width_px, pi->height_px, c->x_px[e], c->y_px[e],
+        if (c_on[e] && pmask && sso_trail_hugs_mask(pmask[e], pi->width_px, pi->height_px, c->x_px[e], c->y_px[e],
                                            c->len_px, c->theta_rad, HUG_R_PX, HUG_MIN_PX, HUG_FRAC)) {
             if (r->debug_veto)
                 fprintf(stderr, "HUG e%d x %.1f y %.1f len %.1f snr %.1f nu %.1f\n", e, c->x_px[e],
                         c->y_px[e], c->len_px, (double)c->snr[e], (double)c->nu);
             expl[e] = 1, n_hug++;
         }
-    if (short_of_acceptance(r, c, expl)) {
+    if (short_of_acceptance(r, c, expl, lit)) {
         r->st->n_fast_mask_edge += n_hug > 0;
         r->st->n_fast_explained++;
         return SSO_OK;
@@ -916,7 +953,9 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     char key[96];
     snprintf(key, sizeof key, "fast:%.4f:%.4f:%.0f:%.0f", ra[0], dec[0], c->vx_px_h, c->vy_px_h);
     sso_status st = finish_alert(r, &a, key, 'F');
-    if (st || !r->cfg->cutout_dir)
+    if (pushed)
+        *pushed = st == SSO_OK;
+    if (st || !r->cfg->cutout_dir || !diff)
         return st;
     double xe[NEXP], ye[NEXP]; /* the trail's centre (mid-exposure) in the epochs with signal */
     for (int e = 0; e < NEXP; e++) {
@@ -924,6 +963,198 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
         xe[e] = on ? c->x_px[e] : NAN, ye[e] = on ? c->y_px[e] : NAN;
     }
     return write_cutouts(r, pi, diff, dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
+}
+
+/* ---- fast movers across patches ------------------------------------------------------------- */
+
+/* The patch margin covers slow motion only: a fast mover seen in 2 exposures may have one trail in
+ * each of two patches, and neither patch's search can link it (ccd seed 2: two movers at 127 and
+ * 171"/h, SNR 49-128 per epoch, lost so). keep_loose() keeps, per patch, the streaks no candidate of
+ * its search holds (held_by_cand) that could be such a half: not sharp, not clipped (the centre is the mid-exposure
+ * position), SNR >= pair_snr_min, centre in the patch's core (one patch keeps a streak), trail not
+ * along a mask, and at some other epoch a position along its own motion (either sense) that lies
+ * off the patch. cross_patch() then links, strongest first, each to the best partner of another
+ * epoch in another patch (sso_fast_link_mismatch <= 1, on the plane the patches share), where no
+ * one patch's core holds both centres (a patch that owned both and did not link them had its
+ * reasons; one that held them in its margin may have seen them clipped),
+ * applies the search's acceptance to the pair (sso_fast_accept: the pair rule, fluxes consistent)
+ * and hands it to measure_fast as a 2-epoch candidate in the first streak's patch frame, where
+ * the duplicate, explaining-away and slow-alert rules run as for any candidate. No cutouts for
+ * these (the patches' images are gone). */
+/* Whether a candidate of the patch's search holds streak s: its trail at s's epoch (with signal
+ * there) centred within max(3 px, L / 10) of s's centre or with both of s's ends on it, at an
+ * angle within 0.2 rad (the rule by which the search marks the streaks a candidate explains; a
+ * streak's `used` also marks every seed tried, accepted or not). */
+static int held_by_cand(const sso_fast_result *fres, const sso_fast_streak *s, float snr_min)
+{
+    for (size_t i = 0; i < sso_fast_result_count(fres); i++) {
+        const sso_fast_cand *c = sso_fast_result_get(fres, i);
+        const int e = s->epoch;
+        if (!(c->snr[e] >= snr_min) || !isfinite(c->x_px[e]))
+            continue;
+        double dth = fmod(fabs(s->theta_rad - c->theta_rad), PI);
+        dth = dth > 0.5 * PI ? PI - dth : dth;
+        if (dth >= 0.2)
+            continue;
+        const double ct = cos(c->theta_rad), sn = sin(c->theta_rad), tol = fmax(3.0, 0.1 * c->len_px);
+        if (hypot(s->xc_px - c->x_px[e], s->yc_px - c->y_px[e]) <= tol ||
+            (sso_fast_seg_dist(s->x1_px, s->y1_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct, sn) <= 3.0 &&
+             sso_fast_seg_dist(s->x2_px, s->y2_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct, sn) <= 3.0))
+            return 1;
+    }
+    return 0;
+}
+
+static sso_status keep_loose(run_state *r, int k, const sso_patch_info *pi, const sso_fast_result *fres,
+                             uint8_t *const *pmask)
+{
+    const sso_fast_params *fp = &r->cfg->fast_params;
+    const double exp_h = r->exp[0].exptime_s / 3600.0;
+    const int w = pi->width_px, h = pi->height_px;
+    for (size_t i = 0; i < sso_fast_result_streak_count(fres); i++) {
+        const sso_fast_streak *s = sso_fast_result_streak(fres, i);
+        if (s->sharp || s->clipped || !(s->snr >= fp->pair_snr_min) || s->epoch < 0 ||
+            s->epoch >= NEXP || !sso_patch_plan_in_core(r->plan, k, s->xc_px + 1.0, s->yc_px + 1.0) ||
+            sso_trail_hugs_mask(pmask[s->epoch], w, h, s->xc_px, s->yc_px, s->len_px, s->theta_rad,
+                                HUG_R_PX, HUG_MIN_PX, HUG_FRAC))
+            continue;
+        const double v = s->len_px / exp_h, ux = cos(s->theta_rad), uy = sin(s->theta_rad);
+        int off = 0;
+        for (int e = 0; e < NEXP && !off; e++)
+            for (int sg = -1; sg <= 1 && e != s->epoch; sg += 2) {
+                const double d = sg * v * (r->t_h[e] - r->t_h[s->epoch]);
+                const double x = s->xc_px + d * ux, y = s->yc_px + d * uy;
+                off |= x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0;
+            }
+        if (!off || held_by_cand(fres, s, fp->epoch_snr_min))
+            continue;
+        if (r->n_loose == r->cap_loose) {
+            const size_t nc = r->cap_loose ? 2 * r->cap_loose : 256;
+            sso_fast_streak *ns = realloc(r->loose, nc * sizeof *ns);
+            if (ns)
+                r->loose = ns;
+            int *np = realloc(r->loose_patch, nc * sizeof *np);
+            if (np)
+                r->loose_patch = np;
+            if (!ns || !np)
+                return sso_fail(SSO_ERR_NOMEM, "pipeline: cross-patch streaks");
+            r->cap_loose = nc;
+        }
+        sso_fast_streak q = *s;
+        const double ou = pi->u0_px + 0.5, ov = pi->v0_px + 0.5;
+        q.xc_px += ou, q.x1_px += ou, q.x2_px += ou;
+        q.yc_px += ov, q.y1_px += ov, q.y2_px += ov;
+        r->loose[r->n_loose] = q;
+        r->loose_patch[r->n_loose++] = k;
+    }
+    return SSO_OK;
+}
+
+/* Whether patch k's core holds the centre of streak s (on the plane: patch pixel + u0 + 0.5). */
+static int core_holds(const run_state *r, int k, const sso_patch_info *pi, const sso_fast_streak *s)
+{
+    return sso_patch_plan_in_core(r->plan, k, s->xc_px - pi->u0_px + 0.5, s->yc_px - pi->v0_px + 0.5);
+}
+
+static sso_status cross_patch(run_state *r)
+{
+    const size_t n = r->n_loose;
+    if (n < 2 || !r->cfg->fast)
+        return SSO_OK;
+    const sso_fast_params *fp = &r->cfg->fast_params;
+    const double exp_h = r->exp[0].exptime_s / 3600.0;
+    size_t *ord = malloc(n * sizeof *ord);
+    uint8_t *used = calloc(n, 1);
+    sso_patch_info *pis = malloc((size_t)r->n_patches * sizeof *pis);
+    sso_status st = SSO_OK;
+    if (!ord || !used || !pis) {
+        st = sso_fail(SSO_ERR_NOMEM, "pipeline: cross-patch links");
+        goto exit;
+    }
+    for (int k = 0; k < r->n_patches; k++)
+        if ((st = sso_patch_plan_get(r->plan, k, &pis[k])))
+            goto exit;
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    for (size_t i = 1; i < n; i++) /* by SNR, descending; stable (patch, then search order) */
+        for (size_t j = i; j > 0 && r->loose[ord[j]].snr > r->loose[ord[j - 1]].snr; j--) {
+            const size_t t = ord[j];
+            ord[j] = ord[j - 1], ord[j - 1] = t;
+        }
+    for (size_t oi = 0; oi < n; oi++) {
+        const size_t ia = ord[oi];
+        if (used[ia])
+            continue;
+        const sso_fast_streak *a = &r->loose[ia];
+        const int ka = r->loose_patch[ia];
+        const double rate_a = a->len_px / exp_h, tol_a = 3.0 * (1.0 + 0.02 * a->len_px) / exp_h + 0.05 * rate_a;
+        double best = 1.0;
+        size_t ib = n;
+        for (size_t j = 0; j < n; j++) {
+            const sso_fast_streak *b = &r->loose[j];
+            if (used[j] || r->loose_patch[j] == ka || b->epoch == a->epoch)
+                continue;
+            /* a's own rate test first (a is unclipped), as sso_fast_link_mismatch makes it: cheap,
+             * and most pairs fail it (a field's patches keep thousands of streaks) */
+            const double dt = fabs(r->t_h[b->epoch] - r->t_h[a->epoch]);
+            if (fabs(hypot(b->xc_px - a->xc_px, b->yc_px - a->yc_px) / dt - rate_a) > tol_a)
+                continue;
+            const double mm = sso_fast_link_mismatch(a, b, r->t_h, exp_h);
+            if (!(mm <= best))
+                continue;
+            int both = 0;
+            for (int k = 0; k < r->n_patches && !both; k++)
+                both = core_holds(r, k, &pis[k], a) && core_holds(r, k, &pis[k], b);
+            if (!both)
+                best = mm, ib = j;
+        }
+        if (r->debug_veto) /* SSO_DEBUG_VETO: each loose streak, linked or not */
+            fprintf(stderr, "XLINK p%d e%d u %.1f v %.1f len %.1f snr %.1f -> %s\n", ka, a->epoch, a->xc_px,
+                    a->yc_px, a->len_px, (double)a->snr, ib == n ? "none" : "pair");
+        if (ib == n)
+            continue;
+        const sso_fast_streak *b = &r->loose[ib];
+        const sso_patch_info *pa = &pis[ka];
+        const double ou = pa->u0_px + 0.5, ov = pa->v0_px + 0.5;
+        const double dt = r->t_h[b->epoch] - r->t_h[a->epoch];
+        sso_fast_cand c;
+        memset(&c, 0, sizeof c);
+        c.vx_px_h = (b->xc_px - a->xc_px) / dt, c.vy_px_h = (b->yc_px - a->yc_px) / dt;
+        c.x0_px = a->xc_px - ou - c.vx_px_h * r->t_h[a->epoch];
+        c.y0_px = a->yc_px - ov - c.vy_px_h * r->t_h[a->epoch];
+        c.len_px = hypot(c.vx_px_h, c.vy_px_h) * exp_h;
+        c.theta_rad = atan2(c.vy_px_h, c.vx_px_h);
+        double psi[NEXP] = {0}, phi[NEXP] = {0};
+        const sso_fast_streak *ab[2] = {a, b};
+        for (int e = 0; e < NEXP; e++)
+            c.x_px[e] = c.x0_px + c.vx_px_h * r->t_h[e], c.y_px[e] = c.y0_px + c.vy_px_h * r->t_h[e];
+        for (int m = 0; m < 2; m++) {
+            const int e = ab[m]->epoch;
+            c.x_px[e] = ab[m]->xc_px - ou, c.y_px[e] = ab[m]->yc_px - ov; /* measured, not the line's */
+            c.flux_e[e] = ab[m]->flux_e, c.flux_err_e[e] = ab[m]->flux_err_e, c.snr[e] = ab[m]->snr;
+            phi[e] = 1.0 / ((double)ab[m]->flux_err_e * ab[m]->flux_err_e);
+            psi[e] = ab[m]->flux_e * phi[e];
+        }
+        if (!sso_fast_accept(fp, psi, phi, NEXP, &c.n_epochs))
+            continue;
+        const double sa = psi[a->epoch] + psi[b->epoch], sb = phi[a->epoch] + phi[b->epoch];
+        c.nu = (float)(sa / sqrt(sb));
+        c.flux_e_all = (float)(sa / sb), c.flux_err_e_all = (float)(1.0 / sqrt(sb));
+        c.n_linked = 2;
+        size_t first_slow = 0; /* every slow alert may hold it */
+        int pushed = 0;
+        if ((st = measure_fast(r, pa, &c, &first_slow, NULL, NULL, NULL, &pushed)))
+            goto exit;
+        if (pushed) {
+            used[ia] = used[ib] = 1;
+            r->st->n_fast_cross_patch++;
+        }
+    }
+exit:
+    free(ord);
+    free(used);
+    free(pis);
+    return st;
 }
 
 /* Developer aid: with SSO_DEBUG_DUMP=DIR set, each patch's per-epoch images of one stage are
@@ -1318,10 +1549,12 @@ static sso_status process_patch(run_state *r, int k)
                        sso_patch_plan_in_core(r->plan, k, fc->x_px[e] + 1.0, fc->y_px[e] + 1.0);
             if (!own)
                 continue;
-            if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask, b->mask)))
+            if ((st = measure_fast(r, &pi, fc, &first_slow, diff, dmask, b->mask, NULL)))
                 goto exit;
             n_fast_core++;
         }
+        if ((st = keep_loose(r, k, &pi, fres, b->mask)))
+            goto exit;
         r->st->fast_s += now_s() - t4;
     }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
@@ -1420,6 +1653,8 @@ static sso_status search_patches(run_state *r, sso_alert **alerts, size_t *n_ale
     for (int k = 0; k < r->n_patches; k++)
         if ((st = process_patch(r, k)))
             return st;
+    if ((st = cross_patch(r)))
+        return st;
     hand_over_alerts(r, alerts, n_alerts);
     return SSO_OK;
 }
@@ -1460,6 +1695,8 @@ static sso_status read_and_search(run_state *r, sso_alert **alerts, size_t *n_al
         for (int d = 0; d < r->exp[e].n_detectors; d++)
             if (!done[e][d] && (st = process_detector(r, e, d)))
                 goto exit;
+    if ((st = cross_patch(r)))
+        goto exit;
     hand_over_alerts(r, alerts, n_alerts);
 exit:
     for (int e = 0; e < NEXP; e++)
@@ -1470,6 +1707,8 @@ exit:
 static void run_state_release(run_state *r)
 {
     free(r->alerts);
+    free(r->loose);
+    free(r->loose_patch);
     free(r->searched);
     if (r->pb)
         for (int k = 0; k < r->n_patches; k++)

@@ -1,9 +1,13 @@
 /* host/veto.c: the streak-side veto of a slow candidate's epochs (see host/veto.h for the test and
  * why). Bilinear samples of the point psi/phi maps on two rays from the candidate, per direction;
  * the sums are the trail likelihood of the streak's extension, so S is in the maps' calibrated
- * sigma. Cost: n_angles x 2 x n_steps bilinear samples per epoch of a candidate.
+ * sigma. Cost: n_angles x 2 x n_steps bilinear samples per epoch of a candidate. Also two
+ * geometric tests of fast candidates' trails: along a mask (sso_trail_hugs_mask) and the share of
+ * another trail near one (sso_trail_share).
  */
 #include "host/veto.h"
+
+#include "host/fast_math.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -109,4 +113,17 @@ int sso_trail_hugs_mask(const unsigned char *m, int w, int h, double x, double y
     for (int d = 0; d < 2 * r_px; d++)
         best = n_at[d] > best ? n_at[d] : best;
     return best >= min_px && best >= min_frac * ns;
+}
+
+double sso_trail_share(double xa, double ya, double la_px, double tha_rad, double xb, double yb,
+                       double lb_px, double thb_rad, double r_px)
+{
+    const double ua = cos(tha_rad), va = sin(tha_rad), ub = cos(thb_rad), vb = sin(thb_rad);
+    const int n = !(la_px >= 1.0) ? 1 : (int)fmin(ceil(la_px) + 1.0, 4001.0);
+    int on = 0;
+    for (int i = 0; i < n; i++) {
+        const double f = n > 1 ? (i / (n - 1.0) - 0.5) * la_px : 0.0;
+        on += sso_fast_seg_dist(xa + f * ua, ya + f * va, xb, yb, 0.5 * lb_px, ub, vb) <= r_px;
+    }
+    return (double)on / n;
 }

@@ -79,4 +79,12 @@ int sso_veto_epoch(const float *psi, const float *phi, int w, int h, double x, d
 int sso_trail_hugs_mask(const unsigned char *m, int w, int h, double x, double y, double len_px,
                         double angle_rad, int r_px, int min_px, double min_frac);
 
+/* Fraction of trail a (centre xa, ya, length la_px, direction tha_rad; a point source is a trail of
+ * length 0) within r_px of trail b's segment (centre, length, direction), sampled at <= 1 px steps
+ * along a (at most 4001 points). The pipeline's explaining away of a fast candidate's epoch by a
+ * stronger alert: that alert's flux there times this share of its trail is the light it can put
+ * into the candidate's trail (host/pipeline.c mark_explained). */
+double sso_trail_share(double xa, double ya, double la_px, double tha_rad, double xb, double yb,
+                       double lb_px, double thb_rad, double r_px);
+
 #endif

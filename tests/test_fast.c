@@ -621,6 +621,40 @@ static void test_accept_rules(void **st)
  * of 30 (here: at least 6 of 8; the others are placed further off along the track or not
  * linked). A third epoch at >= epoch_snr_min from noise makes a 3-epoch candidate, which the rule
  * does not concern. */
+/* sso_fast_link_mismatch (the search's linking and the pipeline's cross-patch links): two 100 px
+ * streaks whose centres move at their own rate along their own direction link (<= 1); at 80% of
+ * it, or 0.2 rad off, they do not; a clipped streak's length bounds the rate from below only;
+ * the same epoch never links. */
+static void test_link_mismatch(void **st)
+{
+    (void)st;
+    const double t[4] = {-0.384, -0.128, 0.128, 0.384}, exp_h = 0.157, len = 100.0, v = len / exp_h;
+    sso_fast_streak a, b;
+    memset(&a, 0, sizeof a);
+    a.epoch = 0, a.len_px = len, a.theta_rad = 0.3;
+    b = a;
+    b.epoch = 2;
+    const double d = v * (t[2] - t[0]);
+    b.xc_px = d * cos(0.3), b.yc_px = d * sin(0.3);
+    assert_true(sso_fast_link_mismatch(&a, &b, t, exp_h) < 0.1);
+    assert_true(sso_fast_link_mismatch(&b, &a, t, exp_h) < 0.1);
+    sso_fast_streak slow = b; /* the displacement of 80% of the rate */
+    slow.xc_px *= 0.8, slow.yc_px *= 0.8;
+    assert_true(sso_fast_link_mismatch(&a, &slow, t, exp_h) > 1.0);
+    sso_fast_streak turned = b; /* the direction of motion 0.2 rad off both streaks' */
+    turned.xc_px = d * cos(0.5), turned.yc_px = d * sin(0.5);
+    assert_true(sso_fast_link_mismatch(&a, &turned, t, exp_h) > 1.0);
+    sso_fast_streak clipped = a; /* half the trail measured: its rate is a lower bound */
+    clipped.len_px = 50.0, clipped.clipped = SSO_FAST_CLIP1;
+    assert_true(sso_fast_link_mismatch(&clipped, &b, t, exp_h) < 0.1);
+    clipped.clipped = 0;
+    assert_true(sso_fast_link_mismatch(&clipped, &b, t, exp_h) > 1.0);
+    sso_fast_streak same = b;
+    same.epoch = 0;
+    assert_true(sso_fast_link_mismatch(&a, &same, t, exp_h) >= 1e29);
+    assert_true(sso_fast_link_mismatch(&a, &b, NULL, exp_h) >= 1e29);
+}
+
 static void test_pair_rule(void **st)
 {
     (void)st;
@@ -932,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_streak_lengths),
         cmocka_unit_test(test_leaving),      cmocka_unit_test(test_masked_end),
         cmocka_unit_test(test_accept_rules), cmocka_unit_test(test_streak_angles), cmocka_unit_test(test_pair_rule),
+        cmocka_unit_test(test_link_mismatch),
         cmocka_unit_test(test_lone_epoch),
         cmocka_unit_test(test_clipped_blob), cmocka_unit_test(test_edge_slow),
         cmocka_unit_test(test_cosmic_track),

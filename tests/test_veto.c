@@ -269,6 +269,26 @@ static void test_edges(void **state)
  * beside a column of code 2 (the pipeline's "uncovered": a footprint's edge, not a flag), nor one
  * 8 degrees off the track's direction (its offset to the mask changes along it: a mover passing a
  * track), though it is within 3 px of the mask over more than half its length. */
+/* sso_trail_share: a trail lying along another shares what lies beside it; one crossing at 90 or
+ * 30 degrees only the crossing (2 r / sin angle of its length); a point source on a trail all or
+ * nothing. */
+static void test_trail_share(void **state)
+{
+    (void)state;
+    const double pi = 3.14159265358979323846;
+    /* a: 100 px on the x axis; b: 40 px along it, centred at x = 30: a's x in [7, 50] is near b */
+    assert_true(fabs(sso_trail_share(0, 0, 100, 0, 30, 0, 40, 0, 3) - 44.0 / 101.0) < 0.015);
+    assert_true(sso_trail_share(30, 0, 40, 0, 0, 0, 100, 0, 3) > 0.99); /* b all on a */
+    assert_true(sso_trail_share(0, 0, 100, 0, 0, 10, 100, 0, 3) == 0.0); /* parallel, 10 px off */
+    const double s90 = sso_trail_share(0, 0, 300, pi / 2, 0, 0, 66, 0, 3);
+    assert_true(s90 > 0.015 && s90 < 0.03); /* 7 of 301 points */
+    const double s30 = sso_trail_share(0, 0, 300, pi / 6, 0, 0, 66, 0, 3);
+    assert_true(s30 > 0.03 && s30 < 0.05); /* 6 / sin 30 = 12 px of 300 */
+    assert_true(sso_trail_share(5, 1, 0, 0, 0, 0, 66, 0, 3) == 1.0);  /* a point on the trail */
+    assert_true(sso_trail_share(5, 4, 0, 0, 0, 0, 66, 0, 3) == 0.0);  /* 4 px beside it */
+    assert_true(sso_trail_share(40, 0, 0, 0, 0, 0, 66, 0, 3) == 0.0); /* 7 px beyond its end */
+}
+
 static void test_mask_tests(void **state)
 {
     (void)state;
@@ -306,7 +326,7 @@ int main(void)
         cmocka_unit_test(test_point_sources_kept), cmocka_unit_test(test_own_trail_kept),
         cmocka_unit_test(test_streaks_vetoed),     cmocka_unit_test(test_neighbour_kept),
         cmocka_unit_test(test_noise_rate),         cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_mask_tests),
+        cmocka_unit_test(test_mask_tests),         cmocka_unit_test(test_trail_share),
     };
     if (sso_sim_psf_create(4, 64, &g_psf) != SSO_OK)
         return 1;

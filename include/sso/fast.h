@@ -108,6 +108,16 @@ typedef struct sso_fast_streak {
     int used;                /* 1: part of an accepted candidate */
 } sso_fast_streak;
 
+/* Whether streaks a and b (different epochs; the same pixel frame) move together: the displacement
+ * between their centres over the time between their epochs (t_h[epoch] [h]) against each streak's
+ * own rate len / exptime_h (within 3 (1 + 0.02 L) px per exposure + 5%; a clipped streak's length
+ * bounds the rate from below only) and direction (3 x 1.5 px / L + 0.03 rad + a term for short
+ * displacements). Returns the worse of the two ratios to their tolerances: <= 1 consistent; 1e30
+ * for the same epoch, bad arguments, or no rate and no directions to test. The search's linking;
+ * the pipeline links streaks of different patches with it (host/pipeline.c). */
+double sso_fast_link_mismatch(const sso_fast_streak *a, const sso_fast_streak *b, const double *t_h,
+                              double exptime_h);
+
 typedef struct sso_fast_cand {
     double x0_px, y0_px;     /* position at t = 0 */
     double vx_px_h, vy_px_h; /* velocity [px/h] */

@@ -105,12 +105,14 @@ typedef struct sso_pipeline_stats {
                                  * velocity grid's edge (a faster one), or of 2 epochs */
     long long n_fast_duplicates; /* fast alerts replaced by a better fit of the same mover (another
                                   * patch's, or a partial fit of a bright trail) */
-    long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs a
-                                  * stronger alert's trail or position touches, and those whose
-                                  * trail runs along a mask, are set aside */
+    long long n_fast_explained;  /* fast candidates dropped: short of acceptance once the epochs
+                                  * where a stronger alert's light can account for half the flux,
+                                  * and those whose trail runs along a mask, are set aside */
     long long n_fast_mask_edge;  /* of those, ones that had an epoch set aside because its trail
                                   * runs along a mask (a cosmic-ray track's halo) */
     long long n_fast_candidates; /* fast-search candidates, all patches (before the core rule) */
+    long long n_fast_cross_patch; /* fast alerts of 2 streaks in different patches (a mover whose
+                                   * 2 trails no one patch holds) */
     size_t n_alerts;
     double run_s;               /* wall time of the search call itself: sso_pipeline_run whole, or
                                  * sso_pipeline_session_run (exposures prepared before it excluded;
