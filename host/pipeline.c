@@ -971,7 +971,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
  * each of two patches, and neither patch's search can link it (ccd seed 2: two movers at 127 and
  * 171"/h, SNR 49-128 per epoch, lost so). keep_loose() keeps, per patch, the streaks no candidate of
  * its search holds (held_by_cand) that could be such a half: not sharp, not clipped (the centre is the mid-exposure
- * position), SNR >= pair_snr_min, centre in the patch's core (one patch keeps a streak), trail not
+ * position), SNR >= pair_snr_min and L / (2 SNR) <= 5 px, centre in the patch's core (one patch keeps a streak), trail not
  * along a mask, and at some other epoch a position along its own motion (either sense) that lies
  * off the patch. cross_patch() then links, strongest first, each to the best partner of another
  * epoch in another patch (sso_fast_link_mismatch <= 1, on the plane the patches share), where no
@@ -1005,6 +1005,12 @@ static int held_by_cand(const sso_fast_result *fres, const sso_fast_streak *s, f
     return 0;
 }
 
+/* A streak's centre along its trail is known to ~L / (2 SNR) (the alerts' own term): the guided
+ * stack, which refines it jointly over the epochs, cannot run on a cross-patch pair (the patches'
+ * pixels are gone), so such a pair is made only of streaks measured to 0.5" along (ccd seeds 1-2:
+ * two alerts of real movers at SNR 6-7 per epoch and 285-375 px, placed 2.8-6.8" off). */
+#define XLINK_ALONG_MAX_PX 5.0
+
 static sso_status keep_loose(run_state *r, int k, const sso_patch_info *pi, const sso_fast_result *fres,
                              uint8_t *const *pmask)
 {
@@ -1013,7 +1019,8 @@ static sso_status keep_loose(run_state *r, int k, const sso_patch_info *pi, cons
     const int w = pi->width_px, h = pi->height_px;
     for (size_t i = 0; i < sso_fast_result_streak_count(fres); i++) {
         const sso_fast_streak *s = sso_fast_result_streak(fres, i);
-        if (s->sharp || s->clipped || !(s->snr >= fp->pair_snr_min) || s->epoch < 0 ||
+        if (s->sharp || s->clipped || !(s->snr >= fp->pair_snr_min) ||
+            s->len_px > 2.0 * XLINK_ALONG_MAX_PX * s->snr || s->epoch < 0 ||
             s->epoch >= NEXP || !sso_patch_plan_in_core(r->plan, k, s->xc_px + 1.0, s->yc_px + 1.0) ||
             sso_trail_hugs_mask(pmask[s->epoch], w, h, s->xc_px, s->yc_px, s->len_px, s->theta_rad,
                                 HUG_R_PX, HUG_MIN_PX, HUG_FRAC))
