@@ -1237,7 +1237,8 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                 for (int f = e + 1; f < c->ne; f++) {
                     if (e == s->epoch || f == s->epoch || member[e] < 0 || member[f] < 0)
                         continue;
-                    if (sso_fast_link_mismatch(&res->s[member[e]], &res->s[member[f]], c->t, c->exptime_h) > 1.0) {
+                    if (sso_fast_link_mismatch(&res->s[member[e]], &res->s[member[f]], c->t,
+                                               c->exptime_h) > 1.0) {
                         if (mseed[e] > mseed[f])
                             member[e] = -1;
                         else

@@ -896,8 +896,9 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     const int n_drop_fast = n_drop;
     int n_hug = 0; /* epochs whose trail runs along a mask hold no evidence either */
     for (int e = 0; e < NEXP; e++)
-        if (c_on[e] && pmask && sso_trail_hugs_mask(pmask[e], pi->width_px, pi->height_px, c->x_px[e], c->y_px[e],
-                                           c->len_px, c->theta_rad, HUG_R_PX, HUG_MIN_PX, HUG_FRAC)) {
+        if (c_on[e] && pmask &&
+            sso_trail_hugs_mask(pmask[e], pi->width_px, pi->height_px, c->x_px[e], c->y_px[e], c->len_px,
+                                c->theta_rad, HUG_R_PX, HUG_MIN_PX, HUG_FRAC)) {
             if (r->debug_veto)
                 fprintf(stderr, "HUG e%d x %.1f y %.1f len %.1f snr %.1f nu %.1f\n", e, c->x_px[e],
                         c->y_px[e], c->len_px, (double)c->snr[e], (double)c->nu);
@@ -969,18 +970,19 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
 
 /* The patch margin covers slow motion only: a fast mover seen in 2 exposures may have one trail in
  * each of two patches, and neither patch's search can link it (ccd seed 2: two movers at 127 and
- * 171"/h, SNR 49-128 per epoch, lost so). keep_loose() keeps, per patch, the streaks no candidate of
- * its search holds (held_by_cand) that could be such a half: not sharp, not clipped (the centre is the mid-exposure
- * position), SNR >= pair_snr_min and L / (2 SNR) <= 5 px, centre in the patch's core (one patch keeps a streak), trail not
- * along a mask, and at some other epoch a position along its own motion (either sense) that lies
- * off the patch. cross_patch() then links, strongest first, each to the best partner of another
- * epoch in another patch (sso_fast_link_mismatch <= 1, on the plane the patches share), where no
- * one patch's core holds both centres (a patch that owned both and did not link them had its
- * reasons; one that held them in its margin may have seen them clipped),
- * applies the search's acceptance to the pair (sso_fast_accept: the pair rule, fluxes consistent)
- * and hands it to measure_fast as a 2-epoch candidate in the first streak's patch frame, where
- * the duplicate, explaining-away and slow-alert rules run as for any candidate. No cutouts for
- * these (the patches' images are gone). */
+ * 171"/h, SNR 49-128 per epoch, lost so). keep_loose() keeps, per patch, the streaks no candidate
+ * of its search holds (held_by_cand) that could be such a half: not sharp, not clipped (the centre
+ * is the mid-exposure position), SNR >= pair_snr_min and L / (2 SNR) <= 5 px, centre in the
+ * patch's core (one patch keeps a streak), trail not along a mask, and at some other epoch a
+ * position along its own motion (either sense) that lies off the patch. cross_patch() then
+ * links, strongest first, each to the best partner of another epoch in another patch
+ * (sso_fast_link_mismatch <= 1, on the plane the patches share), where no one patch's core holds
+ * both centres (a patch that owned both and did not link them had its reasons; one that held
+ * them in its margin may have seen them clipped), applies the search's acceptance to the pair
+ * (sso_fast_accept: the pair rule, fluxes consistent) and hands it to measure_fast as a 2-epoch
+ * candidate in the first streak's patch frame, where the duplicate, explaining-away and
+ * slow-alert rules run as for any candidate. No cutouts for these (the patches' images are
+ * gone). */
 /* Whether a candidate of the patch's search holds streak s: its trail at s's epoch (with signal
  * there) centred within max(3 px, L / 10) of s's centre or with both of s's ends on it, at an
  * angle within 0.2 rad (the rule by which the search marks the streaks a candidate explains; a
@@ -998,8 +1000,10 @@ static int held_by_cand(const sso_fast_result *fres, const sso_fast_streak *s, f
             continue;
         const double ct = cos(c->theta_rad), sn = sin(c->theta_rad), tol = fmax(3.0, 0.1 * c->len_px);
         if (hypot(s->xc_px - c->x_px[e], s->yc_px - c->y_px[e]) <= tol ||
-            (sso_fast_seg_dist(s->x1_px, s->y1_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct, sn) <= 3.0 &&
-             sso_fast_seg_dist(s->x2_px, s->y2_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct, sn) <= 3.0))
+            (sso_fast_seg_dist(s->x1_px, s->y1_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct,
+                               sn) <= 3.0 &&
+             sso_fast_seg_dist(s->x2_px, s->y2_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct,
+                               sn) <= 3.0))
             return 1;
     }
     return 0;
@@ -1094,7 +1098,8 @@ static sso_status cross_patch(run_state *r)
             continue;
         const sso_fast_streak *a = &r->loose[ia];
         const int ka = r->loose_patch[ia];
-        const double rate_a = a->len_px / exp_h, tol_a = 3.0 * (1.0 + 0.02 * a->len_px) / exp_h + 0.05 * rate_a;
+        const double rate_a = a->len_px / exp_h;
+        const double tol_a = 3.0 * (1.0 + 0.02 * a->len_px) / exp_h + 0.05 * rate_a;
         double best = 1.0;
         size_t ib = n;
         for (size_t j = 0; j < n; j++) {

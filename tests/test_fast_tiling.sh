@@ -38,7 +38,8 @@ for ps in 4096 1024 640; do
     grep "fast alerts replaced" "$d/run-$ps.log" || true
 done
 xl=$(sed -n 's/.*fast alerts linked across patches \([0-9]*\).*/\1/p' "$d/run-640.log")
-"$SSO_PYTHON" - "$d/q/truth.csv" "$d/out-4096/alerts.jsonl" "$d/out-1024/alerts.jsonl" "$d/out-640/alerts.jsonl" "${xl:-0}" <<'PY'
+"$SSO_PYTHON" - "$d/q/truth.csv" "$d/out-4096/alerts.jsonl" "$d/out-1024/alerts.jsonl" \
+    "$d/out-640/alerts.jsonl" "${xl:-0}" <<'PY'
 import csv, json, math, sys
 truth = list(csv.DictReader(open(sys.argv[1])))
 movers = {}
