@@ -96,6 +96,63 @@ static int has_prior_sip(const struct wcsprm *w)
  * anything anyway, so it is treated as absent, and a WCS that needed it is then rejected by the
  * usual checks. Also turns NUL and other control bytes into blanks: the header is a C string of
  * nkeys * 80 printable characters from here on. Returns the number of cards blanked. */
+/* The SIP polynomial prefix of a coefficient card ("A_0_2", "BP_1_1"): 1 for A, 2 for B, 3 for AP,
+ * 4 for BP; 0 for any other card. */
+static int sip_coef_kind(const char *c)
+{
+    int k = c[0] == 'A' ? 1 : c[0] == 'B' ? 2 : 0, i = 1;
+    if (!k)
+        return 0;
+    if (c[1] == 'P')
+        k += 2, i = 2;
+    return c[i] == '_' && c[i + 1] >= '0' && c[i + 1] <= '9' && c[i + 2] == '_' && c[i + 3] >= '0' &&
+                   c[i + 3] <= '9'
+               ? k
+               : 0;
+}
+
+/* Blanks SIP coefficient cards (A_p_q, B_p_q, AP_p_q, BP_p_q) whose polynomial has no *_ORDER
+ * card with an integer value 0..9, or whose own value is not a number: wcslib 7.12's wcspih
+ * then sizes the coefficient array from an unset order (found by tests/fuzz: a 22 PB allocation,
+ * then a NULL dereference inside wcslib). Returns the number of cards blanked. */
+static int sanitize_sip(char *h, int nkeys)
+{
+    static const char *const order_key[5] = {"", "A_ORDER ", "B_ORDER ", "AP_ORDER", "BP_ORDER"};
+    int ok[5] = {0, 0, 0, 0, 0}, blanked = 0;
+    for (int k = 0; k < nkeys; k++) {
+        const char *c = h + (size_t)k * 80;
+        for (int j = 1; j <= 4; j++) {
+            if (strncmp(c, order_key[j], 8) != 0 || c[8] != '=')
+                continue;
+            char *end = NULL;
+            const long v = strtol(c + 10, &end, 10);
+            ok[j] = end != c + 10 && v >= 0 && v <= 9;
+        }
+    }
+    for (int k = 0; k < nkeys; k++) {
+        char *c = h + (size_t)k * 80;
+        const int j = sip_coef_kind(c);
+        if (!j)
+            continue;
+        char val[72], *end = NULL;
+        memcpy(val, c + 10, 70);
+        val[70] = '\0';
+        char *slash = strchr(val, '/');
+        if (slash)
+            *slash = '\0';
+        (void)strtod(val, &end);
+        int number = end != val;
+        for (; number && *end; end++)
+            number = *end == ' ';
+        if (c[8] == '=' && ok[j] && number)
+            continue;
+        memset(c, ' ', 80);
+        memcpy(c, "COMMENT bad SIP coefficient", 27);
+        blanked++;
+    }
+    return blanked;
+}
+
 static int sanitize_cards(char *h, int nkeys)
 {
     int blanked = 0;
@@ -154,6 +211,7 @@ sso_status sso_wcs_from_header(const char *header, int nkeys, const char *what, 
     memcpy(copy, header, (size_t)nkeys * 80);
     copy[(size_t)nkeys * 80] = '\0';
     sanitize_cards(copy, nkeys);
+    sanitize_sip(copy, nkeys);
 
     int nreject = 0;
     int rc = wcspih(copy, nkeys, WCSHDR_all, 0, &nreject, &w->nwcs, &w->all);

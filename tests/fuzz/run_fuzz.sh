@@ -10,6 +10,8 @@ work="${SSO_TEST_TMP:-$(mktemp -d)}"
 mkdir -p "$work/corpus"
 rm -rf "$work/seeds"
 "$mkfits" seeds "$work/seeds" >/dev/null
+# inputs that once crashed (tests/fuzz/regress/): run first, every time
+cp "$(dirname "$0")"/regress/* "$work/seeds/"
 # Fuzzing is not leak checking of cfitsio's error paths (their leaks are not ours to fix):
 # leaks in sso code show in the sanitizer unit tests instead.
 # cfitsio asks calloc for whatever a header promises and handles NULL (MEMORY_ALLOCATION), as it
