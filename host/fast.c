@@ -1095,23 +1095,25 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     cd.flux_err_e_all = (float)(1.0 / sqrt(sb));
     cd.n_epochs = used;
     cd.n_linked = n_linked;
-    /* the streaks it explains are used: centred on its trail, or both ends on it (a part of the
-     * trail: clipped, or a piece a measurement left; seeding a lone guided stack, such a piece
-     * found the same mover again at a rate a few % off, a duplicate alert) */
-    const double ct = cos(cd.theta_rad), sn = sin(cd.theta_rad), tol = fmax(3.0, 0.1 * cd.len_px);
-    for (size_t i = 0; i < res->ns; i++) {
-        sso_fast_streak *s = &res->s[i];
-        int e = s->epoch;
-        if (ang_diff(s->theta_rad, cd.theta_rad) >= 0.2)
-            continue;
-        if (hypot(s->xc_px - cd.x_px[e], s->yc_px - cd.y_px[e]) <= tol ||
-            (sso_fast_seg_dist(s->x1_px, s->y1_px, cd.x_px[e], cd.y_px[e], 0.5 * cd.len_px + tol,
-                               ct, sn) <= 3.0 &&
-             sso_fast_seg_dist(s->x2_px, s->y2_px, cd.x_px[e], cd.y_px[e], 0.5 * cd.len_px + tol,
-                               ct, sn) <= 3.0))
-            s->used = 1;
-    }
+    /* the streaks it explains are used (sso_fast_cand_holds: a piece a measurement left, seeding
+     * a lone guided stack, found the same mover again at a rate a few % off, a duplicate alert) */
+    for (size_t i = 0; i < res->ns; i++)
+        if (sso_fast_cand_holds(&cd, &res->s[i]))
+            res->s[i].used = 1;
     return push_cand(res, &cd);
+}
+
+/* Whether candidate c's trail at streak s's epoch explains s (sso/fast.h). */
+int sso_fast_cand_holds(const sso_fast_cand *c, const sso_fast_streak *s)
+{
+    const int e = s->epoch;
+    if (e < 0 || e >= SSO_FAST_MAX_EPOCHS || ang_diff(s->theta_rad, c->theta_rad) >= 0.2)
+        return 0;
+    const double ct = cos(c->theta_rad), sn = sin(c->theta_rad), tol = fmax(3.0, 0.1 * c->len_px);
+    const double hl = 0.5 * c->len_px + tol;
+    return hypot(s->xc_px - c->x_px[e], s->yc_px - c->y_px[e]) <= tol ||
+           (sso_fast_seg_dist(s->x1_px, s->y1_px, c->x_px[e], c->y_px[e], hl, ct, sn) <= 3.0 &&
+            sso_fast_seg_dist(s->x2_px, s->y2_px, c->x_px[e], c->y_px[e], hl, ct, sn) <= 3.0);
 }
 
 /* Do streaks a and b (different epochs) move together? (sso/fast.h) */

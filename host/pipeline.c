@@ -983,27 +983,14 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
  * candidate in the first streak's patch frame, where the duplicate, explaining-away and
  * slow-alert rules run as for any candidate. No cutouts for these (the patches' images are
  * gone). */
-/* Whether a candidate of the patch's search holds streak s: its trail at s's epoch (with signal
- * there) centred within max(3 px, L / 10) of s's centre or with both of s's ends on it, at an
- * angle within 0.2 rad (the rule by which the search marks the streaks a candidate explains; a
- * streak's `used` also marks every seed tried, accepted or not). */
+/* Whether a candidate of the patch's search with signal at streak s's epoch holds it
+ * (sso_fast_cand_holds, the search's own rule; a streak's `used` also marks every seed tried,
+ * accepted or not). */
 static int held_by_cand(const sso_fast_result *fres, const sso_fast_streak *s, float snr_min)
 {
     for (size_t i = 0; i < sso_fast_result_count(fres); i++) {
         const sso_fast_cand *c = sso_fast_result_get(fres, i);
-        const int e = s->epoch;
-        if (!(c->snr[e] >= snr_min) || !isfinite(c->x_px[e]))
-            continue;
-        double dth = fmod(fabs(s->theta_rad - c->theta_rad), PI);
-        dth = dth > 0.5 * PI ? PI - dth : dth;
-        if (dth >= 0.2)
-            continue;
-        const double ct = cos(c->theta_rad), sn = sin(c->theta_rad), tol = fmax(3.0, 0.1 * c->len_px);
-        if (hypot(s->xc_px - c->x_px[e], s->yc_px - c->y_px[e]) <= tol ||
-            (sso_fast_seg_dist(s->x1_px, s->y1_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct,
-                               sn) <= 3.0 &&
-             sso_fast_seg_dist(s->x2_px, s->y2_px, c->x_px[e], c->y_px[e], 0.5 * c->len_px + tol, ct,
-                               sn) <= 3.0))
+        if (c->snr[s->epoch] >= snr_min && isfinite(c->x_px[s->epoch]) && sso_fast_cand_holds(c, s))
             return 1;
     }
     return 0;
@@ -1098,18 +1085,11 @@ static sso_status cross_patch(run_state *r)
             continue;
         const sso_fast_streak *a = &r->loose[ia];
         const int ka = r->loose_patch[ia];
-        const double rate_a = a->len_px / exp_h;
-        const double tol_a = 3.0 * (1.0 + 0.02 * a->len_px) / exp_h + 0.05 * rate_a;
         double best = 1.0;
         size_t ib = n;
         for (size_t j = 0; j < n; j++) {
             const sso_fast_streak *b = &r->loose[j];
             if (used[j] || r->loose_patch[j] == ka || b->epoch == a->epoch)
-                continue;
-            /* a's own rate test first (a is unclipped), as sso_fast_link_mismatch makes it: cheap,
-             * and most pairs fail it (a field's patches keep thousands of streaks) */
-            const double dt = fabs(r->t_h[b->epoch] - r->t_h[a->epoch]);
-            if (fabs(hypot(b->xc_px - a->xc_px, b->yc_px - a->yc_px) / dt - rate_a) > tol_a)
                 continue;
             const double mm = sso_fast_link_mismatch(a, b, r->t_h, exp_h);
             if (!(mm <= best))

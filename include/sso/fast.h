@@ -131,6 +131,13 @@ typedef struct sso_fast_cand {
     int n_linked;            /* streaks (epochs) the seed link had: 1 = a lone streak's guided stack */
 } sso_fast_cand;
 
+/* Whether candidate c's trail at streak s's epoch explains s: within 0.2 rad of its direction,
+ * and centred within max(3 px, L / 10) of c's position there or with both ends within 3 px of
+ * c's trail (extended by that tolerance): the whole trail, or a part of it (clipped, or a piece a
+ * measurement left). The search marks such streaks used; the pipeline keeps the others for
+ * links across patches (host/pipeline.c). */
+int sso_fast_cand_holds(const sso_fast_cand *c, const sso_fast_streak *s);
+
 typedef struct sso_fast_stats {
     int n_lengths, n_angles_max; /* bank: lengths, angles at the longest */
     int64_t n_templates;     /* (length, angle) pairs per epoch */
