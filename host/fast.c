@@ -143,6 +143,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->max_epoch_frac = 0.75f;
     p->consist_k = 3.0f;
     p->consist_frac = 0.5f;
+    p->dim_ratio_max = 2.5f;
     p->n_threads = 1;
     p->backend = SSO_BACKEND_CPU;
 }
@@ -186,6 +187,22 @@ int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *p
         double se2 = 1.0 / phi[e], tol = p->consist_k * sqrt(se2 + pow(p->consist_frac * mean, 2));
         if (fabs(psi[e] / phi[e] - mean) > tol)
             return 0;
+    }
+    /* none absent: the consistency above lets 2 epochs at F and 2 at 0 through (the mean F/2 is
+     * within 3 x 0.5 x F/2 of both), which is what a static residual makes, bright in the two
+     * epochs whose template lacks it and negative in the others (a diffraction spike: a 2-epoch
+     * alert at 25 sigma, the other epochs at -2 and 1 sigma). A mover varies by less than
+     * dim_ratio_max; the bounds are at consist_k sigma, so a faint mover's noisy epoch is no
+     * cause (at 6 sigma per epoch an epoch must fall ~8 sigma short). */
+    if (p->dim_ratio_max > 0.0f) {
+        double lo_max = -1e30;
+        for (int e = 0; e < ne; e++)
+            if (phi[e] > 0.0)
+                lo_max = fmax(lo_max, (psi[e] - p->consist_k * sqrt(phi[e])) / phi[e]);
+        for (int e = 0; e < ne; e++)
+            if (phi[e] > 0.0 &&
+                (psi[e] + p->consist_k * sqrt(phi[e])) / phi[e] < lo_max / p->dim_ratio_max)
+                return 0;
     }
     return 1;
 }

@@ -31,7 +31,8 @@
  *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
  *    more than max_epoch_frac of sum psi, per-epoch fluxes consistent (as sso/stack.h), and, with
  *    exactly 2 contributing epochs, both at SNR >= pair_snr_min; the epochs other than the
- *    strongest, stacked, at >= rest_snr_min (not carried by one epoch). Slow movers (point-like trails)
+ *    strongest, stacked, at >= rest_snr_min (not carried by one epoch); no epoch with data
+ *    absent (dimmer than the brightest by more than dim_ratio_max). Slow movers (point-like trails)
  *    seed lone streaks too and are kept: the shift-and-stack needs 3 epochs, this search 2 (on
  *    --preset ccd seed 1, 11 slow movers were found only so).
  * Output sorted by stacked SNR (descending); deterministic for any thread count.
@@ -71,6 +72,9 @@ typedef struct sso_fast_params {
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
     float consist_frac;     /* plus this fraction of the mean flux [0.5] */
+    float dim_ratio_max;    /* no epoch with data dimmer than the brightest by more than this
+                             * factor, both at consist_k sigma (an asteroid changes by less than
+                             * a magnitude within a quartet's 45 min); <= 0: off [2.5] */
     int n_threads;          /* worker threads (angles split between them) [1] */
     sso_backend backend;    /* where the streak bank runs [cpu]; CUDA: kernels/fast.cu (the same
                              * raw samples); AUTO: the GPU when present. Measurement, linking
@@ -82,7 +86,7 @@ void sso_fast_params_default(sso_fast_params *p);
 /* The acceptance of a track from its per-epoch exact psi and phi (ne epochs; phi <= 0: no data,
  * left out), the rules above: stacked SNR >= nu_stack, >= min_epochs epochs at SNR >= epoch_snr_min,
  * no epoch above max_epoch_frac of sum psi, exactly 2 such epochs both >= pair_snr_min, the others
- * than the strongest at >= rest_snr_min, fluxes consistent. 1: accepted; *n_epochs (may be NULL):
+ * than the strongest at >= rest_snr_min, fluxes consistent, none absent. 1: accepted; *n_epochs (may be NULL):
  * the epochs at >= epoch_snr_min. One function for the search's guided stack and for the
  * pipeline's re-check of a candidate of which a stronger alert explains some epochs (host/pipeline.c),
  * so that the epochs left pass what a candidate of those epochs alone would have to. */
