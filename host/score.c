@@ -408,7 +408,9 @@ static sso_status class_curves(const sso_truth *t, const sso_score *s, int fast,
 }
 
 enum { V_POS0 = 0, V_POS20 = SSO_SCORE_N_ASTRO_BINS, V_MAG20, V_RATE0, V_POS20C = V_RATE0 + 3,
-       V_MAG20C = V_POS20C + 2, V_N = V_MAG20C + 2 };
+       V_MAG20C = V_POS20C + 2, V_POS20L = V_MAG20C + 2, V_PULL20 = V_POS20L + 2, V_N };
+
+#define SCORE_LONG_TRAIL_PX 100.0 /* pos_snr20_fast_len's split */
 
 /* Compares every matched pair epoch by epoch. */
 static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score *s, double r_as,
@@ -439,6 +441,11 @@ static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score 
                 if (e->snr >= 20) {
                     bad |= dvec_push(&v[V_POS20], sep);
                     bad |= dvec_push(&v[V_POS20C + m->fast], sep);
+                    if (m->fast)
+                        bad |= dvec_push(&v[V_POS20L + (e->trail_px >= SCORE_LONG_TRAIL_PX)], sep);
+                    const double rr = hypot(o->rms_ra_arcsec, o->rms_dec_arcsec);
+                    if (rr > 0.0 && isfinite(rr))
+                        bad |= dvec_push(&v[V_PULL20], sep / rr);
                     if (isfinite(o->mag)) {
                         bad |= dvec_push(&v[V_MAG20], o->mag - m->mag);
                         bad |= dvec_push(&v[V_MAG20C + m->fast], o->mag - m->mag);
@@ -461,7 +468,9 @@ static sso_status astrometry(const sso_truth *t, const sso_alert *al, sso_score 
     for (int k = 0; k < 2; k++) {
         s->pos_snr20_class[k] = err_stats(&v[V_POS20C + k]);
         s->mag_snr20_class[k] = err_stats(&v[V_MAG20C + k]);
+        s->pos_snr20_fast_len[k] = err_stats(&v[V_POS20L + k]);
     }
+    s->pull_snr20 = err_stats(&v[V_PULL20]);
     for (int k = 0; k < 3; k++)
         s->rate_pct[k] = err_stats(&v[V_RATE0 + k]);
     return SSO_OK;

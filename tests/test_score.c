@@ -339,6 +339,9 @@ static void test_fast(void **state)
     alert_on(&al[2], 2, &t->movers[2], SSO_ALERT_SLOW, all, 4, 0.0, 0, 1);
     for (int j = 1; j < 4; j++) /* only epoch 1 of F3 within the radius */
         al[2].obs[j].dec_deg += 2.0 / 3600;
+    for (int k = 0; k < 2; k++) /* stated rms 0.05" in RA and Dec: the 0.1" errors are 1.414 x */
+        for (int j = 0; j < al[k].n_epochs; j++)
+            al[k].obs[j].rms_ra_arcsec = al[k].obs[j].rms_dec_arcsec = 0.05;
     sso_score *s = NULL;
     assert_int_equal(sso_score_compute(t, al, 3, NULL, &s), SSO_OK);
     assert_int_equal(s->matched, 2);
@@ -363,6 +366,10 @@ static void test_fast(void **state)
     assert_int_equal(s->pos_snr20_class[1].n, 2); /* fast truth, whatever the alert's class */
     assert_near(s->pos_snr20_class[1].rms, 0.1, 1e-6);
     assert_int_equal(s->pos_snr20_class[0].n, 0);
+    assert_int_equal(s->pos_snr20_fast_len[0].n, 2); /* trails of 20 px */
+    assert_int_equal(s->pos_snr20_fast_len[1].n, 0);
+    assert_int_equal(s->pull_snr20.n, 2);
+    assert_near(s->pull_snr20.rms, 0.1 / hypot(0.05, 0.05), 1e-6);
     assert_int_equal(s->slow.n, 0);
     assert_true(isnan(s->false_per_ccd_quartet) == 0);
     assert_near(s->false_per_ccd_quartet, 0.5, EPS); /* CCDs 3-3, 3-4 */

@@ -134,6 +134,9 @@ static void print_table(const sso_score *s)
     print_err("position, snr >= 20:", &s->pos_snr20_arcsec, "\"");
     print_err("  slow movers:", &s->pos_snr20_class[0], "\"");
     print_err("  fast movers:", &s->pos_snr20_class[1], "\"");
+    print_err("    trail < 100 px:", &s->pos_snr20_fast_len[0], "\"");
+    print_err("    trail >= 100 px:", &s->pos_snr20_fast_len[1], "\"");
+    print_err("  error / stated rms:", &s->pull_snr20, "");
     print_err("magnitude, snr >= 20:", &s->mag_snr20, " mag");
     print_err("  slow movers:", &s->mag_snr20_class[0], " mag");
     print_err("  fast movers:", &s->mag_snr20_class[1], " mag");
@@ -230,6 +233,9 @@ static sso_status write_json(const sso_score *s, const char *path)
     jw_err(&w, "pos_snr20_arcsec", &s->pos_snr20_arcsec);
     jw_err(&w, "pos_snr20_arcsec_slow", &s->pos_snr20_class[0]);
     jw_err(&w, "pos_snr20_arcsec_fast", &s->pos_snr20_class[1]);
+    jw_err(&w, "pos_snr20_arcsec_fast_trail_lt100", &s->pos_snr20_fast_len[0]);
+    jw_err(&w, "pos_snr20_arcsec_fast_trail_ge100", &s->pos_snr20_fast_len[1]);
+    jw_err(&w, "pull_snr20", &s->pull_snr20);
     jw_err(&w, "mag_snr20", &s->mag_snr20);
     jw_err(&w, "mag_snr20_slow", &s->mag_snr20_class[0]);
     jw_err(&w, "mag_snr20_fast", &s->mag_snr20_class[1]);

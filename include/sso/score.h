@@ -132,6 +132,12 @@ typedef struct sso_score {
     sso_score_err pos_snr20_class[2]; /* pos_snr20_arcsec of [0] slow, [1] fast truth movers (a fast
                                        * mover the slow search caught counts as fast) */
     sso_score_err mag_snr20_class[2]; /* mag_snr20 likewise */
+    sso_score_err pos_snr20_fast_len[2]; /* pos_snr20_class[1] by the truth trail: [0] < 100 px,
+                                          * [1] >= 100 px (a trail's position along it rests on
+                                          * its two ends: its error grows as sqrt(length) / snr) */
+    sso_score_err pull_snr20;        /* separation / sqrt(rmsRA^2 + rmsDec^2) over pos_snr20's
+                                      * epochs (alert epochs with both rms): rms ~1 when the alerts'
+                                      * stated uncertainties are right */
     sso_score_err rate_pct[3];       /* 100 (alert - truth) / truth: [0] slow, [1] fast, [2] all */
     int n_epochs_outside;            /* shared epochs of matched pairs beyond the radius */
     /* per mover: index of its alert, -1 none (movers in sso_truth order) */
