@@ -76,6 +76,8 @@
 
 #define NEXP SSO_QUARTET_N
 #define PSF_FWHM_PX 1.6 /* VIS PSF FWHM [px] (EUCLID.md), for position uncertainties */
+#define SLOW_REFINE_STEP_PX 0.5 /* sso_track_refine's first step and rounds for slow alerts: */
+#define SLOW_REFINE_ROUNDS 5    /* reach ~1 px, 90 photometry calls (0.3-2 s an alert) */
 #define SQRT2 1.41421356237309504880
 #define PI 3.14159265358979323846
 #define MAX_BINS 256
@@ -585,14 +587,17 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
                           const patch_views *pv)
 {
     const double scale = r->cfg->patch.scale_arcsec;
-    /* fluxes: the trailed-PSF track photometry on the differences, which models the mover's own
-     * light in the median template (slow movers overlap themselves between epochs) */
+    /* the track and fluxes: the trailed-PSF track photometry on the differences, which models the
+     * mover's own light in the median template (slow movers overlap themselves between epochs),
+     * maximised over the track from the stack's (sso_track_refine: the stack's per-epoch peaks
+     * are pushed apart by that ghost and loose along a trail) */
     sso_track_phot ph;
-    sso_status pst = sso_track_photometry((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
-                                          (const float *const *)pv->diff, (const float *const *)pv->dvar,
-                                          (const uint8_t *const *)pv->dmask, NEXP, pi->width_px,
-                                          pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0,
-                                          c->x0_px, c->y0_px, c->vx_px_h, c->vy_px_h, r->psf, &ph);
+    double tr[4] = {c->x0_px, c->y0_px, c->vx_px_h, c->vy_px_h};
+    sso_status pst = sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
+                                      (const float *const *)pv->diff, (const float *const *)pv->dvar,
+                                      (const uint8_t *const *)pv->dmask, NEXP, pi->width_px,
+                                      pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
+                                      SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, tr, &ph);
     if (pst)
         return pst;
     sso_alert a;
@@ -602,7 +607,7 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
     for (int e = 0; e < NEXP; e++) {
         if (!(c->phi_e[e] > 0.0f))
             continue; /* this epoch has no data at the trajectory */
-        double x = c->x0_px + c->vx_px_h * r->t_h[e] + 1.0, y = c->y0_px + c->vy_px_h * r->t_h[e] + 1.0;
+        double x = tr[0] + tr[2] * r->t_h[e] + 1.0, y = tr[1] + tr[3] * r->t_h[e] + 1.0;
         double ra, dec;
         sso_status st = sso_wcs_pix2sky(pi->wcs, 1, &x, &y, &ra, &dec);
         if (st)
@@ -628,8 +633,8 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
     a.n_epochs = ne;
     a.cls = SSO_ALERT_SLOW;
     a.score = c->nu;
-    set_motion(&a, c->vx_px_h, c->vy_px_h, scale);
-    const double v = hypot(c->vx_px_h, c->vy_px_h);
+    set_motion(&a, tr[2], tr[3], scale);
+    const double v = hypot(tr[2], tr[3]);
     /* slope error of a straight-line fit with the mean per-epoch position error, over the epochs
      * used (a pair's rate rests on its two) */
     double tm = 0.0, s2 = 0.0;
@@ -641,15 +646,15 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
     a.rate_sigma_arcsec_h = sig_v * scale;
     a.pa_sigma_deg = v > 0 ? fmin(180.0, sig_v / v * 180.0 / PI) : 180.0;
     char key[96];
-    snprintf(key, sizeof key, "slow:%.4f:%.4f:%.1f:%.1f", ra0, dec0, c->vx_px_h, c->vy_px_h);
+    snprintf(key, sizeof key, "slow:%.4f:%.4f:%.1f:%.1f", ra0, dec0, tr[2], tr[3]);
     sso_status st = finish_alert(r, &a, key, 'S');
     if (st || !r->cfg->cutout_dir)
         return st;
     double xe[NEXP], ye[NEXP];
     for (int e = 0; e < NEXP; e++) {
         const int on = c->phi_e[e] > 0.0f;
-        xe[e] = on ? c->x0_px + c->vx_px_h * r->t_h[e] : NAN;
-        ye[e] = on ? c->y0_px + c->vy_px_h * r->t_h[e] : NAN;
+        xe[e] = on ? tr[0] + tr[2] * r->t_h[e] : NAN;
+        ye[e] = on ? tr[1] + tr[3] * r->t_h[e] : NAN;
     }
     return write_cutouts(r, pi, pv->diff, pv->dmask, xe, ye, &r->alerts[r->n_alerts - 1]);
 }
