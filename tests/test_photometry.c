@@ -111,19 +111,30 @@ static void scene_make(scene *s, double rate_px_h, double flux_e, uint64_t seed)
     assert_true(st.n_bright > 0); /* the bright star is masked in the differences */
 }
 
-/* noise_free: tell the measurement that the images carry no noise (pre-difference variance ~0, so
- * the expected template is the noise-free median); the difference's own variance stays sigma^2. */
-static void measure(const scene *s, int noise_free, sso_track_phot *out)
+/* The measurement's inputs from the scene. noise_free: tell it that the images carry no noise
+ * (pre-difference variance ~0, so the expected template is the noise-free median); the
+ * difference's own variance stays sigma^2. */
+typedef struct views {
+    const uint8_t *m[NE], *dm[NE];
+    const float *d[NE], *dv[NE], *v[NE];
+} views;
+
+static void views_of(const scene *s, int noise_free, views *w)
 {
     static float tiny[(size_t)W * H];
     for (size_t i = 0; i < (size_t)W * H; i++)
         tiny[i] = 1e-6f;
-    const uint8_t *m[NE], *dm[NE];
-    const float *d[NE], *dv[NE], *v[NE];
     for (int e = 0; e < NE; e++)
-        v[e] = noise_free ? tiny : s->var[e], m[e] = s->mask[e], dm[e] = s->dmask[e], d[e] = s->diff[e], dv[e] = s->dvar[e];
-    assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, s->x0, s->y0,
-                                          s->vx, s->vy, g_psf, out),
+        w->v[e] = noise_free ? tiny : s->var[e], w->m[e] = s->mask[e], w->dm[e] = s->dmask[e],
+        w->d[e] = s->diff[e], w->dv[e] = s->dvar[e];
+}
+
+static void measure(const scene *s, int noise_free, sso_track_phot *out)
+{
+    views w;
+    views_of(s, noise_free, &w);
+    assert_int_equal(sso_track_photometry(w.v, w.m, w.d, w.dv, w.dm, NE, W, H, T_H, EXPTIME_H, s->x0,
+                                          s->y0, s->vx, s->vy, g_psf, out),
                      SSO_OK);
 }
 
@@ -258,6 +269,16 @@ static void test_noise_only(void **state)
  * is 8% off in vx and vy) and every epoch within 0.15 px (0.06). The refined SNR is never below
  * the start's. At 0.3 "/h (0.8 px between epochs, the ghost nearly the mover) the rate is known to
  * ~5% at joint SNR 40 and is not asserted. */
+/* The largest distance between track tr's epoch positions and the scene's mover's. */
+static double worst_epoch_px(const scene *s, const double *tr)
+{
+    double worst = 0.0;
+    for (int e = 0; e < NE; e++)
+        worst = fmax(worst, hypot(tr[0] + tr[2] * T_H[e] - (s->x0 + s->vx * T_H[e]),
+                                  tr[1] + tr[3] * T_H[e] - (s->y0 + s->vy * T_H[e])));
+    return worst;
+}
+
 static void test_refine(void **state)
 {
     (void)state;
@@ -270,25 +291,15 @@ static void test_refine(void **state)
         const double xl = s.x0 + s.vx * tl - 0.4, yl = s.y0 + s.vy * tl + 0.5;
         double tr[4] = {0, 0, (xl - xf) / (tl - tf), (yl - yf) / (tl - tf)};
         tr[0] = xf - tr[2] * tf, tr[1] = yf - tr[3] * tf;
-        static float tiny[(size_t)W * H];
-        for (size_t i = 0; i < (size_t)W * H; i++)
-            tiny[i] = 1e-6f;
-        const uint8_t *m[NE], *dm[NE];
-        const float *d[NE], *dv[NE], *v[NE];
-        for (int e = 0; e < NE; e++)
-            v[e] = tiny, m[e] = s.mask[e], dm[e] = s.dmask[e], d[e] = s.diff[e], dv[e] = s.dvar[e];
-        sso_track_phot p0, p1;
-        assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, tr[0], tr[1],
-                                              tr[2], tr[3], g_psf, &p0), SSO_OK);
-        assert_int_equal(sso_track_refine(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, g_psf, 0.5, 6, tr,
-                                          &p1), SSO_OK);
-        double worst = 0.0;
-        for (int e = 0; e < NE; e++)
-            worst = fmax(worst, hypot(tr[0] + tr[2] * T_H[e] - (s.x0 + s.vx * T_H[e]),
-                                      tr[1] + tr[3] * T_H[e] - (s.y0 + s.vy * T_H[e])));
-        sso_track_phot pt;
-        assert_int_equal(sso_track_photometry(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, s.x0, s.y0,
-                                              s.vx, s.vy, g_psf, &pt), SSO_OK);
+        views w;
+        views_of(&s, 1, &w);
+        sso_track_phot p0, p1, pt;
+        assert_int_equal(sso_track_photometry(w.v, w.m, w.d, w.dv, w.dm, NE, W, H, T_H, EXPTIME_H,
+                                              tr[0], tr[1], tr[2], tr[3], g_psf, &p0), SSO_OK);
+        assert_int_equal(sso_track_refine(w.v, w.m, w.d, w.dv, w.dm, NE, W, H, T_H, EXPTIME_H, g_psf,
+                                          0.5, 6, tr, &p1), SSO_OK);
+        const double worst = worst_epoch_px(&s, tr);
+        measure(&s, 1, &pt);
         printf("  noise-free %g px/h: SNR %.3f -> %.3f (truth %.3f), worst epoch %.4f px\n",
                RATES_PX_H[k], p0.snr, p1.snr, pt.snr, worst);
         assert_true(p1.snr >= p0.snr);
@@ -299,18 +310,14 @@ static void test_refine(void **state)
     for (int seed = 1; seed <= NS; seed++) {
         scene_make(&s, RATES_PX_H[1], 2000.0, (uint64_t)seed);
         double tr[4] = {s.x0 + 0.2, s.y0 - 0.2, s.vx * 1.08, s.vy * 0.92};
-        const uint8_t *m[NE], *dm[NE];
-        const float *d[NE], *dv[NE], *v[NE];
-        for (int e = 0; e < NE; e++)
-            v[e] = s.var[e], m[e] = s.mask[e], dm[e] = s.dmask[e], d[e] = s.diff[e], dv[e] = s.dvar[e];
+        views w;
+        views_of(&s, 0, &w);
         sso_track_phot p1;
-        assert_int_equal(sso_track_refine(v, m, d, dv, dm, NE, W, H, T_H, EXPTIME_H, g_psf, 0.5, 6, tr,
-                                          &p1), SSO_OK);
+        assert_int_equal(sso_track_refine(w.v, w.m, w.d, w.dv, w.dm, NE, W, H, T_H, EXPTIME_H, g_psf,
+                                          0.5, 6, tr, &p1), SSO_OK);
         const double rate = hypot(s.vx, s.vy), err = (hypot(tr[2], tr[3]) - rate) / rate;
         sum_rate += err;
-        for (int e = 0; e < NE; e++)
-            worst = fmax(worst, hypot(tr[0] + tr[2] * T_H[e] - (s.x0 + s.vx * T_H[e]),
-                                      tr[1] + tr[3] * T_H[e] - (s.y0 + s.vy * T_H[e])));
+        worst = fmax(worst, worst_epoch_px(&s, tr));
         printf("  seed %d at %g px/h: SNR %.1f, rate %+.2f%%\n", seed, RATES_PX_H[1], p1.snr, 100.0 * err);
     }
     printf("  mean rate error %+.2f%%, worst epoch %.3f px\n", 100.0 * sum_rate / NS, worst);
