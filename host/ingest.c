@@ -335,9 +335,37 @@ static size_t peek(const sso_exposure *x, long long off, char *buf, size_t n)
     return got;
 }
 
+/* 1 when v, a raw FITS value (optionally followed by blanks or a "/ comment"), is a decimal number
+ * that cfitsio converts without error: digits, sign, point and an E or D exponent only, finite,
+ * and for integer keywords within long long. cfitsio 4.2's integer conversion (ffc2j) writes any
+ * failure into an 81-byte message (52 characters, then strncat of 30 of the value): an integer
+ * keyword whose value is unparsable, hexadecimal or out of range and 29+ characters long aborts
+ * the process under _FORTIFY_SOURCE (found by tests/fuzz: DITHOBS = 2222...2, 65 digits). */
+static int number_ok(const char *v, int integer)
+{
+    char buf[80];
+    size_t n = 0;
+    while (*v == ' ')
+        v++;
+    for (; *v && *v != '/' && *v != ' ' && n + 1 < sizeof buf; v++) {
+        if (!strchr("0123456789+-.EeDd", *v))
+            return 0;
+        buf[n++] = (*v == 'D' || *v == 'd') ? 'E' : *v;
+    }
+    buf[n] = '\0';
+    while (*v == ' ')
+        v++;
+    if (!n || (*v && *v != '/'))
+        return 0;
+    char *end = NULL;
+    const double x = strtod(buf, &end);
+    return *end == '\0' && isfinite(x) && (!integer || fabs(x) < 9.2e18);
+}
+
 /* Reads keyword key from the first HDU in hdus[] (n of them) that has it. Returns 1 found and
  * parsed, 0 absent everywhere, -1 present but malformed (its HDU number in *where). datatype is
- * a cfitsio type; TSTRING values are returned without quotes (numbers as written). */
+ * a cfitsio type; TSTRING values are returned without quotes (numbers as written). A numeric value
+ * reaches cfitsio's conversion only once number_ok accepts it. */
 static int find_key(fitsfile *f, const int *hdus, int n, const char *key, int datatype, void *value,
                     size_t value_n, int *where)
 {
@@ -357,7 +385,8 @@ static int find_key(fitsfile *f, const int *hdus, int n, const char *key, int da
             unquote(raw, value, value_n);
             return 1;
         }
-        if (!raw[0] || raw[0] == '\'') /* empty or a string where a number is needed */
+        const int integer = datatype != TDOUBLE && datatype != TFLOAT;
+        if (!number_ok(raw, integer)) /* empty, a string, or what cfitsio cannot convert */
             return -1;
         if (fits_read_key(f, datatype, key, value, NULL, &st))
             return -1;
@@ -393,25 +422,42 @@ static int is_structural_int_key(const char *key)
     return 0;
 }
 
+/* Keeps key and its value in bad[16] and *badv, unless a key is there already, when the raw value
+ * v is not a positive integer. */
+static void note_nonpositive(const char *key, const char *v, char bad[16], long long *badv)
+{
+    if (bad[0])
+        return;
+    char *end = NULL;
+    const long long n = strtoll(v, &end, 10);
+    if (end == v || (*end != ' ' && *end != '/' && *end != '\0') || n < 1) {
+        snprintf(bad, 16, "%s", key);
+        *badv = n;
+    }
+}
+
 /* Guard against cfitsio 4.2 (and wcslib 7.12) crashing on malformed header cards, all found by
  * tests/fuzz: a string value without its closing quote overflows a buffer when cfitsio converts it
  * to a number (ffc2j, caught as an abort by _FORTIFY_SOURCE) or when wcspih copies it; and when
  * fits_movabs_hdu parses an HDU with ZIMAGE = T it divides by ZTILEn without checking it (SIGFPE
  * for ZTILE2 = 0). So before cfitsio sees the header of HDU k, which starts at byte off, its raw
  * cards are looked at here: string values must be terminated, the integer keywords of the
- * structure must be numbers (a long unparsable value such as ZBITPIX = ------... overflows ffc2j's
- * error message the same way), and the tile-compression sizes cfitsio divides by or loops over
- * (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE / BYTEPIX parameters) must be positive; and every byte
- * must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE of 0xFF
- * bytes past its buffer). Nothing else is
+ * structure must be numbers within long long (a long unparsable or out-of-range value such as
+ * ZBITPIX = ------... overflows ffc2j's error message the same way: number_ok), and the
+ * tile-compression sizes cfitsio divides by or loops over (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE /
+ * BYTEPIX parameters, and for RICE_1 ZVAL1 and ZVAL2 even without their ZNAMEn) must be positive;
+ * and every byte must be printable ASCII as the standard
+ * says (cfitsio's table parser strcpy's a TTYPE of 0xFF bytes past its buffer); and the heap offset
+ * is one THEAP card (cfitsio takes any THEAP* key for it, so THEAP2 = 1 moved its heap away from the
+ * one the Rice dry run below checked: a crash in the real decode). Nothing else is
  * interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
  * left to cfitsio, which reports that cleanly. SSO_ERR_BAD_HEADER names the card. */
 static sso_status precheck_header(const sso_exposure *x, long long off, int k)
 {
     char block[2880], where[32];
-    int zimage = 0, blocksize_slot = 0, bytepix_slot = 0;
-    char bad[16] = "";
-    long long badv = 0;
+    int zimage = 0, rice = 0, blocksize_slot = 0, bytepix_slot = 0, theap_cards = 0;
+    char bad[16] = "", bad_rice[16] = ""; /* the first bad size; the first bad ZVAL1/2 */
+    long long badv = 0, bad_rice_v = 0;
     if (k == 1)
         snprintf(where, sizeof where, "PRIMARY");
     else
@@ -429,6 +475,10 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                     x->path, where, (unsigned char)card[i],
                                     (int)((b - off) / 80) + c + 1, card);
             if (!memcmp(card, "END     ", 8)) {
+                if (zimage && !bad[0] && rice && bad_rice[0]) {
+                    snprintf(bad, sizeof bad, "%s", bad_rice);
+                    badv = bad_rice_v;
+                }
                 if (zimage && bad[0])
                     return sso_fail(SSO_ERR_BAD_HEADER,
                                     "file %s, extension %s: tile-compression keyword %s = %lld "
@@ -436,15 +486,26 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                     x->path, where, bad, badv);
                 return SSO_OK;
             }
-            /* cfitsio takes "=" in column 9 as a value even without the blank after it */
-            if (card[8] != '=')
+            /* where cfitsio's ffpsvc finds a value: after the first "=" on the card (column 9
+             * normally, but anywhere on a non-standard card, and even without the blank after
+             * it), except on the cards that have none */
+            const char *eq = memchr(card, '=', 80);
+            if (!eq || !memcmp(card, "COMMENT ", 8) || !memcmp(card, "HISTORY ", 8) ||
+                !memcmp(card, "CONTINUE", 8) || !memcmp(card, "        ", 8))
                 continue;
+            const int vpos = (int)(eq - card) + 1;
             char key[9];
             memcpy(key, card, 8);
             key[8] = '\0';
             for (int i = 7; i >= 0 && key[i] == ' '; i--)
                 key[i] = '\0';
-            int i = 9;
+            /* cfitsio's table parser takes any key that starts with THEAP as the heap offset */
+            if (!strncmp(key, "THEAP", 5) && (key[5] || theap_cards++))
+                return sso_fail(SSO_ERR_BAD_HEADER,
+                                "file %s, extension %s: keyword %s: cfitsio reads every THEAP* "
+                                "card as the heap offset; one THEAP card at most",
+                                x->path, where, key);
+            int i = vpos;
             while (i < 80 && card[i] == ' ')
                 i++;
             if (i < 80 && card[i] == '\'') {
@@ -461,20 +522,16 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                     closed ? "a string where an integer belongs"
                                            : "string value without its closing quote");
             }
-            char val[72];
-            memcpy(val, card + 9, 71);
-            val[71] = '\0';
+            char val[80];
+            memcpy(val, card + vpos, (size_t)(80 - vpos));
+            val[80 - vpos] = '\0';
             const char *v = val;
             while (*v == ' ')
                 v++;
-            if (is_structural_int_key(key) && *v != '\'') {
-                char *end = NULL;
-                (void)strtod(v, &end);
-                if (end == v || (*end != ' ' && *end != '/' && *end != '\0'))
-                    return sso_fail(SSO_ERR_BAD_HEADER,
-                                    "file %s, extension %s: keyword %s: \"%.20s\" is not a number",
-                                    x->path, where, key, v);
-            }
+            if (is_structural_int_key(key) && *v != '\'' && !number_ok(v, 1))
+                return sso_fail(SSO_ERR_BAD_HEADER,
+                                "file %s, extension %s: keyword %s: \"%.20s\" is not an integer "
+                                "in range", x->path, where, key, v);
             if (!strcmp(key, "ZIMAGE")) {
                 zimage = *v == 'T';
                 continue;
@@ -492,15 +549,15 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                                (!strncmp(key, "ZTILE", 5) && isdigit((unsigned char)key[5]));
             const int is_val = !strncmp(key, "ZVAL", 4) && isdigit((unsigned char)key[4]) &&
                                (atoi(key + 4) == blocksize_slot || atoi(key + 4) == bytepix_slot);
-            if ((is_dim || is_val) && !bad[0]) {
-                char *end = NULL;
-                const long long n = strtoll(v, &end, 10);
-                const int ok = end != v && (*end == ' ' || *end == '/' || *end == '\0') && n >= 1;
-                if (!ok) {
-                    snprintf(bad, sizeof bad, "%s", key);
-                    badv = n;
-                }
-            }
+            /* RICE_1 takes its block size and bytes per pixel from ZVAL1 and ZVAL2 whatever the
+             * ZNAMEn say (cfitsio divides by the block size while it opens the HDU) */
+            const int is_rice_val = !strcmp(key, "ZVAL1") || !strcmp(key, "ZVAL2");
+            if (!strcmp(key, "ZCMPTYPE"))
+                rice = strstr(v, "'RICE") != NULL;
+            if (is_dim || is_val)
+                note_nonpositive(key, v, bad, &badv);
+            else if (is_rice_val)
+                note_nonpositive(key, v, bad_rice, &bad_rice_v);
         }
     }
     return SSO_OK;
@@ -1193,23 +1250,25 @@ static sso_status check_rice_tiles(const sso_exposure *x, fitsfile *f, const cha
     if (fits_read_key(f, TSTRING, "ZCMPTYPE", cmp, NULL, &fst) ||
         (strcmp(cmp, "RICE_1") && strcmp(cmp, "RICE_ONE")))
         return SSO_OK;
-    long long blocksize = 32, bytepix = 4;
-    for (int i = 1; i < 100; i++) {
-        char key[16], name[FLEN_VALUE];
-        snprintf(key, sizeof key, "ZNAME%d", i);
-        fst = 0;
-        if (fits_read_key(f, TSTRING, key, name, NULL, &fst))
-            break;
-        snprintf(key, sizeof key, "ZVAL%d", i);
-        if (!strcmp(name, "BLOCKSIZE"))
-            blocksize = key_ll(f, key, 32);
-        else if (!strcmp(name, "BYTEPIX"))
-            bytepix = key_ll(f, key, 4);
+    /* the parameters as cfitsio 4.2 takes them (imcomp_get_compressed_image_par), whatever the
+     * ZNAMEn say: the block size is ZVAL1; bytes per pixel ZVAL2, or 4 when absent or when ZNAME2 is
+     * NOISEBIT (old files); the two swapped when the block size is < 16 and the other > 8; and any
+     * bytes per pixel but 1 and 2 decodes as 4 */
+    long long blocksize = key_ll(f, "ZVAL1", -1), bytepix = key_ll(f, "ZVAL2", 4);
+    char name2[FLEN_VALUE] = "";
+    fst = 0;
+    if (!fits_read_key(f, TSTRING, "ZNAME2", name2, NULL, &fst) && !strcasecmp(name2, "NOISEBIT"))
+        bytepix = 4;
+    if (blocksize < 16 && bytepix > 8) {
+        const long long b = blocksize;
+        blocksize = bytepix;
+        bytepix = b;
     }
+    if (bytepix != 1 && bytepix != 2)
+        bytepix = 4;
     const long long znaxis = key_ll(f, "ZNAXIS", 0);
     long long dim[9], tile[9], ntile[9], tiles = 1, tile_px = 1;
-    if (znaxis < 1 || znaxis > 9 || blocksize < 1 || blocksize > 1 << 16 ||
-        (bytepix != 1 && bytepix != 2 && bytepix != 4))
+    if (znaxis < 1 || znaxis > 9 || blocksize < 1 || blocksize > 1 << 16)
         return sso_fail(SSO_ERR_CORRUPT,
                         "file %s, extension %s: Rice parameters unusable (ZNAXIS %lld, BLOCKSIZE "
                         "%lld, BYTEPIX %lld)",

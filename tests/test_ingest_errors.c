@@ -459,6 +459,22 @@ static void test_hostile_headers(void **state)
     patch_card(qf.paths[1], "ZTILE2  =", 0, "ZTILE2  =                    0 / size of tiles");
     expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
     assert_non_null(strstr(sso_last_error(), "ZTILE2"));
+    /* RICE_1's block size is ZVAL1 for cfitsio even without ZNAME1 = 'BLOCKSIZE': it divides by it */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "ZNAME1  =", 0, "AZMN1   = 'BLOCKSIZE'");
+    patch_card(qf.paths[1], "ZVAL1   =", 0, "ZVAL1   =                    0 / pixels per block");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
+    assert_non_null(strstr(sso_last_error(), "ZVAL1"));
+    /* ... and from a card whose "=" is not in column 9: cfitsio finds the value after any "=" */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "ZVAL1   =", 0, "ZVAL1   volume 376, page 359; OBS_ID  = '0");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
+    assert_non_null(strstr(sso_last_error(), "ZVAL1"));
+    /* cfitsio takes any THEAP* key as the heap offset (the Rice dry run must read the same heap) */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "ZTILE2  =", 0, "THEAP2  =                    1 / size of tiles");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
+    assert_non_null(strstr(sso_last_error(), "THEAP2"));
     /* a string value without its closing quote in an integer keyword (cfitsio's ffc2j) */
     make(&qf, &c, "hostile", -1, NULL);
     patch_card(qf.paths[2], "ZBITPIX =", 1, "ZBITPIX =            'BLOCKSIZE/ data type of original image");
@@ -469,7 +485,22 @@ static void test_hostile_headers(void **state)
     patch_card(qf.paths[2], "ZBITPIX =", 1,
                "ZBITPIX =                  ---------------------------------------------------");
     expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
-    assert_non_null(strstr(sso_last_error(), "not a number"));
+    assert_non_null(strstr(sso_last_error(), "not an integer"));
+    /* a number out of long long's range there: ffc2j's overflow error takes the same path */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[2], "ZBITPIX =", 1,
+               "ZBITPIX =      22222222222222222222222222222222222222222222222222222222222222222");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
+    assert_non_null(strstr(sso_last_error(), "not an integer"));
+    /* ... and in a keyword we read as an integer ourselves (DITHOBS, through ffc2j as well) */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "DITHOBS =", 0,
+               "DITHOBS =      22222222222222222222222222222222222222222222222222222222222222222");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "PRIMARY");
+    assert_non_null(strstr(sso_last_error(), "DITHOBS"));
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "DITHOBS =", 0, "DITHOBS = 0x1111111111111111111111111111111111111111");
+    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "PRIMARY");
     /* ... and in the primary header, which cfitsio parses on opening */
     make(&qf, &c, "hostile", -1, NULL);
     patch_card(qf.paths[0], "OBS_ID  =", 0, "OBS_ID  = '002681");
