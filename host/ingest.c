@@ -446,11 +446,11 @@ static void note_nonpositive(const char *key, const char *v, char bad[16], long 
  * ZBITPIX = ------... overflows ffc2j's error message the same way: number_ok), and the
  * tile-compression sizes cfitsio divides by or loops over (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE /
  * BYTEPIX parameters, and for RICE_1 ZVAL1 and ZVAL2 even without their ZNAMEn) must be positive;
- * and every byte must be printable ASCII as the standard
- * says (cfitsio's table parser strcpy's a TTYPE of 0xFF bytes past its buffer); and the heap offset
- * is one THEAP card (cfitsio takes any THEAP* key for it, so THEAP2 = 1 moved its heap away from the
- * one the Rice dry run below checked: a crash in the real decode). Nothing else is
- * interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
+ * every byte must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE
+ * of 0xFF bytes past its buffer); and the heap offset is one THEAP card (cfitsio takes any THEAP*
+ * key for it, so THEAP2 = 1 moved its heap away from the one the Rice dry run below checked: a
+ * crash in the real decode). A card's value is where cfitsio finds it (after the first "="). Nothing
+ * else is interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
  * left to cfitsio, which reports that cleanly. SSO_ERR_BAD_HEADER names the card. */
 static sso_status precheck_header(const sso_exposure *x, long long off, int k)
 {

@@ -446,74 +446,71 @@ static void patch_card(const char *path, const char *key, int nth, const char *c
     free(buf);
 }
 
+/* One hostile-header case: in a fresh compressed quartet, card(s) of file `file` replaced
+ * (patch_card: the nth card starting with key, then optionally a second one), and the open refused
+ * with SSO_ERR_BAD_HEADER at that file and extension ext, its message holding `says` (or NULL). */
+typedef struct hostile_case {
+    const char *why;
+    int file;
+    const char *key, *card;
+    int nth;
+    const char *key2, *card2;
+    const char *ext, *says;
+} hostile_case;
+
 /* Headers that crash cfitsio 4.2 or wcslib 7.12 (found by tests/fuzz) are refused before the
  * libraries parse them. */
 static void test_hostile_headers(void **state)
 {
     (void)state;
+    static const hostile_case cases[] = {
+        {"ZTILE2 = 0: cfitsio divides by it", 1, "ZTILE2  =",
+         "ZTILE2  =                    0 / size of tiles", 0, NULL, NULL, "HDU 2", "ZTILE2"},
+        {"RICE_1's block size is ZVAL1 for cfitsio even without ZNAME1 = 'BLOCKSIZE'", 1,
+         "ZNAME1  =", "AZMN1   = 'BLOCKSIZE'", 0, "ZVAL1   =",
+         "ZVAL1   =                    0 / pixels per block", "HDU 2", "ZVAL1"},
+        {"... and from a card whose '=' is not in column 9: cfitsio finds the value after any '='",
+         1, "ZVAL1   =", "ZVAL1   volume 376, page 359; OBS_ID  = '0", 0, NULL, NULL, "HDU 2",
+         "ZVAL1"},
+        {"cfitsio takes any THEAP* key as the heap offset (the Rice dry run must read that heap)", 1,
+         "ZTILE2  =", "THEAP2  =                    1 / size of tiles", 0, NULL, NULL, "HDU 2",
+         "THEAP2"},
+        {"a string value without its closing quote in an integer keyword (cfitsio's ffc2j)", 2,
+         "ZBITPIX =", "ZBITPIX =            'BLOCKSIZE/ data type of original image", 1, NULL, NULL,
+         "HDU 3", "closing quote"},
+        {"an unquoted value that is no number, longer than ffc2j's error message can take", 2,
+         "ZBITPIX =", "ZBITPIX =                  ---------------------------------------------------",
+         1, NULL, NULL, "HDU 3", "not an integer"},
+        {"a number out of long long's range there: ffc2j's overflow error takes the same path", 2,
+         "ZBITPIX =", "ZBITPIX =      22222222222222222222222222222222222222222222222222222222222222222",
+         1, NULL, NULL, "HDU 3", "not an integer"},
+        {"... and in a keyword we read as an integer ourselves (DITHOBS, through ffc2j as well)", 1,
+         "DITHOBS =", "DITHOBS =      22222222222222222222222222222222222222222222222222222222222222222",
+         0, NULL, NULL, "PRIMARY", "DITHOBS"},
+        {"... also when hexadecimal", 1, "DITHOBS =",
+         "DITHOBS = 0x1111111111111111111111111111111111111111", 0, NULL, NULL, "PRIMARY",
+         "DITHOBS"},
+        {"an unclosed string in the primary header, which cfitsio parses on opening", 0,
+         "OBS_ID  =", "OBS_ID  = '002681", 0, NULL, NULL, "PRIMARY", NULL},
+        {"'=' in column 9 without the blank after it still makes a value for cfitsio", 1,
+         "ZBLANK  =", "ZBLANK  ='BLOCKSIZE-2147483647 / null value", 0, NULL, NULL, "HDU 2", NULL},
+        {"bytes that are not printable ASCII (cfitsio's table parser overflows on them)", 2,
+         "TTYPE1  =", "TTYPE1  = \xff\xff\xff\xff", 2, NULL, NULL, "HDU 4", "printable"},
+    };
     quartet_files qf;
     sso_fg_config c = defaults();
     c.compress = 1;
-    /* ZTILE2 = 0: cfitsio divides by it */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "ZTILE2  =", 0, "ZTILE2  =                    0 / size of tiles");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
-    assert_non_null(strstr(sso_last_error(), "ZTILE2"));
-    /* RICE_1's block size is ZVAL1 for cfitsio even without ZNAME1 = 'BLOCKSIZE': it divides by it */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "ZNAME1  =", 0, "AZMN1   = 'BLOCKSIZE'");
-    patch_card(qf.paths[1], "ZVAL1   =", 0, "ZVAL1   =                    0 / pixels per block");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
-    assert_non_null(strstr(sso_last_error(), "ZVAL1"));
-    /* ... and from a card whose "=" is not in column 9: cfitsio finds the value after any "=" */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "ZVAL1   =", 0, "ZVAL1   volume 376, page 359; OBS_ID  = '0");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
-    assert_non_null(strstr(sso_last_error(), "ZVAL1"));
-    /* cfitsio takes any THEAP* key as the heap offset (the Rice dry run must read the same heap) */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "ZTILE2  =", 0, "THEAP2  =                    1 / size of tiles");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
-    assert_non_null(strstr(sso_last_error(), "THEAP2"));
-    /* a string value without its closing quote in an integer keyword (cfitsio's ffc2j) */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[2], "ZBITPIX =", 1, "ZBITPIX =            'BLOCKSIZE/ data type of original image");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
-    assert_non_null(strstr(sso_last_error(), "closing quote"));
-    /* an unquoted value that is no number, longer than ffc2j's error message can take */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[2], "ZBITPIX =", 1,
-               "ZBITPIX =                  ---------------------------------------------------");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
-    assert_non_null(strstr(sso_last_error(), "not an integer"));
-    /* a number out of long long's range there: ffc2j's overflow error takes the same path */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[2], "ZBITPIX =", 1,
-               "ZBITPIX =      22222222222222222222222222222222222222222222222222222222222222222");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 3");
-    assert_non_null(strstr(sso_last_error(), "not an integer"));
-    /* ... and in a keyword we read as an integer ourselves (DITHOBS, through ffc2j as well) */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "DITHOBS =", 0,
-               "DITHOBS =      22222222222222222222222222222222222222222222222222222222222222222");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "PRIMARY");
-    assert_non_null(strstr(sso_last_error(), "DITHOBS"));
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "DITHOBS =", 0, "DITHOBS = 0x1111111111111111111111111111111111111111");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "PRIMARY");
-    /* ... and in the primary header, which cfitsio parses on opening */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[0], "OBS_ID  =", 0, "OBS_ID  = '002681");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 0, "PRIMARY");
-    /* "=" in column 9 without the blank after it still makes a value for cfitsio */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[1], "ZBLANK  =", 0, "ZBLANK  ='BLOCKSIZE-2147483647 / null value");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 1, "HDU 2");
-    /* bytes that are not printable ASCII (cfitsio's table parser overflows on them) */
-    make(&qf, &c, "hostile", -1, NULL);
-    patch_card(qf.paths[2], "TTYPE1  =", 2, "TTYPE1  = \xff\xff\xff\xff");
-    expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, 2, "HDU 4");
-    assert_non_null(strstr(sso_last_error(), "printable"));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const hostile_case *k = &cases[i];
+        print_message("hostile header: %s\n", k->why);
+        make(&qf, &c, "hostile", -1, NULL);
+        patch_card(qf.paths[k->file], k->key, k->nth, k->card);
+        if (k->key2)
+            patch_card(qf.paths[k->file], k->key2, 0, k->card2);
+        expect_open(&qf, 4, 0, SSO_ERR_BAD_HEADER, k->file, k->ext);
+        if (k->says)
+            assert_non_null(strstr(sso_last_error(), k->says));
+    }
     /* in a WCS card (wcspih overflows on it) */
     c.compress = 0;
     make(&qf, &c, "hostile", -1, NULL);

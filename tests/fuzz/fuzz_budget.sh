@@ -6,12 +6,13 @@
 #                 corpus, without comparison hooks (-use_cmp=0), corpus reloads (-reload=0) or
 #                 address-space randomisation (setarch -R, where the system allows it). With the
 #                 hooks on, libFuzzer mutates with the values our code compares, pointers among
-#                 them, which move with the heap's history: two 60,000-run runs with one seed parted after
-#                 ~22,000 executions. Without them, runs from a fresh work directory repeat exactly
-#                 (795 new inputs each time); CTest's reused directory still moves a few (787-801
-#                 new inputs of 60,000: not found why). A run explores fewer paths this way; the
-#                 exploring is for long runs by hand (README.md), and CI's run stays close to the
-#                 same run every time, so a CI failure is a finding to replay, not a roll of dice.
+#                 them, which move with the heap's history: two 60,000-run runs with one seed
+#                 parted after ~22,000 executions. Without them, runs from a fresh work directory
+#                 repeat exactly (795 new inputs each time); CTest's reused directory still moves
+#                 a few (787-801 new inputs of 60,000: not found why). A run explores fewer paths
+#                 this way; the exploring is for long runs by hand (README.md), and CI's run stays
+#                 close to the same run every time, so a CI failure is a finding to replay, not a
+#                 roll of the dice.
 fuzz_budget() {
   local budget="$1" work="$2"
   FUZZ_CMD=()
