@@ -22,6 +22,30 @@
  * include the other epochs' wings out to where they are ~1e-5 of the flux per pixel. */
 #define RENDER_MARGIN_PX 4.0
 
+double sso_track_phot_peak_z(const sso_track_phot *ph, const int *used)
+{
+    int top = -1, n = 0;
+    for (int e = 0; e < ph->n_epochs && e < SSO_PHOT_MAX_EPOCHS; e++) {
+        const double f = ph->epoch_flux_e[e], s = ph->epoch_flux_err_e[e];
+        if ((used && !used[e]) || !isfinite(f) || !(s > 0.0))
+            continue;
+        n++;
+        if (top < 0 || f / s > ph->epoch_flux_e[top] / ph->epoch_flux_err_e[top])
+            top = e;
+    }
+    if (n < 2)
+        return NAN;
+    double w = 0.0, wf = 0.0;
+    for (int e = 0; e < ph->n_epochs && e < SSO_PHOT_MAX_EPOCHS; e++) {
+        const double f = ph->epoch_flux_e[e], s = ph->epoch_flux_err_e[e];
+        if (e == top || (used && !used[e]) || !isfinite(f) || !(s > 0.0))
+            continue;
+        w += 1.0 / (s * s), wf += f / (s * s);
+    }
+    const double st = ph->epoch_flux_err_e[top];
+    return (ph->epoch_flux_e[top] - wf / w) / sqrt(st * st + 1.0 / w);
+}
+
 double sso_ab_mag(double flux_e, double magzerop, double gain_e_per_adu, double exptime_s)
 {
     if (!(flux_e > 0.0) || !(gain_e_per_adu > 0.0) || !(exptime_s > 0.0) || !isfinite(magzerop))

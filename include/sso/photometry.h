@@ -94,6 +94,15 @@ sso_status sso_track_refine(const float *const var[], const uint8_t *const mask[
                             const double *t_h, double exptime_h, const sso_sim_psf *psf,
                             double step_px, int rounds, double track[4], sso_track_phot *out);
 
+/* How far the brightest epoch of a track measurement stands above the others, in noise sigma:
+ * (F_t - F_o) / sqrt(s_t^2 + s_o^2), where t is the epoch of largest F_e / s_e, F_o the
+ * inverse-variance mean of the other epochs' F_e and s_o its error. Epochs with used[e] == 0 (or
+ * used NULL: all), a NaN flux or a non-positive error are left out; NaN with fewer than 2 left.
+ * No systematic term: for a faint track the noise dominates the model's errors, and a constant
+ * flux gives the largest of ~n unit normals (above 4 with probability ~1e-4 for 4 epochs), while
+ * one epoch's source (a cosmic-ray residual, a noise peak) with noise beside it stands far out. */
+double sso_track_phot_peak_z(const sso_track_phot *ph, const int *used);
+
 /* AB magnitude of flux_e electrons collected in exptime_s by a detector with zero point magzerop
  * (the magnitude of 1 ADU/s) and gain [e-/ADU]. NaN unless flux_e, gain and exptime_s are > 0 and
  * magzerop finite. The magnitude error is 2.5 / ln 10 / SNR = 1.0857 / SNR. */

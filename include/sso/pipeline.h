@@ -98,6 +98,8 @@ typedef struct sso_pipeline_stats {
     long long n_stack_samples;  /* trajectory-epoch samples of the slow search */
     long long n_candidates;     /* slow candidates after merging, all patches (before the core rule) */
     long long n_rejected_refined; /* candidates failing consistency once measured on their refined track */
+    long long n_slow_one_epoch; /* faint slow candidates whose brightest epoch the others do not
+                                 * confirm in the track photometry (sso_track_phot_peak_z) */
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
     long long n_pair_candidates; /* 2-epoch pass candidates that passed the re-check, the coverage
                                   * and the static-source tests (before merging with the others) */
