@@ -54,6 +54,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -337,11 +338,12 @@ static size_t peek(const sso_exposure *x, long long off, char *buf, size_t n)
 
 /* 1 when v, a raw FITS value (optionally followed by blanks or a "/ comment"), is a decimal number
  * that cfitsio converts without error: digits, sign, point and an E or D exponent only, finite,
- * and for integer keywords within long long. cfitsio 4.2's integer conversion (ffc2j) writes any
- * failure into an 81-byte message (52 characters, then strncat of 30 of the value): an integer
- * keyword whose value is unparsable, hexadecimal or out of range and 29+ characters long aborts
- * the process under _FORTIFY_SOURCE (found by tests/fuzz: DITHOBS = 2222...2, 65 digits). */
-static int number_ok(const char *v, int integer)
+ * and for integer keywords within long long; then *out (unless NULL) is its value. cfitsio 4.2's
+ * integer conversion (ffc2j) writes any failure into an 81-byte message (52 characters, then
+ * strncat of 30 of the value): an integer keyword whose value is unparsable, hexadecimal or out of
+ * range and 29+ characters long aborts the process under _FORTIFY_SOURCE (found by tests/fuzz:
+ * DITHOBS = 2222...2, 65 digits). */
+static int number_value(const char *v, int integer, double *out)
 {
     char buf[80];
     size_t n = 0;
@@ -359,13 +361,17 @@ static int number_ok(const char *v, int integer)
         return 0;
     char *end = NULL;
     const double x = strtod(buf, &end);
-    return *end == '\0' && isfinite(x) && (!integer || fabs(x) < 9.2e18);
+    if (*end != '\0' || !isfinite(x) || (integer && !(fabs(x) < 9.2e18)))
+        return 0;
+    if (out)
+        *out = x;
+    return 1;
 }
 
 /* Reads keyword key from the first HDU in hdus[] (n of them) that has it. Returns 1 found and
  * parsed, 0 absent everywhere, -1 present but malformed (its HDU number in *where). datatype is
  * a cfitsio type; TSTRING values are returned without quotes (numbers as written). A numeric value
- * reaches cfitsio's conversion only once number_ok accepts it. */
+ * is converted by number_value (TINT: an integer in int's range; TDOUBLE), not by cfitsio. */
 static int find_key(fitsfile *f, const int *hdus, int n, const char *key, int datatype, void *value,
                     size_t value_n, int *where)
 {
@@ -385,11 +391,21 @@ static int find_key(fitsfile *f, const int *hdus, int n, const char *key, int da
             unquote(raw, value, value_n);
             return 1;
         }
-        const int integer = datatype != TDOUBLE && datatype != TFLOAT;
-        if (!number_ok(raw, integer)) /* empty, a string, or what cfitsio cannot convert */
+        /* the value of the card just read, converted here: a second lookup (fits_read_key)
+         * searches on from that card and can reach a later card of the same name (found by
+         * tests/fuzz: a second DITHOBS of 65 digits, into ffc2j's overflow) */
+        double v;
+        if (!number_value(raw, datatype == TINT, &v)) /* empty, a string, not a number */
             return -1;
-        if (fits_read_key(f, datatype, key, value, NULL, &st))
-            return -1;
+        if (datatype == TINT) {
+            if (v != floor(v) || v < INT_MIN || v > INT_MAX)
+                return -1;
+            *(int *)value = (int)v;
+        } else if (datatype == TDOUBLE) {
+            *(double *)value = v;
+        } else {
+            return -1; /* no other type is read here */
+        }
         return 1;
     }
     return 0;
@@ -443,7 +459,7 @@ static void note_nonpositive(const char *key, const char *v, char bad[16], long 
  * for ZTILE2 = 0). So before cfitsio sees the header of HDU k, which starts at byte off, its raw
  * cards are looked at here: string values must be terminated, the integer keywords of the
  * structure must be numbers within long long (a long unparsable or out-of-range value such as
- * ZBITPIX = ------... overflows ffc2j's error message the same way: number_ok), and the
+ * ZBITPIX = ------... overflows ffc2j's error message the same way: number_value), and the
  * tile-compression sizes cfitsio divides by or loops over (ZNAXIS, ZNAXISn, ZTILEn, the BLOCKSIZE /
  * BYTEPIX parameters, and for RICE_1 ZVAL1 and ZVAL2 even without their ZNAMEn) must be positive;
  * every byte must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE
@@ -528,7 +544,7 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
             const char *v = val;
             while (*v == ' ')
                 v++;
-            if (is_structural_int_key(key) && *v != '\'' && !number_ok(v, 1))
+            if (is_structural_int_key(key) && *v != '\'' && !number_value(v, 1, NULL))
                 return sso_fail(SSO_ERR_BAD_HEADER,
                                 "file %s, extension %s: keyword %s: \"%.20s\" is not an integer "
                                 "in range", x->path, where, key, v);

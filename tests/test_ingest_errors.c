@@ -511,6 +511,20 @@ static void test_hostile_headers(void **state)
         if (k->says)
             assert_non_null(strstr(sso_last_error(), k->says));
     }
+    /* a second DITHOBS further down the primary header, unreadable: the ingest converts the card it
+     * read (a second lookup through fits_read_key searched on to the later card, into ffc2j's
+     * overflow): the quartet opens */
+    make(&qf, &c, "hostile", -1, NULL);
+    patch_card(qf.paths[1], "INSTRUME=", 0,
+               "DITHOBS =      22222222222222222222222222222222222222222222222222222222222222222");
+    {
+        const char *p4[4] = {qf.paths[0], qf.paths[1], qf.paths[2], qf.paths[3]};
+        sso_quartet *q = NULL;
+        const sso_status st = sso_quartet_open(p4, 4, 0, &q);
+        if (st)
+            fail_msg("a later duplicate DITHOBS: %s: %s", sso_strerror(st), sso_last_error());
+        sso_quartet_free(q);
+    }
     /* in a WCS card (wcspih overflows on it) */
     c.compress = 0;
     make(&qf, &c, "hostile", -1, NULL);
