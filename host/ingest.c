@@ -465,9 +465,10 @@ static void note_nonpositive(const char *key, const char *v, char bad[16], long 
  * every byte must be printable ASCII as the standard says (cfitsio's table parser strcpy's a TTYPE
  * of 0xFF bytes past its buffer); and the heap offset is one THEAP card (cfitsio takes any THEAP*
  * key for it, so THEAP2 = 1 moved its heap away from the one the Rice dry run below checked: a
- * crash in the real decode). A card's value is where cfitsio finds it (after the first "="). Nothing
- * else is interpreted: all other parsing stays cfitsio's. A header that does not end within the file is
- * left to cfitsio, which reports that cleanly. SSO_ERR_BAD_HEADER names the card. */
+ * crash in the real decode); ZDITHER0 within 1..10000. A card's value is where cfitsio finds it
+ * (after the first "="). Nothing else is interpreted: all other parsing stays cfitsio's. A header
+ * that does not end within the file is left to cfitsio, which reports that cleanly.
+ * SSO_ERR_BAD_HEADER names the card. */
 static sso_status precheck_header(const sso_exposure *x, long long off, int k)
 {
     char block[2880], where[32];
@@ -548,6 +549,15 @@ static sso_status precheck_header(const sso_exposure *x, long long off, int k)
                 return sso_fail(SSO_ERR_BAD_HEADER,
                                 "file %s, extension %s: keyword %s: \"%.20s\" is not an integer "
                                 "in range", x->path, where, key, v);
+            /* cfitsio indexes its table of 10000 dither values with ZDITHER0 - 1 + row: the
+             * standard's range 1..10000 (a negative one read before the table: found by tests/fuzz) */
+            double dither0;
+            if (!strcmp(key, "ZDITHER0") && number_value(v, 1, &dither0) &&
+                !(dither0 >= 1.0 && dither0 <= 10000.0))
+                return sso_fail(SSO_ERR_BAD_HEADER,
+                                "file %s, extension %s: keyword ZDITHER0 = %.0f: the dithering "
+                                "offset must be 1..10000",
+                                x->path, where, dither0);
             if (!strcmp(key, "ZIMAGE")) {
                 zimage = *v == 'T';
                 continue;
