@@ -22,25 +22,31 @@
  * include the other epochs' wings out to where they are ~1e-5 of the flux per pixel. */
 #define RENDER_MARGIN_PX 4.0
 
+/* Whether epoch e of ph counts in sso_track_phot_peak_z: used, a finite flux, a positive error. */
+static int peak_usable(const sso_track_phot *ph, const int *used, int e)
+{
+    return (!used || used[e]) && isfinite(ph->epoch_flux_e[e]) && ph->epoch_flux_err_e[e] > 0.0;
+}
+
 double sso_track_phot_peak_z(const sso_track_phot *ph, const int *used)
 {
+    const int ne = ph->n_epochs < SSO_PHOT_MAX_EPOCHS ? ph->n_epochs : SSO_PHOT_MAX_EPOCHS;
     int top = -1, n = 0;
-    for (int e = 0; e < ph->n_epochs && e < SSO_PHOT_MAX_EPOCHS; e++) {
-        const double f = ph->epoch_flux_e[e], s = ph->epoch_flux_err_e[e];
-        if ((used && !used[e]) || !isfinite(f) || !(s > 0.0))
+    for (int e = 0; e < ne; e++) {
+        if (!peak_usable(ph, used, e))
             continue;
         n++;
-        if (top < 0 || f / s > ph->epoch_flux_e[top] / ph->epoch_flux_err_e[top])
+        if (top < 0 || ph->epoch_flux_e[e] / ph->epoch_flux_err_e[e] >
+                           ph->epoch_flux_e[top] / ph->epoch_flux_err_e[top])
             top = e;
     }
     if (n < 2)
         return NAN;
-    double w = 0.0, wf = 0.0;
-    for (int e = 0; e < ph->n_epochs && e < SSO_PHOT_MAX_EPOCHS; e++) {
-        const double f = ph->epoch_flux_e[e], s = ph->epoch_flux_err_e[e];
-        if (e == top || (used && !used[e]) || !isfinite(f) || !(s > 0.0))
-            continue;
-        w += 1.0 / (s * s), wf += f / (s * s);
+    double w = 0.0, wf = 0.0; /* inverse-variance sums over the other epochs */
+    for (int e = 0; e < ne; e++) {
+        const double s = ph->epoch_flux_err_e[e];
+        if (e != top && peak_usable(ph, used, e))
+            w += 1.0 / (s * s), wf += ph->epoch_flux_e[e] / (s * s);
     }
     const double st = ph->epoch_flux_err_e[top];
     return (ph->epoch_flux_e[top] - wf / w) / sqrt(st * st + 1.0 / w);
