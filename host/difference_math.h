@@ -4,7 +4,9 @@
  * sso_median3()        the median of 3 floats (no branches on data beyond min/max);
  * sso_diff_template()  the template value and its variance from the n (0..3) other epochs that are
  *                      not masked;
- * sso_diff_pixel()     one epoch's difference, its variance and a mask code.
+ * sso_diff_pixel()     one epoch's difference, its variance and a mask code;
+ * sso_diff_gate_terms() one pixel's inverse-variance sums over its epochs, for the static-sky gate;
+ * sso_diff_gate_static() whether the matched-filtered static sky at a pixel is significant.
  * Mask codes: SSO_DIFF_OK, SSO_DIFF_MASKED (own pixel masked), SSO_DIFF_NO_TEMPLATE, SSO_DIFF_BRIGHT
  * (the bright-template rule; the caller grows these and then turns every code but OK into 1).
  */
@@ -51,9 +53,12 @@ SSO_HD static inline int sso_diff_template(const float *v, const float *var, int
 
 /* Epoch e (0..3) of one pixel whose 4 epochs are img[], var[], mask[]. Writes the difference *d and
  * its variance *dv (0 and +inf unless the code is SSO_DIFF_OK or SSO_DIFF_BRIGHT) and returns the
- * mask code. min_n: fewest other epochs for a template; bright_k <= 0 switches the rule off. */
+ * mask code. min_n: fewest other epochs for a template; bright_k <= 0 switches the rule off.
+ * subtract 0 (the static-sky gate found no static source here): the template is computed and its
+ * rules applied as usual (the mask code does not depend on subtract), but *d and *dv are the
+ * epoch's own img and var: the background is already 0, and the template would add only noise. */
 SSO_HD static inline int sso_diff_pixel(int e, const float img[4], const float var[4],
-                                        const uint8_t mask[4], int min_n, float bright_k,
+                                        const uint8_t mask[4], int min_n, float bright_k, int subtract,
                                         float *d, float *dv)
 {
     *d = 0.0f;
@@ -74,9 +79,53 @@ SSO_HD static inline int sso_diff_pixel(int e, const float img[4], const float v
         return SSO_DIFF_NO_TEMPLATE;
     *d = img[e] - t;
     *dv = var[e] + vt;
-    if (bright_k > 0.0f && fabsf(t) > bright_k * sqrtf(*dv))
-        return SSO_DIFF_BRIGHT;
-    return SSO_DIFF_OK;
+    const int bright = bright_k > 0.0f && fabsf(t) > bright_k * sqrtf(*dv);
+    if (!subtract) {
+        *d = img[e];
+        *dv = var[e];
+    }
+    return bright ? SSO_DIFF_BRIGHT : SSO_DIFF_OK;
+}
+
+/* The static-sky gate's terms of one pixel: over the epochs not masked there, num = sum img / var
+ * and den = sum 1 / var (the inverse-variance combination of the 4 images; both 0 where all are
+ * masked). */
+SSO_HD static inline void sso_diff_gate_terms(const float img[4], const float var[4],
+                                              const uint8_t mask[4], float *num, float *den)
+{
+    float a = 0.0f, b = 0.0f;
+    for (int k = 0; k < 4; k++)
+        if (!mask[k] && var[k] > 0.0f && var[k] < INFINITY) {
+            a += img[k] / var[k];
+            b += 1.0f / var[k];
+        }
+    *num = a;
+    *den = b;
+}
+
+/* Whether the static sky at pixel (x, y) of a w x h plane is a source: the matched filter K
+ * ((2 half + 1)^2 weights, row-major) on the combined image, sum K num / sqrt(sum K^2 den), above
+ * snr_min. Pixels off the plane count as no data. Accumulated in double in one fixed order, so that
+ * the CPU and the GPU (built without FMA contraction for this) decide alike. */
+SSO_HD static inline int sso_diff_gate_static(const float *num, const float *den, int w, int h, int x,
+                                              int y, const float *K, int half, float snr_min)
+{
+    double ps = 0.0, ph = 0.0;
+    for (int dy = -half; dy <= half; dy++) {
+        const int yy = y + dy;
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int dx = -half; dx <= half; dx++) {
+            const int xx = x + dx;
+            if (xx < 0 || xx >= w)
+                continue;
+            const size_t i = (size_t)yy * (size_t)w + (size_t)xx;
+            const double k = K[(dy + half) * (2 * half + 1) + dx + half];
+            ps += k * (double)num[i];
+            ph += k * k * (double)den[i];
+        }
+    }
+    return ph > 0.0 && ps > (double)snr_min * sqrt(ph);
 }
 
 /* Compulsory device-memory bytes of one GPU difference call (kernels/difference.cu) on n pixels
@@ -84,11 +133,15 @@ SSO_HD static inline int sso_diff_pixel(int e, const float img[4], const float v
  * writes the 4 differences, variances and codes (4 x 9 bytes). With the bright growth (grow: the
  * rule on and bright_grow_px > 0) the row pass reads the codes and writes a byte plane (4 x 2),
  * and the column pass reads both and writes the final mask (4 x 3); without it one pass turns
- * the codes into the mask (4 x 2). Not counted: diff and var rewritten at masked pixels (8 bytes
- * each, data-dependent, a few percent of pixels). */
-static inline uint64_t sso_difference_bytes_moved(uint64_t n, int grow)
+ * the codes into the mask (4 x 2). With the static-sky gate (gate): its terms read the inputs
+ * (4 x 9) and write two floats (8), the filter reads them (8, each once from cache at best) and
+ * writes a byte, the growth reads and writes a byte plane twice (4), and pass 1 reads the gate (1).
+ * Not counted: diff and var rewritten at masked pixels (8 bytes each, data-dependent, a few percent
+ * of pixels). */
+static inline uint64_t sso_difference_bytes_moved(uint64_t n, int grow, int gate)
 {
-    return n * (grow ? 4u * (9u + 9u + 2u + 3u) : 4u * (9u + 9u + 2u));
+    return n * ((grow ? 4u * (9u + 9u + 2u + 3u) : 4u * (9u + 9u + 2u)) +
+                (gate ? 4u * 9u + 8u + 8u + 1u + 4u + 1u : 0u));
 }
 
 #endif

@@ -186,6 +186,8 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->streak_veto = 1;
     c->slow_pairs = 0;
     c->slow_pair_snr_min = 5.0f;
+    c->static_gate = 1;
+    c->static_gate_snr = SSO_DIFF_GATE_SNR;
     c->cutout_dir = NULL;
     c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
@@ -1405,6 +1407,11 @@ static sso_status process_patch(run_state *r, int k)
     sso_difference_config dc;
     sso_difference_config_default(&dc);
     dc.backend = r->cfg->backend;
+    if (r->cfg->static_gate) { /* the template only where the static sky is a source */
+        dc.gate_kernel = r->tmpl;
+        dc.gate_half = r->cfg->psf_half_px;
+        dc.gate_snr = r->cfg->static_gate_snr;
+    }
     sso_difference_stats ds;
     if ((st = sso_difference_patch(w, h, (const float *const *)b->img, (const float *const *)b->var,
                                    (const uint8_t *const *)b->mask, &dc, diff, dvar, dmask, &ds)))
@@ -1573,11 +1580,13 @@ static sso_status process_patch(run_state *r, int k)
             goto exit;
         r->st->fast_s += now_s() - t4;
     }
-    progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked), psi/phi %.2f s, "
+    progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked, template on %.1f%%), "
+             "psi/phi %.2f s, "
              "trail psi/phi %.2f s (%d bins), stack %.2f s (%.3g samples, %.3g/s), %zu candidates, "
              "%zu in the core, %zu + %zu (2-epoch pass) after re-check, %zu after merging, noise scale max "
              "%.3f point, %.3f trail%s",
-             k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright, t2 - t1, t_trail,
+             k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright,
+             r->cfg->static_gate ? 100.0 * (double)ds.n_static / ((double)w * h) : 100.0, t2 - t1, t_trail,
              r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_main,
              n_pairs, n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast) {

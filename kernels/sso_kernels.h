@@ -38,7 +38,8 @@ enum {
     SSO_K_SLOT_STACK = 48,
     SSO_K_SLOT_FAST = 56,
     SSO_K_SLOT_PHOTOMETRY = 64,
-    SSO_K_NSLOTS = 72
+    SSO_K_SLOT_GATE = 72, /* the difference's static-sky gate (kernels/difference.cu) */
+    SSO_K_NSLOTS = 80
 };
 
 typedef struct sso_k_device_info {

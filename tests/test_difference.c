@@ -11,7 +11,11 @@
  *   - the empirical variance of the difference of pure noise agrees with the propagated one
  *     (the median-of-3 formula being conservative by the factor 0.449 / 0.524 on its term);
  *   - the bright rule: pixels with |template| > k sqrt(var_diff) are masked, grown by 1 px, and
- *     a faint star is not.
+ *     a faint star is not;
+ *   - the static-sky gate: its statistic recomputed here (matched filter on the inverse-variance
+ *     combination) decides, pixel for pixel, where the template is subtracted (as without the
+ *     gate) and where the difference is the epoch's own image and variance; a faint mover in one
+ *     epoch keeps its own noise; the masks are those of the run without the gate.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -294,6 +298,104 @@ static void test_bright_rule(void **state)
     free(q);
 }
 
+/* The gate's statistic at (x, y), written out here independently of host/difference_math.h. */
+static double gate_stat(const quad *q, const float *K, int half, int x, int y)
+{
+    double ps = 0.0, ph = 0.0;
+    for (int dy = -half; dy <= half; dy++)
+        for (int dx = -half; dx <= half; dx++) {
+            const int xx = x + dx, yy = y + dy;
+            if (xx < 0 || yy < 0 || xx >= W || yy >= H)
+                continue;
+            const double k = K[(dy + half) * (2 * half + 1) + dx + half];
+            for (int e = 0; e < 4; e++) {
+                const int i = yy * W + xx;
+                if (q->mask[e][i])
+                    continue;
+                ps += k * q->img[e][i] / q->var[e][i];
+                ph += k * k / q->var[e][i];
+            }
+        }
+    return ps / sqrt(ph);
+}
+
+static void test_static_gate(void **state)
+{
+    (void)state;
+    quad *q = new_quad(), *off = new_quad();
+    g_seed = 5;
+    fill_noise(q, 5.0);
+    float K[49];
+    double ksum = 0.0;
+    for (int k = 0; k < 49; k++)
+        ksum += K[k] = (float)exp(-((k % 7 - 3) * (k % 7 - 3) + (k / 7 - 3) * (k / 7 - 3)) / (2 * 0.68 * 0.68));
+    for (int k = 0; k < 49; k++)
+        K[k] = (float)(K[k] / ksum);
+    for (int e = 0; e < 4; e++) {
+        add_source(q->img[e], 20.0, 20.0, 2000.0); /* a star: ~170 sigma per epoch in the filter */
+        add_source(q->img[e], 45.0, 45.0, 40.0);   /* a faint galaxy: ~3.3 per epoch, ~6.6 in all 4 */
+        add_source(q->img[e], 48.0, 12.0, 8.0);    /* fainter: ~0.7 per epoch, ~1.3 in all 4 */
+    }
+    add_source(q->img[0], 10.0, 50.0, 45.0); /* a mover in epoch 0 only: SNR ~3.7 there, ~1.9 in the gate */
+    q->mask[2][30 * W + 30] = 1;
+    *off = *q;
+    sso_difference_config cfg;
+    sso_difference_config_default(&cfg);
+    sso_difference_stats st_off, st_on;
+    run(off, &cfg, &st_off);
+    cfg.gate_kernel = K;
+    cfg.gate_half = 3;
+    cfg.gate_grow_px = 1;
+    run(q, &cfg, &st_on);
+    assert_int_equal(st_off.n_static, 0);
+    /* the gate, recomputed: static pixels grown by 1 px */
+    static uint8_t stat[N];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            stat[y * W + x] = gate_stat(q, K, 3, x, y) > cfg.gate_snr;
+    assert_true(stat[20 * W + 20] && stat[45 * W + 45]);
+    assert_false(stat[12 * W + 48]);
+    printf("# gate statistic: star %.1f, galaxy %.1f, fainter %.1f, mover %.1f\n", gate_stat(q, K, 3, 20, 20),
+           gate_stat(q, K, 3, 45, 45), gate_stat(q, K, 3, 48, 12), gate_stat(q, K, 3, 10, 50));
+    assert_true(gate_stat(q, K, 3, 10, 50) < cfg.gate_snr); /* the mover enters at half its SNR */
+    int64_t n_static = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int g = 0;
+            for (int yy = y - 1; yy <= y + 1; yy++)
+                for (int xx = x - 1; xx <= x + 1; xx++)
+                    g |= xx >= 0 && yy >= 0 && xx < W && yy < H && stat[yy * W + xx];
+            n_static += g;
+            const int i = y * W + x;
+            for (int e = 0; e < 4; e++) {
+                assert_int_equal(q->dmask[e][i], off->dmask[e][i]);
+                if (q->dmask[e][i])
+                    continue;
+                if (g) { /* the template, as without the gate */
+                    assert_true(q->dif[e][i] == off->dif[e][i] && q->dvar[e][i] == off->dvar[e][i]);
+                } else { /* the epoch's own image and variance */
+                    assert_true(q->dif[e][i] == q->img[e][i] && q->dvar[e][i] == q->var[e][i]);
+                }
+            }
+        }
+    assert_int_equal(st_on.n_static, n_static);
+    assert_true(n_static >= 2 * 9 && n_static < N / 4); /* the two sources, a few noise peaks */
+    /* the mover's epoch keeps the exposure's noise: var 25, not 25 (1 + pi / 6) */
+    assert_true(q->dvar[0][50 * W + 10] == 25.0f);
+    assert_float_equal(off->dvar[0][50 * W + 10], 25.0 * (1.0 + PI / 6.0), 1e-3);
+    /* a bad gate configuration is refused */
+    cfg.gate_half = SSO_DIFF_GATE_MAX_HALF + 1;
+    const float *img[4] = {q->img[0], q->img[1], q->img[2], q->img[3]};
+    const float *var[4] = {q->var[0], q->var[1], q->var[2], q->var[3]};
+    const uint8_t *m[4] = {q->mask[0], q->mask[1], q->mask[2], q->mask[3]};
+    float *d[4] = {off->dif[0], off->dif[1], off->dif[2], off->dif[3]};
+    float *dv[4] = {off->dvar[0], off->dvar[1], off->dvar[2], off->dvar[3]};
+    uint8_t *dm[4] = {off->dmask[0], off->dmask[1], off->dmask[2], off->dmask[3]};
+    assert_int_equal(sso_difference_patch(W, H, img, var, m, &cfg, d, dv, dm, NULL), SSO_ERR_ARG);
+    free(q);
+    free(off);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_masked_epochs),
         cmocka_unit_test(test_noise_variance),
         cmocka_unit_test(test_bright_rule),
+        cmocka_unit_test(test_static_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

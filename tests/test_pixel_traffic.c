@@ -29,8 +29,10 @@ static void test_difference(void **state)
     (void)state;
     /* 100 px x 4 epochs. diff_kernel: in 4+4+1, out 4+4+1. grow_rows: code 1 in, mark 1 out.
      * finish_kernel: code 1 + mark 1 in, mask 1 out. Without growth finish reads code, writes mask. */
-    assert_int_equal(sso_difference_bytes_moved(100, 1), 4 * 100 * (18 + 2 + 3));
-    assert_int_equal(sso_difference_bytes_moved(100, 0), 4 * 100 * (18 + 2));
+    assert_int_equal(sso_difference_bytes_moved(100, 1, 0), 4 * 100 * (18 + 2 + 3));
+    assert_int_equal(sso_difference_bytes_moved(100, 0, 0), 4 * 100 * (18 + 2));
+    /* the gate: terms 36 + 8, filter 8 + 1, growth 4, pass 1 reads it: 1 */
+    assert_int_equal(sso_difference_bytes_moved(100, 0, 1), 4 * 100 * (18 + 2) + 100 * (36 + 8 + 8 + 1 + 4 + 1));
 }
 
 static void test_background(void **state)

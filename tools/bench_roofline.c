@@ -232,6 +232,18 @@ sso_status sso_bench_roofline_measure(const char *const paths[4], int timed, dou
         const uint8_t *cm[E] = {mask[0], mask[1], mask[2], mask[3]};
         sso_bench_roof_row *r = new_row(rows, &n, "difference", w, h, " x 4 epochs");
         TIME_CALL(r, sso_k_difference(w, h, ci, cv, cm, &dc, diff, dvar, dmask, NULL, &tr));
+        /* as the pipeline runs it: with the static-sky gate and the pipeline's matched filter */
+        sso_pipeline_config pc;
+        sso_pipeline_config_default(&pc);
+        float gk[(2 * SSO_DIFF_GATE_MAX_HALF + 1) * (2 * SSO_DIFF_GATE_MAX_HALF + 1)];
+        if (pc.psf_half_px > SSO_DIFF_GATE_MAX_HALF || (st = sso_template_gauss(1.6, pc.psf_half_px, gk))) {
+            st = st ? st : sso_fail(SSO_ERR_ARG, "roofline: template half size %d", pc.psf_half_px);
+            goto exit;
+        }
+        dc.gate_kernel = gk;
+        dc.gate_half = pc.psf_half_px;
+        r = new_row(rows, &n, "difference", w, h, " x 4 epochs, static-sky gate");
+        TIME_CALL(r, sso_k_difference(w, h, ci, cv, cm, &dc, diff, dvar, dmask, NULL, &tr));
     }
 
     /* likelihood, direct and FFT, with the pipeline's template */

@@ -73,6 +73,10 @@ typedef struct sso_pipeline_config {
                                  * made 1 more false alert, and `sso run` on the demo quartet took
                                  * 125 s instead of 92 (bench/results/slow-pairs-2026-11-22.md) [0] */
     float slow_pair_snr_min;    /* the pair pass's per-epoch floor on psi/sqrt(phi) [5] */
+    int static_gate;            /* static-sky removal subtracts the template only where the
+                                 * static sky is a source (sso/difference.h, the gate with the
+                                 * matched filter): elsewhere the template's noise is left out [1] */
+    float static_gate_snr;      /* the gate's threshold on the filtered 4-epoch sky [3.5] */
     const char *cutout_dir;     /* with a folder (existing): per alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */

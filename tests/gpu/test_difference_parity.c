@@ -5,6 +5,9 @@
  * bright-template rule), a mover in one epoch, 4% masked pixels per epoch (so templates of 3, 2,
  * 1 and 0 epochs all occur); the default config, growth 0 and 2, the rule off, min template
  * epochs 2; (2) the 4 epochs of a simulated detector (stars, galaxies, cosmic rays, defects).
+ * Both also with the static-sky gate on (a 7 x 7 Gaussian matched filter): the file is built
+ * without FMA contraction and the gate's sums run in one order in double, so the gate must match
+ * exactly (its pixel count is compared; a flipped gate pixel would also break the diff tolerance).
  *
  * Tolerances, and why. The template is a median (a stored value) or a mean of two; nvcc may fuse
  * "img - 0.5 (a + b)" and "var + factor * sum" into FMAs, one rounding instead of two, so
@@ -58,10 +61,11 @@ static void check(int w, int h, float *const img[4], float *const var[4], uint8_
     if (st)
         fprintf(stderr, "cuda: %s\n", sso_last_error());
     assert_int_equal(st, SSO_OK);
-    fprintf(stderr, "difference parity %d x %d (k %g, grow %d, min %d): cpu bright %lld no-template "
-            "%lld; gpu %lld, %lld\n", w, h, (double)cfg.bright_k, cfg.bright_grow_px,
-            cfg.min_template_epochs, (long long)sc.n_bright, (long long)sc.n_no_template,
-            (long long)sg.n_bright, (long long)sg.n_no_template);
+    fprintf(stderr, "difference parity %d x %d (k %g, grow %d, min %d, gate %s): cpu bright %lld "
+            "no-template %lld static %lld; gpu %lld, %lld, %lld\n", w, h, (double)cfg.bright_k,
+            cfg.bright_grow_px, cfg.min_template_epochs, cfg.gate_kernel ? "on" : "off",
+            (long long)sc.n_bright, (long long)sc.n_no_template, (long long)sc.n_static,
+            (long long)sg.n_bright, (long long)sg.n_no_template, (long long)sg.n_static);
     size_t bad = 0, excused_total = 0;
     const int r = cfg.bright_grow_px;
     for (int e = 0; e < 4; e++) {
@@ -71,7 +75,7 @@ static void check(int w, int h, float *const img[4], float *const var[4], uint8_
             const float va[4] = {var[0][i], var[1][i], var[2][i], var[3][i]};
             const uint8_t ma[4] = {mask[0][i], mask[1][i], mask[2][i], mask[3][i]};
             float d, dv, big = 0.0f;
-            int code = sso_diff_pixel(e, im, va, ma, cfg.min_template_epochs, 0.0f, &d, &dv);
+            int code = sso_diff_pixel(e, im, va, ma, cfg.min_template_epochs, 0.0f, 1, &d, &dv);
             const float t = im[e] - d, lim = cfg.bright_k * sqrtf(dv);
             edge[i] = code == SSO_DIFF_OK && cfg.bright_k > 0.0f &&
                       fabsf(fabsf(t) - lim) <= BRIGHT_EDGE * lim;
@@ -101,10 +105,24 @@ static void check(int w, int h, float *const img[4], float *const var[4], uint8_
     }
     assert_int_equal(bad, 0);
     assert_int_equal(sg.n_no_template, sc.n_no_template);
+    assert_int_equal(sg.n_static, sc.n_static);
     assert_true(llabs((long long)(sg.n_bright - sc.n_bright)) <= (long long)excused_total);
     for (int e = 0; e < 4; e++)
         free(dc[e]), free(vc[e]), free(dg[e]), free(vg[e]), free(mc[e]), free(mg[e]);
     free(atol), free(edge), free(excuse), free(skip);
+}
+
+/* A 7 x 7 Gaussian (sigma 1 px) summing to 1, for the static-sky gate. */
+static float gate_k[49];
+static void gate_on(sso_difference_config *cfg)
+{
+    double sum = 0.0;
+    for (int k = 0; k < 49; k++)
+        sum += exp(-((k % 7 - 3) * (k % 7 - 3) + (k / 7 - 3) * (k / 7 - 3)) / 2.0);
+    for (int k = 0; k < 49; k++)
+        gate_k[k] = (float)(exp(-((k % 7 - 3) * (k % 7 - 3) + (k / 7 - 3) * (k / 7 - 3)) / 2.0) / sum);
+    cfg->gate_kernel = gate_k;
+    cfg->gate_half = 3;
 }
 
 static void test_random(void **state)
@@ -147,6 +165,11 @@ static void test_random(void **state)
     check(w, h, img, var, mask, &cfg);
     cfg.bright_k = 0.0f;
     check(w, h, img, var, mask, &cfg);
+    sso_difference_config_default(&cfg);
+    gate_on(&cfg);
+    check(w, h, img, var, mask, &cfg);
+    cfg.gate_grow_px = 0;
+    check(w, h, img, var, mask, &cfg);
     for (int e = 0; e < 4; e++)
         free(img[e]), free(var[e]), free(mask[e]);
     free(stat);
@@ -162,6 +185,8 @@ static void test_simulated(void **state)
     uint8_t *mask[4] = {q[0].mask, q[1].mask, q[2].mask, q[3].mask};
     sso_difference_config cfg;
     sso_difference_config_default(&cfg);
+    check(q[0].w, q[0].h, img, var, mask, &cfg);
+    gate_on(&cfg);
     check(q[0].w, q[0].h, img, var, mask, &cfg);
     for (int e = 0; e < 4; e++)
         pt_det_free(&q[e]);
