@@ -39,6 +39,20 @@ __constant__ float c_gate_k[GATE_K_MAX];
 
 // CUDA kernels
 
+/* Pixel i of the 4 epochs' planes (back to back, n pixels each). */
+__device__ __forceinline__ void load_epochs(size_t n, size_t i, const float *__restrict__ img,
+                                            const float *__restrict__ var, const uint8_t *__restrict__ mask,
+                                            float im[SSO_DIFF_EPOCHS], float va[SSO_DIFF_EPOCHS],
+                                            uint8_t ma[SSO_DIFF_EPOCHS])
+{
+#pragma unroll
+    for (int e = 0; e < SSO_DIFF_EPOCHS; e++) {
+        im[e] = img[e * n + i];
+        va[e] = var[e * n + i];
+        ma[e] = mask[e * n + i];
+    }
+}
+
 __global__ void gate_terms(size_t n, const float *__restrict__ img, const float *__restrict__ var,
                            const uint8_t *__restrict__ mask, float *__restrict__ num,
                            float *__restrict__ den)
@@ -48,12 +62,7 @@ __global__ void gate_terms(size_t n, const float *__restrict__ img, const float 
         return;
     float im[SSO_DIFF_EPOCHS], va[SSO_DIFF_EPOCHS];
     uint8_t ma[SSO_DIFF_EPOCHS];
-#pragma unroll
-    for (int e = 0; e < SSO_DIFF_EPOCHS; e++) {
-        im[e] = img[e * n + i];
-        va[e] = var[e * n + i];
-        ma[e] = mask[e * n + i];
-    }
+    load_epochs(n, i, img, var, mask, im, va, ma);
     sso_diff_gate_terms(im, va, ma, &num[i], &den[i]);
 }
 
@@ -110,12 +119,7 @@ __global__ void diff_kernel(size_t n, const float *__restrict__ img, const float
         return;
     float im[SSO_DIFF_EPOCHS], va[SSO_DIFF_EPOCHS];
     uint8_t ma[SSO_DIFF_EPOCHS];
-#pragma unroll
-    for (int e = 0; e < SSO_DIFF_EPOCHS; e++) {
-        im[e] = img[e * n + i];
-        va[e] = var[e * n + i];
-        ma[e] = mask[e * n + i];
-    }
+    load_epochs(n, i, img, var, mask, im, va, ma);
 #pragma unroll
     for (int e = 0; e < SSO_DIFF_EPOCHS; e++) {
         float d, dv;
