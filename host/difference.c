@@ -9,8 +9,8 @@
  *      where the gate plane says static (everywhere without the gate); dmask holds the code;
  *   2. the bright codes are grown by bright_grow_px (a separable max filter: rows into a scratch
  *      plane, then columns), and every code but OK becomes 1 with diff 0, var +inf.
- * Data layout: planes row-major, w columns by h rows, one per epoch; scratch: one w*h byte plane
- * (and, with the gate, two float planes and one more byte plane).
+ * Data layout: planes row-major, w columns by h rows, one per epoch; scratch: two w*h byte planes
+ * for the growth (and, with the gate, two float planes and two more byte planes).
  * With config backend CUDA (or AUTO and a device) the whole patch goes to sso_k_difference()
  * (kernels/difference.cu), which runs the same sso_diff_pixel() and the same growth rule.
  */
@@ -34,45 +34,6 @@ void sso_difference_config_default(sso_difference_config *c)
     c->gate_snr = SSO_DIFF_GATE_SNR;
     c->gate_grow_px = SSO_DIFF_GATE_GROW_PX;
     c->backend = SSO_BACKEND_CPU;
-}
-
-/* Grows code SSO_DIFF_BRIGHT in dm by r px (Chebyshev distance) over pixels whose code is OK. */
-static void grow_bright(uint8_t *dm, uint8_t *tmp, int w, int h, int r, int64_t *n_bright)
-{
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = dm + (size_t)y * w;
-        uint8_t *out = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            uint8_t b = 0;
-            for (int dx = -r; dx <= r && !b; dx++) {
-                int xx = x + dx;
-                b = xx >= 0 && xx < w && row[xx] == SSO_DIFF_BRIGHT;
-            }
-            out[x] = b;
-        }
-    }
-    int64_t n = 0;
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            uint8_t *c = dm + (size_t)y * w + x;
-            if (*c == SSO_DIFF_BRIGHT) {
-                n++;
-                continue;
-            }
-            if (*c != SSO_DIFF_OK)
-                continue;
-            uint8_t b = 0;
-            for (int dy = -r; dy <= r && !b; dy++) {
-                int yy = y + dy;
-                b = yy >= 0 && yy < h && tmp[(size_t)yy * w + x];
-            }
-            if (b) {
-                *c = SSO_DIFF_BRIGHT;
-                n++;
-            }
-        }
-    }
-    *n_bright += n;
 }
 
 /* Grows the non-zero pixels of the 0/1 plane m by r px (Chebyshev), through tmp; returns the
@@ -99,6 +60,23 @@ static int64_t dilate(uint8_t *m, uint8_t *tmp, int w, int h, int r)
             n += b;
         }
     return n;
+}
+
+/* Grows code SSO_DIFF_BRIGHT in dm by r px (Chebyshev distance) over pixels whose code is OK: the
+ * bright codes as a 0/1 plane (mark) dilated like the gate (through tmp). */
+static void grow_bright(uint8_t *dm, uint8_t *mark, uint8_t *tmp, int w, int h, int r, int64_t *n_bright)
+{
+    const size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        mark[i] = dm[i] == SSO_DIFF_BRIGHT;
+    dilate(mark, tmp, w, h, r);
+    int64_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dm[i] == SSO_DIFF_OK && mark[i])
+            dm[i] = SSO_DIFF_BRIGHT;
+        nb += dm[i] == SSO_DIFF_BRIGHT;
+    }
+    *n_bright += nb;
 }
 
 /* The static-sky gate of the patch into gate (w*h bytes, 1: static), through scratch planes num,
@@ -155,16 +133,18 @@ sso_status sso_difference_patch(int w, int h, const float *const img_e[SSO_DIFF_
             return st; /* AUTO without a usable device: the CPU below */
     }
     const size_t n = (size_t)w * h;
-    uint8_t *tmp = NULL, *gate = NULL, *gtmp = NULL;
+    uint8_t *tmp = NULL, *mark = NULL, *gate = NULL, *gtmp = NULL;
     float *num = NULL, *den = NULL;
-    if (c.bright_k > 0.0f && c.bright_grow_px > 0 && !(tmp = malloc(n)))
-        return sso_fail(SSO_ERR_NOMEM, "difference: scratch plane of %zu px", n);
+    if (c.bright_k > 0.0f && c.bright_grow_px > 0 && (!(tmp = malloc(n)) || !(mark = malloc(n)))) {
+        free(tmp);
+        return sso_fail(SSO_ERR_NOMEM, "difference: scratch planes of %zu px", n);
+    }
     sso_difference_stats s = {0, 0, 0};
     if (c.gate_kernel) {
         gate = malloc(n), gtmp = malloc(n);
         num = malloc(n * sizeof *num), den = malloc(n * sizeof *den);
         if (!gate || !gtmp || !num || !den) {
-            free(tmp), free(gate), free(gtmp), free(num), free(den);
+            free(tmp), free(mark), free(gate), free(gtmp), free(num), free(den);
             return sso_fail(SSO_ERR_NOMEM, "difference: static-sky gate planes of %zu px", n);
         }
         s.n_static = static_gate(w, h, img_e, var_e2, mask, &c, num, den, gate, gtmp);
@@ -181,7 +161,7 @@ sso_status sso_difference_patch(int w, int h, const float *const img_e[SSO_DIFF_
                                             gate ? gate[i] : 1, &d[i], &dv[i]);
         }
         if (tmp)
-            grow_bright(dm, tmp, w, h, c.bright_grow_px, &s.n_bright);
+            grow_bright(dm, mark, tmp, w, h, c.bright_grow_px, &s.n_bright);
         for (size_t i = 0; i < n; i++) {
             if (dm[i] == SSO_DIFF_OK)
                 continue;
@@ -193,7 +173,7 @@ sso_status sso_difference_patch(int w, int h, const float *const img_e[SSO_DIFF_
             dv[i] = INFINITY;
         }
     }
-    free(tmp);
+    free(tmp), free(mark);
     free(gate);
     if (stats)
         *stats = s;
