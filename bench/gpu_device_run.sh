@@ -9,6 +9,7 @@
 #             while the machine stays warm; carry nothing else)
 #   test      ctest -L gpu --output-on-failure; then SSO_BENCH=1 of the stack parity test (the
 #             shift-and-stack rate at pipeline scale, samples/s); nvidia-smi for the record
+#   unit      ctest -L unit on the device machine (the CPU suite with a GPU present)
 #   sanitize  compute-sanitizer memcheck and racecheck on every gpu test (errors fail the step)
 #   bw        the device-to-device copy bandwidth (bench/gpu_copy_bw.cu), copy_bw.json
 #   ccd       sso sim --preset ccd, then sso run --backend cuda and --backend cpu (--threads = cores),
@@ -56,15 +57,19 @@ step_build() {
 step_test() {
     local o="$OUT/test"; mkdir -p "$o"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$o/gpu.csv" 2>&1
-    (cd "$B" && ctest -L gpu --output-on-failure) > "$o/ctest_gpu.log" 2>&1
+    (cd "$B" && ctest -L gpu --output-on-failure --timeout 150) > "$o/ctest_gpu.log" 2>&1
     local rc=$?
     note "ctest -L gpu: rc $rc ($(grep -E 'tests passed|tests failed' "$o/ctest_gpu.log" | tail -1))"
     grep -E "bit-identical|GPU hits|candidates" "$o/ctest_gpu.log" | head -20 >> "$summary"
-    SSO_BENCH=1 "$B/tests/gpu_test_stack_parity" > "$o/stack_rate.log" 2>&1
+    SSO_BENCH=1 timeout 120 "$B/tests/gpu_test_stack_parity" > "$o/stack_rate.log" 2>&1
     note "stack rate: $(grep BENCH "$o/stack_rate.log" | tail -1)"
-    (cd "$B" && ctest -L unit -j"$NCPU") > "$o/ctest_unit.log" 2>&1
-    note "ctest -L unit on the device machine: rc $? ($(grep -E 'tests passed' "$o/ctest_unit.log" | tail -1))"
     return $rc
+}
+
+step_unit() {
+    local o="$OUT/test"; mkdir -p "$o"
+    (cd "$B" && timeout 300 ctest -L unit -j"$NCPU") > "$o/ctest_unit.log" 2>&1
+    note "ctest -L unit on the device machine: rc $? ($(grep -E 'tests passed' "$o/ctest_unit.log" | tail -1))"
 }
 
 step_sanitize() {
@@ -90,7 +95,8 @@ step_bw() {
 run_sso() { # label dir backend -> times one `sso run`
     local o=$1 q=$2 be=$3
     local t0; t0=$(date +%s.%N)
-    "$B/sso" run "$q" --out "$o/out-$be" --backend "$be" --threads "$NCPU" --role test > "$o/run-$be.log" 2>&1
+    timeout "${SSO_RUN_TIMEOUT:-240}" "$B/sso" run "$q" --out "$o/out-$be" --backend "$be" --threads "$NCPU" \
+        --role test > "$o/run-$be.log" 2>&1
     local rc=$? t1; t1=$(date +%s.%N)
     note "sso run --backend $be: rc $rc, wall $(echo "$t1 - $t0" | bc) s; $(grep 'stages' "$o/run-$be.log" | tail -1)"
     return $rc
@@ -179,7 +185,7 @@ case " $* " in *" build "*) ;; *) [ -x "$B/sso" ] || step_build || exit 1 ;; esa
 for s in "$@"; do
     case $s in
         all) for x in build test sanitize bw ccd; do "step_$x" || status=1; done ;;
-        build|test|sanitize|bw|ccd) "step_$s" || status=1 ;;
+        build|test|unit|sanitize|bw|ccd) "step_$s" || status=1 ;;
         field-sim) step_field_sim || status=1 ;;
         field-run) step_field_run || status=1 ;;
         bench-ccd) step_bench_ccd || status=1 ;;
