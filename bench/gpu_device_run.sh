@@ -10,8 +10,11 @@
 #   test      ctest -L gpu --output-on-failure; then SSO_BENCH=1 of the stack parity test (the
 #             shift-and-stack rate at pipeline scale, samples/s); nvidia-smi for the record
 #   unit      ctest -L unit on the device machine (the CPU suite with a GPU present)
-#   sanitize  compute-sanitizer memcheck and racecheck on every gpu test (errors fail the step)
+#   sanitize  compute-sanitizer memcheck and racecheck on every gpu test (errors fail the step);
+#             each run at most 120 s, none started past SSO_DEADLINE_S (540) seconds into the call
 #   bw        the device-to-device copy bandwidth (bench/gpu_copy_bw.cu), copy_bw.json
+#   demo      as ccd on the demo preset (one 2048 x 2066 CCD: a minute)
+#   bench-demo `sso bench --preset demo --backend cuda --roofline` (1 warm-up + 2 repeats)
 #   ccd       sso sim --preset ccd, then sso run --backend cuda and --backend cpu (--threads = cores),
 #             timed, per-stage lines kept, alerts compared (alerts_equal: yes/no, and a diff)
 #   field-sim the field quartet on the machine's disk (/tmp/sso-gpu/field, ~29 GB), made by
@@ -77,7 +80,10 @@ step_sanitize() {
     for t in "$B"/tests/gpu_test_*; do
         local n; n=$(basename "$t")
         for tool in memcheck racecheck; do
-            timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 "$t" > "$o/$n.$tool.log" 2>&1
+            local left=$(( ${SSO_DEADLINE_S:-540} - SECONDS ))
+            if [ $left -lt 20 ]; then note "compute-sanitizer $tool $n: skipped (the call's time is spent)"; bad=1; continue; fi
+            [ $left -gt 120 ] && left=120
+            timeout $left compute-sanitizer --tool "$tool" --error-exitcode 99 "$t" > "$o/$n.$tool.log" 2>&1
             local rc=$?
             note "compute-sanitizer $tool $n: rc $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$o/$n.$tool.log" | tail -1)"
             [ $rc -eq 0 ] || bad=1
@@ -94,18 +100,18 @@ step_bw() {
 
 run_sso() { # label dir backend -> times one `sso run`
     local o=$1 q=$2 be=$3
-    local t0; t0=$(date +%s.%N)
+    local t0; t0=$(date +%s)
     timeout "${SSO_RUN_TIMEOUT:-240}" "$B/sso" run "$q" --out "$o/out-$be" --backend "$be" --threads "$NCPU" \
         --role test > "$o/run-$be.log" 2>&1
-    local rc=$? t1; t1=$(date +%s.%N)
-    note "sso run --backend $be: rc $rc, wall $(echo "$t1 - $t0" | bc) s; $(grep 'stages' "$o/run-$be.log" | tail -1)"
+    local rc=$?
+    note "sso run --backend $be: rc $rc, wall $(( $(date +%s) - t0 )) s; $(grep 'stages' "$o/run-$be.log" | tail -1)"
     return $rc
 }
 
-step_ccd() {
-    local o="$OUT/ccd"; mkdir -p "$o"
-    [ -d "$SCR/ccd" ] || "$B/sso" sim --preset ccd --seed 1 --threads "$NCPU" --quiet --out "$SCR/ccd" > "$o/sim.log" 2>&1
-    run_sso "$o" "$SCR/ccd" cuda; run_sso "$o" "$SCR/ccd" cpu
+cmp_backends() { # preset: simulate it, sso run --backend cuda and cpu, alerts compared
+    local pr=$1 o="$OUT/$1"; mkdir -p "$o"
+    [ -d "$SCR/$pr" ] || "$B/sso" sim --preset "$pr" --seed 1 --threads "$NCPU" --quiet --out "$SCR/$pr" > "$o/sim.log" 2>&1
+    run_sso "$o" "$SCR/$pr" cuda; run_sso "$o" "$SCR/$pr" cpu
     # alerts compared without the fields that name the run or the time of processing
     python3 - "$o/out-cuda/alerts.jsonl" "$o/out-cpu/alerts.jsonl" > "$o/alerts_compare.txt" <<'PY'
 import json, sys
@@ -123,8 +129,11 @@ print("alerts_equal:", "yes" if g == c else "no", "cuda", len(g), "cpu", len(c))
 for x in sorted(set(g) ^ set(c))[:10]:
     print("only on", "cuda" if x in g else "cpu", x[:400])
 PY
-    note "ccd: $(head -1 "$o/alerts_compare.txt")"
+    note "$pr: $(head -1 "$o/alerts_compare.txt")"
 }
+step_ccd() { cmp_backends ccd; }
+step_demo() { cmp_backends demo; }
+
 
 step_field_sim() {
     local o="$OUT/field"; mkdir -p "$o"
@@ -147,8 +156,11 @@ bench_one() { # preset data timeout extra-args... -> sso bench --backend cuda --
     return $rc
 }
 
+step_bench_demo() { bench_one demo "$SCR/bench-demo" 200 --repeat 2 --warmup 1; }
+
 step_bench_ccd() {
-    bench_one ccd "$SCR/bench-ccd" 330 --repeat 3 --warmup 1
+    bench_one ccd "$SCR/bench-ccd" "${SSO_BENCH_CCD_TIMEOUT:-330}" --repeat "${SSO_BENCH_CCD_REPEAT:-3}" \
+        --warmup "${SSO_BENCH_CCD_WARMUP:-1}"
     local rc=$? o="$OUT/bench"
     # source-extractor against sso on the CPU and on the GPU (same quartet, same machine)
     local sex; sex=$(command -v source-extractor || echo /opt/ssodeps/usr/bin/source-extractor)
@@ -185,10 +197,11 @@ case " $* " in *" build "*) ;; *) [ -x "$B/sso" ] || step_build || exit 1 ;; esa
 for s in "$@"; do
     case $s in
         all) for x in build test sanitize bw ccd; do "step_$x" || status=1; done ;;
-        build|test|unit|sanitize|bw|ccd) "step_$s" || status=1 ;;
+        build|test|unit|sanitize|bw|ccd|demo) "step_$s" || status=1 ;;
         field-sim) step_field_sim || status=1 ;;
         field-run) step_field_run || status=1 ;;
         bench-ccd) step_bench_ccd || status=1 ;;
+        bench-demo) step_bench_demo || status=1 ;;
         bench-field) step_bench_field || status=1 ;;
         bench) step_bench_ccd || status=1; step_bench_field || status=1 ;;
         *) echo "unknown step $s" >&2; exit 2 ;;

@@ -1325,17 +1325,22 @@ static sso_status pool_search(run_state *r, int k, const sso_patch_info *pi, con
 }
 
 /* One pass of the slow search on one velocity bin's maps (bpsi/bphi), its candidates pooled by
- * pool_search; *n_samples and *n_cand add the search's samples and candidates. */
+ * pool_search; *n_samples and *n_cand add the search's samples and candidates, t_search[0] its
+ * search time and t_search[1] the device time of its kernels (the rest of the stage is the host's
+ * consistency, merging and re-check). */
 static sso_status stack_pass(run_state *r, int k, const sso_patch_info *pi, float *const *bpsi,
                              float *const *bphi, float *const *psi, float *const *phi,
                              const sso_stack_params *sp, const float *smin, cand_pool *pool,
-                             size_t *n_core, size_t *n_pooled, long long *n_samples, size_t *n_cand)
+                             size_t *n_core, size_t *n_pooled, long long *n_samples, size_t *n_cand,
+                             double t_search[2])
 {
     sso_stack_result *res = NULL;
     sso_status st = sso_stack_slow((const float *const *)bpsi, (const float *const *)bphi, NEXP,
                                    pi->width_px, pi->height_px, r->t_h, sp, &res);
     if (!st) {
         *n_samples += sso_stack_result_stats(res)->n_samples;
+        t_search[0] += sso_stack_result_stats(res)->search_s;
+        t_search[1] += sso_stack_result_stats(res)->kernel_s;
         *n_cand += sso_stack_result_count(res);
         st = pool_search(r, k, pi, res, bpsi, bphi, psi, phi, sp, smin, pool, n_core, n_pooled);
     }
@@ -1461,7 +1466,7 @@ static sso_status process_patch(run_state *r, int k)
      * length/angle bin above; each bin's candidates re-checked on their bin's psi/phi, then merged
      * across bins (sso_stack_merge) and measured */
     const int nthr = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
-    double t_trail = 0.0, t_stack = 0.0;
+    double t_trail = 0.0, t_stack = 0.0, t_search[2] = {0.0, 0.0};
     size_t nc = 0, n_core = 0, n_main = 0, n_pairs = 0;
     long long n_samples = 0;
     for (int bi = 0; bi < r->n_bins; bi++) {
@@ -1493,7 +1498,7 @@ static sso_status process_patch(run_state *r, int k)
         if (r->n_bins > 1)
             sso_stack_params_set_bin(&sp, bn);
         if ((st = stack_pass(r, k, &pi, bpsi, bphi, psi, phi, &sp, NULL, &pool, &n_core, &n_main,
-                             &n_samples, &nc)))
+                             &n_samples, &nc, t_search)))
             goto exit;
         if (n_pair_px > 0) {
             /* the 2-epoch pass: the same bin on maps that keep only the pixels at most 2 epochs
@@ -1516,7 +1521,7 @@ static sso_status process_patch(run_state *r, int k)
             sp2.min_epochs = sp2.max_epochs = 2;
             sp2.epoch_snr_min = r->cfg->slow_pair_snr_min;
             if ((st = stack_pass(r, k, &pi, tpsi, tphi, psi, phi, &sp2, smin, &pool, &n_core, &n_pairs,
-                                 &n_samples, &nc)))
+                                 &n_samples, &nc, t_search)))
                 goto exit;
         }
         t_stack += now_s() - tb1;
@@ -1582,12 +1587,13 @@ static sso_status process_patch(run_state *r, int k)
     }
     progress(r, "patch", "patch %d/%d (%d,%d): difference %.2f s (%lld bright px masked, template on %.1f%%), "
              "psi/phi %.2f s, "
-             "trail psi/phi %.2f s (%d bins), stack %.2f s (%.3g samples, %.3g/s), %zu candidates, "
+             "trail psi/phi %.2f s (%d bins), stack %.2f s (search %.2f s, device kernels %.3f s; %.3g samples, "
+             "%.3g/s), %zu candidates, "
              "%zu in the core, %zu + %zu (2-epoch pass) after re-check, %zu after merging, noise scale max "
              "%.3f point, %.3f trail%s",
              k + 1, r->n_patches, pi.ix, pi.iy, t1 - t0, (long long)ds.n_bright,
              r->cfg->static_gate ? 100.0 * (double)ds.n_static / ((double)w * h) : 100.0, t2 - t1, t_trail,
-             r->n_bins, t_stack, (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_main,
+             r->n_bins, t_stack, t_search[0], t_search[1], (double)n_samples, n_samples / fmax(t_stack, 1e-9), nc, n_core, n_main,
              n_pairs, n_kept, s_point_max, s_trail_max, r->cfg->fast ? "; fast search" : "");
     if (r->cfg->fast) {
         const sso_fast_stats *fs = sso_fast_result_stats(fres);
