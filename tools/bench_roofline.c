@@ -33,6 +33,7 @@
 #include "kernels/sso_kernels.h"
 #include "sso/sso.h"
 #include "tools/bench_roofline.h"
+#include "tools/commands.h"
 
 #define ROOF_MAX_TIMED 32
 #define COPY_BYTES ((size_t)1 << 30)
@@ -341,8 +342,7 @@ int sso_bench_roofline_plot(const sso_bench_report *r, const char *png)
     const sso_bench_peaks *pk = &r->peaks;
     if (strpbrk(png, "'\n\r") || !(pk->copy_gbps > 0) || !(pk->fp32_gflops > 0) || r->n_roof < 1)
         return -1;
-    fflush(NULL);
-    FILE *g = popen("gnuplot 2>/dev/null", "w");
+    FILE *g = sso_cli_plot_open("gnuplot 2>/dev/null");
     if (!g) {
         fprintf(stderr, "sso bench: warning: gnuplot not started: %s not written\n", png);
         return -1;
@@ -375,7 +375,7 @@ int sso_bench_roofline_plot(const sso_bench_report *r, const char *png)
                "unset multiplot\nset output\n",
             png, pk->copy_gbps, pk->fp32_gflops, r->device.known ? r->device.name : "GPU", r->preset,
             pk->copy_gbps, pk->fp32_gflops);
-    if (pclose(g) != 0) {
+    if (sso_cli_plot_close(g) != 0) {
         fprintf(stderr, "sso bench: warning: gnuplot failed: %s not written\n", png);
         return -1;
     }

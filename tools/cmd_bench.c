@@ -320,8 +320,7 @@ static void plot_stages(const sso_bench_report *r, const char *png)
 {
     if (strpbrk(png, "'\n\r"))
         return;
-    fflush(NULL);
-    FILE *g = popen("gnuplot 2>/dev/null", "w");
+    FILE *g = sso_cli_plot_open("gnuplot 2>/dev/null");
     if (!g) {
         fprintf(stderr, "sso bench: warning: gnuplot not started: %s not written\n", png);
         return;
@@ -339,7 +338,7 @@ static void plot_stages(const sso_bench_report *r, const char *png)
                "plot $d using 2:xtic(1) lc rgb '#4477aa'\nset output\n",
             png, r->preset, r->n_ccds, r->width_px, r->height_px, r->vmax_arcsec_h, r->backend_used,
             r->tag, r->sum.total_s, r->n_reps);
-    if (pclose(g) != 0 || access(png, R_OK) != 0)
+    if (sso_cli_plot_close(g) != 0 || access(png, R_OK) != 0)
         fprintf(stderr, "sso bench: warning: gnuplot failed (apt-get install gnuplot-nox): %s not written\n", png);
     else
         printf("%s\n", png);

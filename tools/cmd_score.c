@@ -313,8 +313,7 @@ static sso_status write_plot(const sso_score *s, const char *gp, const char *png
         return sso_fail(SSO_ERR_ARG, "--plot %s: quotes and newlines are not supported", png);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "'%s'", gp);
-    fflush(NULL);
-    FILE *g = popen(cmd, "w");
+    FILE *g = sso_cli_plot_open(cmd);
     if (!g)
         return sso_fail(SSO_ERR_IO, "cannot start %s: %s", gp, strerror(errno));
     plot_block(g, "slow_snr", &s->slow.by_snr);
@@ -346,7 +345,7 @@ static sso_status write_plot(const sso_score *s, const char *gp, const char *png
             "$fast_rate using 1:2:3:4 with yerrorlines lw 2 lc 2 title 'fast'\n"
             "unset multiplot\nset output\n",
             png, s->n_movers, s->n_alerts, s->radius_arcsec, s->slow.n, s->fast.n);
-    int rc = pclose(g);
+    int rc = sso_cli_plot_close(g);
     if (rc != 0)
         return sso_fail(SSO_ERR_IO, "%s failed (status %d) writing %s", gp,
                         WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, png);

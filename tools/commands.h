@@ -41,6 +41,13 @@ int sso_cli_ades_print(FILE *f, const sso_ades_opts *opts, const sso_alert *a, i
 sso_status sso_regions_write(const char *path, const char *origin, const char *obs_id,
                              double mjd_mid, const sso_alert *alerts, size_t n);
 
+/* popen(cmd, "w") for a plotting program with SIGPIPE ignored until sso_cli_plot_close: when the
+ * program is missing or dies, the writes fail (EPIPE) instead of killing sso after its results
+ * are written (sso bench exited 141 on a machine without gnuplot). NULL: errno set, nothing to
+ * restore. sso_cli_plot_close returns pclose's status and restores SIGPIPE's disposition. */
+FILE *sso_cli_plot_open(const char *cmd);
+int sso_cli_plot_close(FILE *f);
+
 /* Prints "sso <cmd>: <strerror>: <detail>" on stderr and returns the exit code for s. */
 int sso_cli_error(const char *cmd, sso_status s);
 

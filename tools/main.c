@@ -3,6 +3,8 @@
  * Subcommands live one per file (tools/cmd_*.c) behind tools/commands.h. The library never prints
  * or exits; this tool turns statuses into messages and exit codes.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +47,30 @@ static void usage(FILE *f)
             "exit codes: 0 ok, 1 internal error, 2 usage error, 3 bad input data (corrupt, truncated\n"
             "or inconsistent FITS, missing extensions, no WCS, no time, wrong quartet), 4 I/O error,\n"
             "5 GPU unavailable or failed.\n");
+}
+
+static struct sigaction g_plot_old_pipe;
+
+FILE *sso_cli_plot_open(const char *cmd)
+{
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    fflush(NULL);
+    if (sigaction(SIGPIPE, &ign, &g_plot_old_pipe) != 0)
+        return NULL;
+    FILE *f = popen(cmd, "w");
+    if (!f)
+        sigaction(SIGPIPE, &g_plot_old_pipe, NULL);
+    return f;
+}
+
+int sso_cli_plot_close(FILE *f)
+{
+    const int rc = pclose(f);
+    sigaction(SIGPIPE, &g_plot_old_pipe, NULL);
+    return rc;
 }
 
 int sso_cli_error(const char *cmd, sso_status s)
