@@ -3,7 +3,9 @@
  * Data layout. The velocity grid is tabulated once as integer pixel offsets off[v][e] = (dx, dy)
  * (sso_stack_offset_px), n_vel x n_epochs. Before the search, the coverage skip (stack.h): per
  * epoch the map phi > 0 dilated by that epoch's largest |dx|, |dy| (separable sliding counts), the
- * number of set maps per start pixel, and from it, per row, the runs [xa, xb) of start pixels with
+ * number of set maps per start pixel (rows, then columns, on the search's threads: this pass runs
+ * once per velocity bin and, single-threaded, took more time than the GPU's search of a 4352 px
+ * patch), and from it, per row, the runs [xa, xb) of start pixels with
  * >= min_epochs (CSR: row_run[y] .. row_run[y + 1] index runs[]); per epoch and row a flag "holds a
  * covered pixel". Workers take rows y0 = tid, tid + T, ... and, per row and velocity, skip the
  * velocity when fewer than min_epochs epochs land on covered rows, else search the row's runs:
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/parallel.h"
 #include "host/stack_math.h"
 #include "host/status_internal.h"
 #include "kernels/sso_kernels.h"
@@ -173,57 +176,128 @@ sso_status sso_stack_velocity_grid(const double *t_h, int n_epochs, const sso_st
 
 /* ---- coverage ---------------------------------------------------------------------------------- */
 
+enum { ROW_COVERED = 1, ROW_NONZERO = 2 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* The passes of one epoch, over rows (horizontal) or 64-column blocks (vertical): each item
+ * writes only its own row of hd and rowcov, or its own columns of cnt, so the blocks of
+ * sso_parallel_for never share an output byte and the counts are those of one thread. */
+typedef struct cover_job {
+    const float *psi, *phi;
+    int w, h, rx, ry;
+    uint8_t *hd, *cnt, *rowcov; /* rowcov: this epoch's h flags */
+} cover_job;
+
+enum { COVER_COLS = 64 };
+
+/* Rows [y0, y1): per row the prefix count P of covered pixels (P[x] = covered in [0, x)), then
+ * o[x] = P[min(x + rx + 1, w)] - P[max(x - rx, 0)] > 0: three simple passes that vectorise
+ * except the prefix sum, ~4x faster than one sliding count with its bounds tests. */
+static void cover_rows(void *ctx, int64_t y0, int64_t y1)
+{
+    const cover_job *j = ctx;
+    const int w = j->w, rx = j->rx;
+    int32_t small[1024], *pre = w < 1024 ? small : malloc(sizeof(int32_t) * ((size_t)w + 1));
+    if (!pre) { /* no memory for the prefix: one row at a time through the small buffer is not
+                 * possible either (w >= 1024), so the plain sliding count */
+        for (int64_t y = y0; y < y1; y++) {
+            const float *f = j->phi + (size_t)y * w, *q = j->psi + (size_t)y * w;
+            uint8_t *o = j->hd + (size_t)y * w;
+            int run = 0, any = 0, nz = 0;
+            for (int x = 0; x < rx && x < w; x++)
+                run += f[x] > 0.0f;
+            for (int x = 0; x < w; x++) {
+                nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
+                run += x + rx < w && f[x + rx] > 0.0f;
+                run -= x - rx - 1 >= 0 && f[x - rx - 1] > 0.0f;
+                o[x] = run > 0;
+                any |= run > 0;
+            }
+            j->rowcov[y] = (uint8_t)((any ? ROW_COVERED : 0) | (nz ? ROW_NONZERO : 0));
+        }
+        return;
+    }
+    for (int64_t y = y0; y < y1; y++) {
+        const float *f = j->phi + (size_t)y * w, *q = j->psi + (size_t)y * w;
+        uint8_t *o = j->hd + (size_t)y * w;
+        int nz = 0, any;
+        for (int x = 0; x < w; x++) {
+            o[x] = f[x] > 0.0f; /* the indicator, replaced by the dilation below */
+            nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
+        }
+        pre[0] = 0;
+        for (int x = 0; x < w; x++)
+            pre[x + 1] = pre[x] + o[x];
+        any = pre[w] > 0;
+        const int xm = rx + 1 < w ? rx + 1 : w, xe = w - rx > xm ? w - rx : xm;
+        for (int x = 0; x < xm; x++)
+            o[x] = pre[x + rx + 1 < w ? x + rx + 1 : w] > 0; /* x - rx <= 0 */
+        for (int x = xm; x < xe; x++)
+            o[x] = pre[x + rx + 1] - pre[x - rx] > 0;
+        for (int x = xe; x < w; x++)
+            o[x] = pre[w] - pre[x - rx > 0 ? x - rx : 0] > 0;
+        j->rowcov[y] = (uint8_t)((any ? ROW_COVERED : 0) | (nz ? ROW_NONZERO : 0));
+    }
+    if (pre != small)
+        free(pre);
+}
+
+/* Columns [64 b0, 64 b1) row by row, with running column sums (on the stack up to 256 columns). */
+static void cover_cols(void *ctx, int64_t b0, int64_t b1)
+{
+    const cover_job *j = ctx;
+    const int w = j->w, h = j->h, ry = j->ry;
+    const int xa = (int)(b0 * COVER_COLS), xb = (int)(b1 * COVER_COLS < w ? b1 * COVER_COLS : w);
+    const int nx = xb - xa;
+    int small[4 * COVER_COLS], *col = nx <= 4 * COVER_COLS ? small : malloc(sizeof(int) * (size_t)nx);
+    if (!col) { /* no memory for the sums: 4 blocks at a time */
+        for (int64_t b = b0; b < b1; b += 4)
+            cover_cols(ctx, b, b + 4 < b1 ? b + 4 : b1);
+        return;
+    }
+    memset(col, 0, sizeof(int) * (size_t)nx);
+    for (int y = 0; y < ry && y < h; y++)
+        for (int i = 0; i < nx; i++)
+            col[i] += j->hd[(size_t)y * w + xa + i];
+    for (int y = 0; y < h; y++) {
+        if (y + ry < h)
+            for (int i = 0; i < nx; i++)
+                col[i] += j->hd[(size_t)(y + ry) * w + xa + i];
+        if (y - ry - 1 >= 0)
+            for (int i = 0; i < nx; i++)
+                col[i] -= j->hd[(size_t)(y - ry - 1) * w + xa + i];
+        uint8_t *cc = j->cnt + (size_t)y * w + xa;
+        for (int i = 0; i < nx; i++)
+            cc[i] += col[i] > 0;
+    }
+    if (col != small)
+        free(col);
+}
+
 /* Per start pixel, the number of epochs whose coverage (phi > 0) dilated by that epoch's largest
  * offsets (rx[e], ry[e]) is set, into cnt (w x h); rowcov[e * h + y] has ROW_COVERED when row y of
  * epoch e holds a covered pixel, ROW_NONZERO when it holds any psi or phi != 0 (a row without it
  * adds exact zeros to every sum). Box dilation is separable: a sliding count along rows, then
- * along columns. */
-enum { ROW_COVERED = 1, ROW_NONZERO = 2 };
+ * along columns, each pass on nt threads (rows, then 64-column blocks). */
 static int coverage_count(const float *const psi[], const float *const phi[], int ne, int w, int h,
-                          const int *rx, const int *ry, uint8_t *cnt, uint8_t *rowcov)
+                          const int *rx, const int *ry, int nt, uint8_t *cnt, uint8_t *rowcov)
 {
     uint8_t *hd = malloc((size_t)w * h);
-    int *col = malloc(sizeof(int) * (size_t)w);
-    if (!hd || !col) {
-        free(hd), free(col);
+    if (!hd)
         return -1;
-    }
     memset(cnt, 0, (size_t)w * h);
     for (int e = 0; e < ne; e++) {
-        for (int y = 0; y < h; y++) {
-            const float *f = phi[e] + (size_t)y * w, *q = psi[e] + (size_t)y * w;
-            uint8_t *o = hd + (size_t)y * w;
-            int run = 0, any = 0, nz = 0; /* covered pixels in [x - rx, x + rx] */
-            for (int x = 0; x < rx[e] && x < w; x++)
-                run += f[x] > 0.0f;
-            for (int x = 0; x < w; x++) {
-                nz |= (f[x] != 0.0f) | (q[x] != 0.0f);
-                if (x + rx[e] < w)
-                    run += f[x + rx[e]] > 0.0f;
-                if (x - rx[e] - 1 >= 0)
-                    run -= f[x - rx[e] - 1] > 0.0f;
-                o[x] = run > 0;
-                any |= run > 0;
-            }
-            rowcov[(size_t)e * h + y] = (uint8_t)((any ? ROW_COVERED : 0) | (nz ? ROW_NONZERO : 0));
-        }
-        memset(col, 0, sizeof(int) * (size_t)w);
-        for (int y = 0; y < ry[e] && y < h; y++)
-            for (int x = 0; x < w; x++)
-                col[x] += hd[(size_t)y * w + x];
-        for (int y = 0; y < h; y++) {
-            if (y + ry[e] < h)
-                for (int x = 0; x < w; x++)
-                    col[x] += hd[(size_t)(y + ry[e]) * w + x];
-            if (y - ry[e] - 1 >= 0)
-                for (int x = 0; x < w; x++)
-                    col[x] -= hd[(size_t)(y - ry[e] - 1) * w + x];
-            uint8_t *c = cnt + (size_t)y * w;
-            for (int x = 0; x < w; x++)
-                c[x] += col[x] > 0;
-        }
+        cover_job j = {psi[e], phi[e], w, h, rx[e], ry[e], hd, cnt, rowcov + (size_t)e * h};
+        sso_parallel_for(nt, h, cover_rows, &j);
+        sso_parallel_for(nt, (w + COVER_COLS - 1) / COVER_COLS, cover_cols, &j);
     }
-    free(hd), free(col);
+    free(hd);
     return 0;
 }
 
@@ -682,12 +756,6 @@ static void refine(sso_stack_cand *c, const float *const psi[], const float *con
     c->x0_px = x0, c->y0_px = y0, c->vx_px_h = vx, c->vy_px_h = vy;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* The search on the GPU (kernels/stack.cu) into worker 0's hit list. The device keeps hits at a
  * threshold 1e-4 below nu_min^2 (its sums are the CPU's bit for bit, see the kernel; the margin
@@ -780,7 +848,7 @@ sso_status sso_stack_slow(const float *const psi[], const float *const phi[], in
     cnt = malloc((size_t)w * h);
     rowcov = malloc((size_t)ne * h);
     row_run = malloc(sizeof(int64_t) * ((size_t)h + 1));
-    if (!cnt || !rowcov || !row_run || coverage_count(psi, phi, ne, w, h, rx, ry, cnt, rowcov)) {
+    if (!cnt || !rowcov || !row_run || coverage_count(psi, phi, ne, w, h, rx, ry, p.n_threads, cnt, rowcov)) {
         st = sso_fail(SSO_ERR_NOMEM, "stack: coverage maps (%d x %d)", w, h);
         goto exit;
     }
