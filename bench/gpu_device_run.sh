@@ -14,6 +14,7 @@
 #             each run at most 120 s, none started past SSO_DEADLINE_S (540) seconds into the call
 #   bw        the device-to-device copy bandwidth (bench/gpu_copy_bw.cu), copy_bw.json
 #   demo      as ccd on the demo preset (one 2048 x 2066 CCD: a minute)
+#   bench-ccd1 `sso bench --preset ccd --ccds 1 --backend cuda --roofline` (no warm-up, 1 repeat)
 #   bench-demo `sso bench --preset demo --backend cuda --roofline` (1 warm-up + 2 repeats)
 #   ccd       sso sim --preset ccd, then sso run --backend cuda and --backend cpu (--threads = cores),
 #             timed, per-stage lines kept, alerts compared (alerts_equal: yes/no, and a diff)
@@ -112,23 +113,8 @@ cmp_backends() { # preset: simulate it, sso run --backend cuda and cpu, alerts c
     local pr=$1 o="$OUT/$1"; mkdir -p "$o"
     [ -d "$SCR/$pr" ] || "$B/sso" sim --preset "$pr" --seed 1 --threads "$NCPU" --quiet --out "$SCR/$pr" > "$o/sim.log" 2>&1
     run_sso "$o" "$SCR/$pr" cuda; run_sso "$o" "$SCR/$pr" cpu
-    # alerts compared without the fields that name the run or the time of processing
-    python3 - "$o/out-cuda/alerts.jsonl" "$o/out-cpu/alerts.jsonl" > "$o/alerts_compare.txt" <<'PY'
-import json, sys
-def load(p):
-    out = []
-    for line in open(p):
-        a = json.loads(line)
-        for k in list(a):
-            if k in ("boot_id", "time", "seq"):  # the envelope a run assigns (cmd_run.c write_outputs)
-                a.pop(k)
-        out.append(json.dumps(a, sort_keys=True))
-    return sorted(out)
-g, c = load(sys.argv[1]), load(sys.argv[2])
-print("alerts_equal:", "yes" if g == c else "no", "cuda", len(g), "cpu", len(c))
-for x in sorted(set(g) ^ set(c))[:10]:
-    print("only on", "cuda" if x in g else "cpu", x[:400])
-PY
+    # the same objects, positions within 1 mas (issue 4): paired by alert_id
+    python3 bench/compare_alerts.py "$o/out-cuda/alerts.jsonl" "$o/out-cpu/alerts.jsonl" > "$o/alerts_compare.txt" 2>&1
     note "$pr: $(head -1 "$o/alerts_compare.txt")"
 }
 step_ccd() { cmp_backends ccd; }
@@ -157,6 +143,10 @@ bench_one() { # preset data timeout extra-args... -> sso bench --backend cuda --
 }
 
 step_bench_demo() { bench_one demo "$SCR/bench-demo" 200 --repeat 2 --warmup 1; }
+
+step_bench_ccd1() { # one full CCD (4096 x 4132, 9 patches): the end-to-end time per stage in one call
+    bench_one ccd "$SCR/bench-ccd1" "${SSO_BENCH_CCD1_TIMEOUT:-330}" --ccds 1 --repeat 1 --warmup 0 --verbose
+}
 
 step_bench_ccd() {
     bench_one ccd "$SCR/bench-ccd" "${SSO_BENCH_CCD_TIMEOUT:-330}" --repeat "${SSO_BENCH_CCD_REPEAT:-3}" \
@@ -202,6 +192,7 @@ for s in "$@"; do
         field-run) step_field_run || status=1 ;;
         bench-ccd) step_bench_ccd || status=1 ;;
         bench-demo) step_bench_demo || status=1 ;;
+        bench-ccd1) step_bench_ccd1 || status=1 ;;
         bench-field) step_bench_field || status=1 ;;
         bench) step_bench_ccd || status=1; step_bench_field || status=1 ;;
         *) echo "unknown step $s" >&2; exit 2 ;;
