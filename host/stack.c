@@ -2,10 +2,10 @@
  *
  * Data layout. The velocity grid is tabulated once as integer pixel offsets off[v][e] = (dx, dy)
  * (sso_stack_offset_px), n_vel x n_epochs. Before the search, the coverage skip (stack.h): per
- * epoch the map phi > 0 dilated by that epoch's largest |dx|, |dy| (separable sliding counts), the
- * number of set maps per start pixel (rows, then columns, on the search's threads: this pass runs
- * once per velocity bin and, single-threaded, took more time than the GPU's search of a 4352 px
- * patch), and from it, per row, the runs [xa, xb) of start pixels with
+ * epoch the map phi > 0 dilated by that epoch's largest |dx|, |dy| (separable: prefix counts along
+ * rows, sliding counts down columns, each pass on the search's threads: it runs once per velocity
+ * bin and, single-threaded, took longer than the GPU's search of a 4352 px patch), the number of
+ * set maps per start pixel, and from it, per row, the runs [xa, xb) of start pixels with
  * >= min_epochs (CSR: row_run[y] .. row_run[y + 1] index runs[]); per epoch and row a flag "holds a
  * covered pixel". Workers take rows y0 = tid, tid + T, ... and, per row and velocity, skip the
  * velocity when fewer than min_epochs epochs land on covered rows, else search the row's runs:
