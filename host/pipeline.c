@@ -9,6 +9,8 @@
  *                  are freed before the next one is read: at most one detector is in memory.
  *   phase 2        for a patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
+ *                  The slow candidates' track fits run on cfg->n_threads (slow_fit_all), their
+ *                  alerts are then made in candidate order, so no figure depends on the count.
  *                  The stack runs over >= 3 epochs; with cfg->slow_pairs, a second time per
  *                  velocity bin over the sky only 2 epochs cover (the 2-epoch pass: maps zeroed where 3 or 4 epochs have
  *                  data, as counted from the mask's MASK_UNCOVERED; exactly 2 epochs with data on
@@ -51,6 +53,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +65,7 @@
 #include "host/fast_math.h"
 #include "host/memplan.h"
 #include "host/noisecal.h"
+#include "host/parallel.h"
 #include "host/veto.h"
 #include "host/status_internal.h"
 #include "sim/psf.h"
@@ -596,24 +600,75 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
     return 1;
 }
 
-/* A re-checked slow candidate (per-epoch psi_e/phi_e at its refined track) as an alert. */
-static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
-                          const patch_views *pv)
+/* The refined track and its photometry of one slow candidate: the slow measurement's costly half
+ * (sso_track_refine, ~90 photometry calls: 0.3-2 s a candidate), which reads only the patch's
+ * images and so runs on the search's threads, one candidate per worker at a time; measure() then
+ * makes the alerts in candidate order on the calling thread, so they do not depend on the count. */
+typedef struct slow_fit {
+    double tr[4];
+    sso_track_phot ph;
+    sso_status st;
+    char err[256]; /* sso_last_error() of a worker that failed (thread-local there) */
+} slow_fit;
+
+typedef struct slow_fit_job {
+    const run_state *r;
+    const sso_patch_info *pi;
+    const sso_stack_cand *c;
+    const patch_views *pv;
+    slow_fit *fit;
+    int64_t n;
+    _Atomic int64_t next; /* the next candidate to take: costs vary 10x, so no fixed blocks */
+} slow_fit_job;
+
+static void slow_fit_one(const slow_fit_job *j, int64_t i)
 {
-    const double scale = r->cfg->patch.scale_arcsec;
+    const run_state *r = j->r;
+    const sso_stack_cand *c = &j->c[i];
+    const patch_views *pv = j->pv;
+    slow_fit *f = &j->fit[i];
     /* the track and fluxes: the trailed-PSF track photometry on the differences, which models the
      * mover's own light in the median template (slow movers overlap themselves between epochs),
      * maximised over the track from the stack's (sso_track_refine: the stack's per-epoch peaks
      * are pushed apart by that ghost and loose along a trail) */
-    sso_track_phot ph;
-    double tr[4] = {c->x0_px, c->y0_px, c->vx_px_h, c->vy_px_h};
-    sso_status pst = sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
-                                      (const float *const *)pv->diff, (const float *const *)pv->dvar,
-                                      (const uint8_t *const *)pv->dmask, NEXP, pi->width_px,
-                                      pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
-                                      SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, tr, &ph);
-    if (pst)
-        return pst;
+    f->tr[0] = c->x0_px, f->tr[1] = c->y0_px, f->tr[2] = c->vx_px_h, f->tr[3] = c->vy_px_h;
+    f->st = sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
+                             (const float *const *)pv->diff, (const float *const *)pv->dvar,
+                             (const uint8_t *const *)pv->dmask, NEXP, j->pi->width_px,
+                             j->pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
+                             SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, f->tr, &f->ph);
+    if (f->st)
+        snprintf(f->err, sizeof f->err, "%s", sso_last_error());
+}
+
+static void slow_fit_worker(void *ctx, int64_t begin, int64_t end)
+{
+    (void)begin, (void)end; /* one block per worker; the items come from the shared counter */
+    slow_fit_job *j = ctx;
+    for (int64_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
+        slow_fit_one(j, i);
+}
+
+/* fit[i] for the n candidates c[i], on nt threads. */
+static void slow_fit_all(const run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
+                         size_t n, const patch_views *pv, int nt, slow_fit *fit)
+{
+    slow_fit_job j = {r, pi, c, pv, fit, (int64_t)n, 0};
+    if (nt > (int)n)
+        nt = (int)n;
+    sso_parallel_for(nt, nt, slow_fit_worker, &j);
+}
+
+/* A re-checked slow candidate (per-epoch psi_e/phi_e at its refined track) as an alert, from its
+ * refined track and photometry (slow_fit_one). */
+static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
+                          const patch_views *pv, const slow_fit *fit)
+{
+    const double scale = r->cfg->patch.scale_arcsec;
+    if (fit->st)
+        return sso_fail(fit->st, "%s", fit->err);
+    double tr[4] = {fit->tr[0], fit->tr[1], fit->tr[2], fit->tr[3]};
+    const sso_track_phot ph = fit->ph;
     int used[NEXP];
     for (int e = 0; e < NEXP; e++)
         used[e] = c->phi_e[e] > 0.0f;
@@ -1356,6 +1411,7 @@ static sso_status process_patch(run_state *r, int k)
     float *tpsi[NEXP] = {0}, *tphi[NEXP] = {0};
     uint8_t *dmask[NEXP] = {0}, *ncov = NULL;
     float *smin = NULL;
+    slow_fit *fits = NULL;
     cand_pool pool = {0};
     sso_fast_result *fres = NULL;
     patch_buf *b = &r->pb[k];
@@ -1541,10 +1597,16 @@ static sso_status process_patch(run_state *r, int k)
         (st = sso_stack_merge(pool.c, pool.n, NEXP, r->t_h, r->exp[0].exptime_s / 3600.0,
                               &r->cfg->stack, &n_kept)))
         goto exit;
-    for (size_t i = 0; i < n_kept; i++) {
+    if (n_kept) {
         const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};
-        if ((st = measure(r, &pi, &pool.c[i], &pv)))
+        if (!(fits = malloc(n_kept * sizeof *fits))) {
+            st = sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow fits", n_kept);
             goto exit;
+        }
+        slow_fit_all(r, &pi, pool.c, n_kept, &pv, nthr, fits);
+        for (size_t i = 0; i < n_kept; i++)
+            if ((st = measure(r, &pi, &pool.c[i], &pv, &fits[i])))
+                goto exit;
     }
     double t4 = now_s();
     r->st->measure_s += t4 - t3;
@@ -1616,6 +1678,7 @@ exit:
     free(pool.c);
     free(ncov);
     free(smin);
+    free(fits);
     return st;
 }
 
