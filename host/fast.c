@@ -57,6 +57,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,7 @@
 #include "host/background_math.h"
 #include "host/fast_bank.h"
 #include "host/fast_math.h"
+#include "host/parallel.h"
 #include "host/stack_math.h"
 #include "host/status_internal.h"
 #include "sso/fast.h"
@@ -797,22 +799,13 @@ exit:
     return st;
 }
 
-/* Bank search, suppression and measurement of one epoch's streaks. */
-static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
+/* Suppression and measurement of one epoch's streaks from its bank samples all[nall] (sorted by
+ * raw_cmp), into res (streaks of this epoch only, counters). c is the worker's own ctx. */
+static sso_status streaks_epoch(ctx *c, int e, const sso_fast_raw *all, size_t nall,
+                                sso_fast_result *res)
 {
     sso_status st = SSO_OK;
-    sso_fast_raw *all = NULL;
-    size_t nall = 0;
-    double t0 = now_s();
-    if ((st = bank_epoch(c, e, &all, &nall)) != SSO_OK)
-        goto exit;
-    if (nall)
-        qsort(all, nall, sizeof(sso_fast_raw), raw_cmp);
-    res->st.n_raw[e] = (int64_t)nall;
-
-    double t1 = now_s();
-    res->st.bank_s += t1 - t0;
-    size_t first = res->ns;
+    const size_t first = res->ns;
     int kept = 0;
     memcpy(c->ep[e].dwr, c->ep[e].dw, sizeof(float) * (size_t)c->w * c->h);
     memcpy(c->ep[e].psir, c->ep[e].psi, sizeof(float) * (size_t)c->w * c->h);
@@ -912,10 +905,78 @@ static sso_status streaks_epoch(ctx *c, int e, sso_fast_result *res)
         res->st.n_streaks++;
         res->st.n_sharp += s.sharp;
     }
-    res->st.measure_s += now_s() - t1;
 exit:
     c->resid = 0;
-    free(all);
+    return st;
+}
+
+/* The epochs' measurements at once, one epoch per worker (each epoch's explaining away is
+ * sequential by SNR, and the epochs share nothing): a worker has its own copy of the ctx (model
+ * scratch, trail-table cache, resid flag) and its own result; the streaks are then appended in
+ * epoch order and the counters summed, so the result does not depend on the thread count, and
+ * the tables the workers built move into c's cache for the linking. */
+typedef struct measure_job {
+    ctx *c;
+    ctx wc[SSO_FAST_MAX_EPOCHS];
+    sso_fast_result r[SSO_FAST_MAX_EPOCHS];
+    sso_fast_raw *const *all;
+    const size_t *nall;
+    sso_status st[SSO_FAST_MAX_EPOCHS];
+    char err[SSO_FAST_MAX_EPOCHS][256]; /* sso_last_error() of a worker that failed */
+} measure_job;
+
+static void measure_epochs(void *arg, int64_t begin, int64_t end)
+{
+    measure_job *j = arg;
+    for (int64_t e = begin; e < end; e++) {
+        j->st[e] = streaks_epoch(&j->wc[e], (int)e, j->all[e], j->nall[e], &j->r[e]);
+        if (j->st[e])
+            snprintf(j->err[e], sizeof j->err[e], "%s", sso_last_error());
+    }
+}
+
+static sso_status measure_all(ctx *c, sso_fast_raw *const *all, const size_t *nall,
+                              sso_fast_result *res)
+{
+    measure_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return sso_fail(SSO_ERR_NOMEM, "fast: measurement workers");
+    j->c = c, j->all = all, j->nall = nall;
+    for (int e = 0; e < c->ne; e++) {
+        j->wc[e] = *c;
+        j->wc[e].mi = NULL, j->wc[e].mv = NULL, j->wc[e].mn = j->wc[e].mcap = 0;
+        memset(j->wc[e].tab, 0, sizeof j->wc[e].tab);
+    }
+    const int nt = c->p->n_threads < c->ne ? c->p->n_threads : c->ne;
+    sso_parallel_for(nt, c->ne, measure_epochs, j);
+    sso_status st = SSO_OK;
+    for (int e = 0; e < c->ne; e++) {
+        const sso_fast_result *r = &j->r[e];
+        if (!st && j->st[e])
+            st = sso_fail(j->st[e], "%s", j->err[e]);
+        for (size_t i = 0; i < r->ns && !st; i++)
+            st = push_streak(res, &r->s[i]);
+        res->st.n_prescreen_pass += r->st.n_prescreen_pass;
+        res->st.n_refined += r->st.n_refined;
+        res->st.n_streaks += r->st.n_streaks;
+        res->st.n_sharp += r->st.n_sharp;
+        free(r->s);
+        ctx *w = &j->wc[e];
+        free(w->mi), free(w->mv);
+        for (int t = 0; t < 2; t++) {
+            ttab_set *S = &c->tab[t], *W = &w->tab[t];
+            if (W->k && !S->k)
+                S->k = W->k, S->half = W->half, S->n = W->n;
+            for (int q = 0; q < TTAB_NQ; q++) {
+                const int same = W->k == S->k && W->half == S->half;
+                if (W->c[q] && same && !S->c[q])
+                    S->c[q] = W->c[q];
+                else
+                    free(W->c[q]);
+            }
+        }
+    }
+    free(j);
     return st;
 }
 
@@ -1329,6 +1390,8 @@ static sso_status search(const float *const d[], const float *const v[], const u
     sso_status st = SSO_OK;
     ctx c;
     memset(&c, 0, sizeof(c));
+    sso_fast_raw *all[SSO_FAST_MAX_EPOCHS] = {0};
+    size_t nall[SSO_FAST_MAX_EPOCHS] = {0};
     c.ne = n_epochs, c.w = w, c.h = h, c.ph = psf_half, c.t = t_h, c.exptime_h = exptime_h;
     c.psf = psf, c.p = p;
     sso_fast_result *res = calloc(1, sizeof(*res));
@@ -1413,9 +1476,21 @@ static sso_status search(const float *const d[], const float *const v[], const u
             goto exit;
     }
     res->st.like_s = now_s() - t0;
-    for (int e = 0; e < n_epochs; e++)
-        if ((st = streaks_epoch(&c, e, res)) != SSO_OK)
+    /* the banks one epoch after another (each on the threads or the device), then the epochs'
+     * measurements side by side */
+    t0 = now_s();
+    for (int e = 0; e < n_epochs; e++) {
+        if ((st = bank_epoch(&c, e, &all[e], &nall[e])) != SSO_OK)
             goto exit;
+        if (nall[e])
+            qsort(all[e], nall[e], sizeof(sso_fast_raw), raw_cmp);
+        res->st.n_raw[e] = (int64_t)nall[e];
+    }
+    res->st.bank_s = now_s() - t0;
+    t0 = now_s();
+    if ((st = measure_all(&c, all, nall, res)) != SSO_OK)
+        goto exit;
+    res->st.measure_s = now_s() - t0;
     t0 = now_s();
     if ((st = link_and_stack(&c, res)) != SSO_OK)
         goto exit;
@@ -1424,6 +1499,7 @@ static sso_status search(const float *const d[], const float *const v[], const u
     res->st.link_s = now_s() - t0;
 exit:
     for (int e = 0; e < SSO_FAST_MAX_EPOCHS; e++) {
+        free(all[e]);
         free(c.ep[e].psi);
         free(c.ep[e].phi);
         free(c.ep[e].dw);
