@@ -16,7 +16,9 @@
  * SSO_LIKE_DIRECT_MAX_HALF = 3 and FFT above.
  * Trail likelihood (sso_likelihood_trail): a sparse correlation of the point psi/phi with the
  * segment's taps (a digital line), one contiguous multiply-add per (output row, tap), rows split over
- * threads; the kernel (taps, weights, kappa) is built once per length/angle bin.
+ * threads; the kernel (taps, weights, kappa) is built once per length/angle bin. sso_trail_maps
+ * holds a patch's point maps for its bins: borrowed on the CPU, uploaded once on CUDA
+ * (kernels/likelihood.cu, sso_k_trail_load/sso_k_trail: the same sums bit for bit).
  */
 #include <fftw3.h>
 #include <math.h>
@@ -371,4 +373,64 @@ sso_status sso_likelihood_trail(const float *psi, const float *phi, int w, int h
         for (int t = started + 1; t < n_threads; t++)
             trail_rows(&jobs[t]);
     return SSO_OK;
+}
+
+/* ---- trail maps (sso_trail_maps): the point maps held for a patch's bins ------------------------ */
+
+struct sso_trail_maps {
+    sso_backend backend; /* CPU or CUDA */
+    int n, w, h, n_threads;
+    const float *psi[SSO_K_TRAIL_MAX_EPOCHS], *phi[SSO_K_TRAIL_MAX_EPOCHS]; /* CPU: borrowed */
+};
+
+sso_status sso_trail_maps_open(sso_backend backend, int n_epochs, const float *const psi[],
+                               const float *const phi[], int w, int h, int n_threads,
+                               sso_trail_maps **out)
+{
+    if (out)
+        *out = NULL;
+    if (!psi || !phi || !out || n_epochs < 1 || n_epochs > SSO_K_TRAIL_MAX_EPOCHS || w <= 0 ||
+        h <= 0 || n_threads < 1 || n_threads > 256)
+        return sso_fail(SSO_ERR_ARG, "trail maps: bad arguments (%d epochs of %d x %d, %d threads)",
+                        n_epochs, w, h, n_threads);
+    for (int e = 0; e < n_epochs; e++)
+        if (!psi[e] || !phi[e])
+            return sso_fail(SSO_ERR_ARG, "trail maps: epoch %d has no map", e);
+    sso_trail_maps *m = calloc(1, sizeof *m);
+    if (!m)
+        return sso_fail(SSO_ERR_NOMEM, "trail maps");
+    *m = (sso_trail_maps){SSO_BACKEND_CPU, n_epochs, w, h, n_threads, {0}, {0}};
+    for (int e = 0; e < n_epochs; e++)
+        m->psi[e] = psi[e], m->phi[e] = phi[e];
+    if (sso_backend_resolve(backend) == SSO_BACKEND_CUDA) { /* GPU twin: kernels/likelihood.cu */
+        sso_status gs = sso_k_trail_load(n_epochs, psi, phi, w, h);
+        if (gs == SSO_OK) {
+            m->backend = SSO_BACKEND_CUDA;
+        } else if (gs != SSO_ERR_NO_DEVICE || backend != SSO_BACKEND_AUTO) {
+            free(m);
+            return gs;
+        }
+    }
+    *out = m;
+    return SSO_OK;
+}
+
+sso_status sso_trail_maps_correlate(sso_trail_maps *m, int e, const sso_trail_kernel *k,
+                                    float *psi_l, float *phi_l)
+{
+    if (!m || !k || !psi_l || !phi_l || e < 0 || e >= m->n)
+        return sso_fail(SSO_ERR_ARG, "trail maps: bad arguments (epoch %d)", e);
+    if (m->backend == SSO_BACKEND_CUDA)
+        return sso_k_trail(e, k->dx, k->dy, k->w, k->n, (float)k->kappa, psi_l, phi_l, NULL);
+    return sso_likelihood_trail(m->psi[e], m->phi[e], m->w, m->h, k, m->n_threads, psi_l, phi_l);
+}
+
+sso_backend sso_trail_maps_backend(const sso_trail_maps *m)
+{
+    return m ? m->backend : SSO_BACKEND_CPU;
+}
+
+void sso_trail_maps_close(sso_trail_maps *m)
+{
+    free(m);
 }

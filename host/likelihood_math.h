@@ -44,6 +44,13 @@ static inline uint64_t sso_like_direct_bytes_moved(uint64_t npx, int has_mask, i
     return npx * (32u + (has_mask ? 1u : 0u)) + 8u * nk;
 }
 
+/* The trail correlation (sso_likelihood_trail and its GPU twin): the point psi and phi read once
+ * and psi_L, phi_L written once, 4 B each per pixel, plus the taps (dx, dy, w: 12 B each). */
+static inline uint64_t sso_like_trail_bytes_moved(uint64_t npx, int n_taps)
+{
+    return npx * 16u + 12u * (uint64_t)n_taps;
+}
+
 static inline uint64_t sso_like_direct_flops(uint64_t npx, int nz_t, int nz_t2)
 {
     return npx * (2u + 2u * (uint64_t)nz_t + 2u * (uint64_t)nz_t2);

@@ -34,7 +34,8 @@ sso_status sso_memplan_compute(size_t free_bytes, const sso_memplan_req *r, sso_
         !(r->safety_frac >= 0.0 && r->safety_frac < 1.0) || r->min_px < SSO_MEMPLAN_STEP_PX ||
         r->max_px < r->min_px)
         return sso_fail(SSO_ERR_ARG, "memory plan: bad request");
-    const double per_patch = 8.0 * r->n_epochs * r->n_templates + 9.0 + SSO_MEMPLAN_PAD * 40.0;
+    const double per_patch = 8.0 * r->n_epochs * r->n_templates + 9.0 + SSO_MEMPLAN_PAD * 40.0 +
+                             8.0 * r->n_epochs + 8.0;
     const double bpp = per_patch * r->n_inflight;
     const double usable = (double)free_bytes * (1.0 - r->safety_frac);
     out->bytes_per_px = bpp;

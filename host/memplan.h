@@ -8,6 +8,8 @@
  *   likelihood: 9 (D, V float, mask byte) + pad x 40 (two padded real planes 8, two half
  *               spectra 8, two kernel spectra 8, cuFFT work area <= 16), pad = SSO_MEMPLAN_PAD
  *               the FFT's padding of a large patch (good sizes and the template half: <= 15%)
+ *   trail:      n_epochs x 8 + 8 (every epoch's point psi/phi held across the velocity bins,
+ *               one trail psi/phi out: sso_k_trail_load, sso_k_trail)
  * times n_inflight (patches resident at once: 2 lets the next patch upload while one computes),
  * plus cand_bytes (the hit list) and reserve_bytes (CUDA context, cuFFT plans, other kernels'
  * slots). The plan keeps safety_frac of the free memory unused. The side is a multiple of

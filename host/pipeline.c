@@ -1412,6 +1412,7 @@ static sso_status process_patch(run_state *r, int k)
     uint8_t *dmask[NEXP] = {0}, *ncov = NULL;
     float *smin = NULL;
     slow_fit *fits = NULL;
+    sso_trail_maps *tmaps = NULL;
     cand_pool pool = {0};
     sso_fast_result *fres = NULL;
     patch_buf *b = &r->pb[k];
@@ -1518,7 +1519,7 @@ static sso_status process_patch(run_state *r, int k)
     r->st->likelihood_s += t2 - t1;
 
     /* slow search, one velocity bin at a time: the point template's psi/phi for the slowest
-     * movers, a trail template's (sso_likelihood_trail from the point psi/phi) for each
+     * movers, a trail template's (sso_trail_maps: on the backend, from the point psi/phi) for each
      * length/angle bin above; each bin's candidates re-checked on their bin's psi/phi, then merged
      * across bins (sso_stack_merge) and measured */
     const int nthr = r->cfg->n_threads > 0 ? r->cfg->n_threads : 1;
@@ -1536,7 +1537,10 @@ static sso_status process_patch(run_state *r, int k)
                     st = sso_fail(SSO_ERR_NOMEM, "pipeline: trail psi/phi buffers");
                     goto exit;
                 }
-                if ((st = sso_likelihood_trail(psi[e], phi[e], w, h, r->kern[bi], nthr, tpsi[e], tphi[e])))
+                if (!tmaps && (st = sso_trail_maps_open(r->cfg->backend, NEXP, (const float *const *)psi,
+                                                        (const float *const *)phi, w, h, nthr, &tmaps)))
+                    goto exit; /* the point maps, final from here on, held for every trail bin */
+                if ((st = sso_trail_maps_correlate(tmaps, e, r->kern[bi], tpsi[e], tphi[e])))
                     goto exit;
                 double s_b = 1.0; /* the trail correlation's own excess over the calibrated point maps */
                 if ((st = sso_noise_scale(tpsi[e], tphi[e], npx, NOISE_SAMPLES, &s_b, NULL)))
@@ -1679,6 +1683,7 @@ exit:
     free(ncov);
     free(smin);
     free(fits);
+    sso_trail_maps_close(tmaps);
     return st;
 }
 

@@ -14,6 +14,13 @@
  *              the two images and the two flipped kernels each as one batch of 2 cuFFT R2C
  *              transforms, a pointwise product scaled by 1/(Px Py), one batched C2R, the w x h
  *              corner copied out. Differs from FFTW by rounding (~1e-6 of the image's scale).
+ * Trail correlation (sso_k_trail_load, sso_k_trail; host twin sso_likelihood_trail): the point
+ * maps of a patch's epochs stay in SSO_K_SLOT_TRAIL + e (psi then phi) across the velocity bins;
+ * one thread per output pixel adds w_j * psi(x + d_j) over the taps in kernel order from 0.0f
+ * with __fmul_rn/__fadd_rn, skipping taps off the image, then phi_L *= kappa: the CPU's row loop
+ * (tap outer, pixel inner, unfused on baseline x86-64) computes each pixel in that same order.
+ * Each tap's row segment is read coalesced; the taps (~len + 1, uniform across the block) come
+ * through the read-only cache.
  * Buffers are the engine's grow-only slots (SSO_K_SLOT_LIKELIHOOD..), the stream the thread's
  * engine stream; cuFFT plans are created once per (Px, Py) and kept in a small per-thread cache
  * (LRU of PLAN_CACHE entries) bound to that stream: no plan creation per call after the first.
@@ -208,7 +215,118 @@ __global__ void like_mul(cufftComplex *__restrict__ c, const cufftComplex *__res
     c[i] = make_cuComplex(re * scale, im * scale);
 }
 
+/* Trail correlation: psi_L(x) = sum_j w_j psi(x + d_j), phi_L = kappa sum_j w_j phi(x + d_j). */
+__global__ void like_trail(const float *__restrict__ psi, const float *__restrict__ phi, int w, int h,
+                           const int *__restrict__ dx, const int *__restrict__ dy,
+                           const float *__restrict__ wt, int n, float kappa, float *__restrict__ psi_l,
+                           float *__restrict__ phi_l)
+{
+    const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= w || y >= h)
+        return;
+    float a = 0.0f, b = 0.0f;
+    for (int t = 0; t < n; t++) {
+        const int yy = y + __ldg(dy + t), xx = x + __ldg(dx + t);
+        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+            continue;
+        const float k = __ldg(wt + t);
+        const size_t i = (size_t)yy * w + xx;
+        a = __fadd_rn(a, __fmul_rn(k, __ldg(psi + i)));
+        b = __fadd_rn(b, __fmul_rn(k, __ldg(phi + i)));
+    }
+    psi_l[(size_t)y * w + x] = a;
+    phi_l[(size_t)y * w + x] = __fmul_rn(b, kappa);
+}
+
 // kernel launchers
+
+namespace {
+/* What this thread's sso_k_trail_load left in SSO_K_SLOT_TRAIL + e: the maps' size and buffers
+ * (a buffer that moved, after sso_k_engine_release, no longer holds them). */
+struct trail_held {
+    int n = 0, w = 0, h = 0;
+    void *buf[SSO_K_TRAIL_MAX_EPOCHS] = {};
+};
+thread_local trail_held g_trail;
+} // namespace
+
+extern "C" sso_status sso_k_trail_load(int n_epochs, const float *const psi[],
+                                       const float *const phi[], int w, int h)
+{
+    sso_status st = SSO_OK;
+    void *p = NULL;
+    cudaStream_t s;
+    g_trail = trail_held();
+    if (!psi || !phi || n_epochs < 1 || n_epochs > SSO_K_TRAIL_MAX_EPOCHS || w <= 0 || h <= 0)
+        return sso_fail(SSO_ERR_ARG, "trail (cuda): bad arguments (%d epochs of %d x %d)", n_epochs,
+                        w, h);
+    const size_t np = (size_t)w * h;
+    SSO_TRY(sso_k_stream(&p));
+    s = (cudaStream_t)p;
+    for (int e = 0; e < n_epochs; e++) {
+        if (!psi[e] || !phi[e]) {
+            st = sso_fail(SSO_ERR_ARG, "trail (cuda): epoch %d has no map", e);
+            goto exit;
+        }
+        SSO_TRY(sso_k_scratch(SSO_K_SLOT_TRAIL + e, 2 * np * sizeof(float), &p));
+        CUDA_TRY(cudaMemcpyAsync(p, psi[e], np * sizeof(float), cudaMemcpyHostToDevice, s));
+        CUDA_TRY(cudaMemcpyAsync((float *)p + np, phi[e], np * sizeof(float), cudaMemcpyHostToDevice, s));
+        g_trail.buf[e] = p;
+    }
+    CUDA_TRY(cudaStreamSynchronize(s));
+    g_trail.n = n_epochs, g_trail.w = w, g_trail.h = h;
+exit:
+    return st;
+}
+
+extern "C" sso_status sso_k_trail(int e, const int *dx, const int *dy, const float *w, int n,
+                                  float kappa, float *psi_l, float *phi_l, sso_k_traffic *tr)
+{
+    sso_status st = SSO_OK;
+    k_timer timer;
+    enum { S_OUT = SSO_K_TRAIL_MAX_EPOCHS, S_TAPS };
+    void *p = NULL, *maps = NULL;
+    cudaStream_t s;
+    float *d_out, *d_w, *h_w;
+    int *d_dx, *d_dy, *h_dx, *h_dy;
+    if (!dx || !dy || !w || n < 1 || !psi_l || !phi_l || e < 0 || e >= g_trail.n)
+        return sso_fail(SSO_ERR_ARG, "trail (cuda): bad arguments (epoch %d of %d held, %d taps)",
+                        e, g_trail.n, n);
+    const int iw = g_trail.w, ih = g_trail.h;
+    const size_t np = (size_t)iw * ih, tb = 3 * (size_t)n * sizeof(float);
+    SSO_TRY(sso_k_stream(&p));
+    s = (cudaStream_t)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_TRAIL + e, 2 * np * sizeof(float), &maps));
+    if (maps != g_trail.buf[e]) {
+        st = sso_fail(SSO_ERR_INTERNAL, "trail (cuda): the point maps of epoch %d are no longer held", e);
+        goto exit;
+    }
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_TRAIL + S_OUT, 2 * np * sizeof(float), &p));
+    d_out = (float *)p;
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_TRAIL + S_TAPS, tb, &p));
+    d_dx = (int *)p, d_dy = d_dx + n, d_w = (float *)(d_dy + n);
+    SSO_TRY(sso_k_pinned(SSO_K_SLOT_TRAIL + S_TAPS, tb, &p));
+    h_dx = (int *)p, h_dy = h_dx + n, h_w = (float *)(h_dy + n);
+    memcpy(h_dx, dx, (size_t)n * sizeof(int));
+    memcpy(h_dy, dy, (size_t)n * sizeof(int));
+    memcpy(h_w, w, (size_t)n * sizeof(float));
+    CUDA_TRY(cudaMemcpyAsync(d_dx, h_dx, tb, cudaMemcpyHostToDevice, s));
+    {
+        const dim3 blk(LIKE_BX, LIKE_BY), grd(SSO_CEIL_DIV(iw, LIKE_BX), SSO_CEIL_DIV(ih, LIKE_BY));
+        const float *d_psi = (const float *)maps, *d_phi = d_psi + np;
+        SSO_TRY(k_timer_start(timer, tr != NULL, s));
+        like_trail<<<grd, blk, 0, s>>>(d_psi, d_phi, iw, ih, d_dx, d_dy, d_w, n, kappa, d_out,
+                                       d_out + np);
+        CUDA_TRY(cudaGetLastError());
+        SSO_TRY(k_timer_stop(timer, s));
+    }
+    CUDA_TRY(cudaMemcpyAsync(psi_l, d_out, np * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaMemcpyAsync(phi_l, d_out + np, np * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_TRY(cudaStreamSynchronize(s));
+    SSO_TRY(k_timer_report(timer, sso_like_trail_bytes_moved(np, n), tr));
+exit:
+    return st;
+}
 
 extern "C" sso_status sso_k_likelihood(const float *d_e, const float *var_e2, const uint8_t *mask,
                                        int w, int h, const float *tmpl, int half, int use_fft,

@@ -39,7 +39,8 @@ enum {
     SSO_K_SLOT_FAST = 56,
     SSO_K_SLOT_PHOTOMETRY = 64,
     SSO_K_SLOT_GATE = 72, /* the difference's static-sky gate (kernels/difference.cu) */
-    SSO_K_NSLOTS = 80
+    SSO_K_SLOT_TRAIL = 80, /* the trail correlation's held point maps (kernels/likelihood.cu) */
+    SSO_K_NSLOTS = 88
 };
 
 typedef struct sso_k_device_info {
@@ -194,6 +195,19 @@ sso_status sso_k_likelihood_tr(const float *d_e, const float *var_e2, const uint
 sso_status sso_k_stack_search_tr(const sso_k_stack_job *job, sso_k_stack_hit **hits,
                                  size_t *n_hits, int64_t *n_samples, double *kernel_s,
                                  sso_k_traffic *tr);
+
+/* ---- trail correlation (kernels/likelihood.cu) ---------------------------------------------- */
+/* The trail correlation of sso_likelihood_trail (host/likelihood.c) for sso_trail_maps: the point
+ * psi/phi of n_epochs (<= SSO_K_TRAIL_MAX_EPOCHS) images of w x h are uploaded once into this
+ * thread's SSO_K_SLOT_TRAIL buffers (sso_k_trail_load, which replaces what was held), then each
+ * sso_k_trail call correlates epoch e's with n taps (dx, dy, w: the kernel's offsets and weights)
+ * and scales phi by kappa, into host psi_l, phi_l: the CPU's sums in the CPU's order, unfused, so
+ * bit for bit. tr may be NULL (else: compulsory bytes, host/likelihood_math.h, and kernel time). */
+#define SSO_K_TRAIL_MAX_EPOCHS 4
+sso_status sso_k_trail_load(int n_epochs, const float *const psi[], const float *const phi[], int w,
+                            int h);
+sso_status sso_k_trail(int e, const int *dx, const int *dy, const float *w, int n, float kappa,
+                       float *psi_l, float *phi_l, sso_k_traffic *tr);
 
 /* ---- streaks (kernels/fast.cu; stub kernels/stub_fast.c) ------------------------------------ */
 /* GPU twin of sso_fast_bank_run() (host/fast_bank.h, same contract; host/fast_bank.c dispatches to

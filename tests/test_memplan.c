@@ -2,12 +2,13 @@
  *
  * Expected sides worked out on paper from the accounting in host/memplan.h, default request
  * (4 epochs, 1 template, 2 patches in flight, 64 MiB hits, 512 MiB reserve, 10% kept free):
- *   bytes per pixel = 2 x (8*4*1 + 9 + 1.15*40) = 2 x 87 = 174
- *   80 GB H100 (79 GiB free): 16384 px (the maximum) needs 174 * 16384^2 + 576 MiB = 47.3 GB of
+ *   bytes per pixel = 2 x (8*4*1 + 9 + 1.15*40 + 8*4 + 8) = 2 x 127 = 254 (the last two: the
+ *     trail correlation's held point maps and its output)
+ *   80 GB H100 (79 GiB free): 16384 px (the maximum) needs 254 * 16384^2 + 576 MiB = 68.8 GB of
  *     the 76.3 GB usable: a field (~28k x 25k px) is 4 patches.
- *   16 GiB free: usable 15.46e9, room 14.86e9, sqrt(room/174) = 9241 -> 9216 (36 x 256);
- *     9216 needs 15.38e9 (fits), 9472 needs 15.62e9 (does not).
- *   1 GiB free: usable 966e6, room 362e6, sqrt = 1442 -> 1280 (needs 889e6; 1536 needs 1015e6).
+ *   16 GiB free: usable 15.46e9, room 14.86e9, sqrt(room/254) = 7649 -> 7424 (29 x 256);
+ *     7424 needs 14.60e9 (fits), 7680 needs 15.59e9 (does not).
+ *   1 GiB free: usable 966e6, room 362e6, sqrt = 1194 -> 1024 (needs 870e6; 1280 needs 1020e6).
  *   512 MiB free: the 576 MiB fixed part alone does not fit: SSO_ERR_NOMEM.
  * Besides these points: every plan fits and the next step does not (maximality), checked with
  * this file's own byte formula, and the side never shrinks when free memory grows.
@@ -28,7 +29,7 @@
 /* Independent formula: device bytes of the default request at side s. */
 static double bytes_at(int n_templates, int s)
 {
-    const double per_px = 2.0 * (8.0 * 4 * n_templates + 9.0 + 1.15 * 40.0);
+    const double per_px = 2.0 * (8.0 * 4 * n_templates + 9.0 + 1.15 * 40.0 + 8.0 * 4 + 8.0);
     return per_px * (double)s * s + 576.0 * MIB;
 }
 
@@ -45,8 +46,8 @@ static int plan_side(size_t free_b, int n_templates)
 static void test_paper_points(void **state)
 {
     assert_int_equal(plan_side(79 * GIB, 1), 16384);
-    assert_int_equal(plan_side(16 * GIB, 1), 9216);
-    assert_int_equal(plan_side(1 * GIB, 1), 1280);
+    assert_int_equal(plan_side(16 * GIB, 1), 7424);
+    assert_int_equal(plan_side(1 * GIB, 1), 1024);
     sso_memplan_req rq;
     sso_memplan mp;
     sso_memplan_req_default(&rq);
@@ -78,9 +79,9 @@ static void test_maximal_and_monotone(void **state)
             assert_true(s >= prev);
             prev = s;
         }
-        /* 140 GiB: the maximum up to 4 templates; 8 templates (622 B/px): sqrt(0.9 * 140 GiB
-         * - 576 MiB) / 622) = 14706 -> 14592 (14592 needs 133.0e9 of 135.3e9, 14848 137.7e9) */
-        assert_int_equal(prev, nt <= 4 ? 16384 : 14592);
+        /* 140 GiB: the maximum up to 4 templates; 8 templates (702 B/px): sqrt(0.9 * 140 GiB
+         * - 576 MiB) / 702) = 13852 -> 13824 (13824 needs 134.8e9 of 135.3e9, 14080 139.8e9) */
+        assert_int_equal(prev, nt <= 4 ? 16384 : 13824);
     }
 }
 

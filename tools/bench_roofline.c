@@ -8,7 +8,8 @@
  *   (exposure 1, prepared), resample (exposure 1 into a patch of the detector's size through a
  *   slightly shifted and rotated grid), difference (the 4 prepared exposures as the 4 epochs),
  *   likelihood direct and FFT (the difference of epoch 1; a Gaussian template of FWHM 1.6 px, the
- *   VIS PSF's, at the pipeline's template size psf_half_px: 7x7), and
+ *   VIS PSF's, at the pipeline's template size psf_half_px: 7x7), the trail correlation (one
+ *   velocity bin of the slow search: the point maps held, a 17-tap line), and
  *   the stack (4 epochs of psi/phi of the detector's size, seeded Gaussian noise of the
  *   likelihood's scale, times and vmax of the benchmark: the search's cost depends on the
  *   sizes, not on the values, except through the hits, which noise keeps near zero).
@@ -274,6 +275,20 @@ sso_status sso_bench_roofline_measure(const char *const paths[4], int timed, dou
         TIME_CALL(r, sso_k_likelihood_tr(diff[0], dvar[0], dmask[0], w, h, tmpl, half, 1, psi[1],
                                          phi[1], &tr));
         r->flops = sso_like_fft_flops(np, px, py);
+        /* the slow search's trail correlation (sso_trail_maps on CUDA) as one bin of it runs: the
+         * point maps held, a 17-tap line (a 16 px trail, the longest at 10"/h); the taps' values
+         * do not change the traffic */
+        enum { NT = 17 };
+        int tdx[NT], tdy[NT];
+        float tw[NT];
+        for (int j = 0; j < NT; j++)
+            tdx[j] = j - NT / 2, tdy[j] = (j - NT / 2) / 3, tw[j] = 1.0f / NT;
+        const float *lp[1] = {psi[0]}, *lf[1] = {phi[0]};
+        if ((st = sso_k_trail_load(1, lp, lf, w, h)))
+            goto exit;
+        r = new_row(rows, &n, "likelihood-trail", w, h, ", 17 taps");
+        TIME_CALL(r, sso_k_trail(0, tdx, tdy, tw, NT, 0.5f, psi[1], phi[1], &tr));
+        r->flops = 4.0 * NT * (double)np + (double)np;
     }
 
     /* the slow search on noise psi/phi of the likelihood's scale */

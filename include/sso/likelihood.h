@@ -85,6 +85,29 @@ sso_status sso_likelihood_trail(const float *psi, const float *phi, int w, int h
                                 const sso_trail_kernel *k, int n_threads, float *psi_l,
                                 float *phi_l);
 
+/* The point maps of several epochs held for a run of trail correlations (the slow search's length
+ * and angle bins all read the same point psi/phi of a patch): on the CPU they are borrowed and
+ * sso_trail_maps_correlate is sso_likelihood_trail; on CUDA (kernels/likelihood.cu) they are
+ * uploaded once, at open, and each correlation runs on the device with the CPU's operation order
+ * (one thread per output pixel, taps in kernel order, multiply and add never fused): the CPU's
+ * values bit for bit. backend AUTO: CUDA when a device is present, else (or when the device is
+ * refused with SSO_ERR_NO_DEVICE at open) the CPU; CUDA without a device: SSO_ERR_NO_DEVICE.
+ * psi[e], phi[e] (w x h) must stay unchanged and alive until close on the CPU; on CUDA they may
+ * change after open (the device holds the copy). n_threads: the CPU's rows split. One thread
+ * uses a handle (the device buffers are the calling thread's engine slots: one open handle per
+ * thread at a time). */
+typedef struct sso_trail_maps sso_trail_maps;
+
+sso_status sso_trail_maps_open(sso_backend backend, int n_epochs, const float *const psi[],
+                               const float *const phi[], int w, int h, int n_threads,
+                               sso_trail_maps **out);
+/* psi_l, phi_l (w x h, caller-allocated) of epoch e for kernel k. */
+sso_status sso_trail_maps_correlate(sso_trail_maps *m, int e, const sso_trail_kernel *k,
+                                    float *psi_l, float *phi_l);
+/* The backend the maps live on (CPU or CUDA, never AUTO). */
+sso_backend sso_trail_maps_backend(const sso_trail_maps *m);
+void sso_trail_maps_close(sso_trail_maps *m);
+
 #ifdef __cplusplus
 }
 #endif

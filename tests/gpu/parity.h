@@ -1,5 +1,5 @@
 /* tests/gpu/parity.h: what the pixel-stage parity tests share (test_background_parity.c,
- * test_cosmic_parity.c, test_resample_parity.c, test_difference_parity.c).
+ * test_cosmic_parity.c, test_resample_parity.c, test_difference_parity.c, test_trail_parity.c).
  *
  * - a seeded xorshift generator (uniform, Gaussian), so a failure reproduces;
  * - pt_compare(): counts pixels where |gpu - cpu| > atol_i + rtol * |cpu| (atol per pixel, or one
