@@ -22,10 +22,10 @@
  */
 #include <fftw3.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/parallel.h"
 #include "host/stack_math.h"
 #include "host/status_internal.h"
 #include "kernels/sso_kernels.h"
@@ -312,17 +312,18 @@ exit:
 typedef struct trail_job {
     const float *psi, *phi;
     float *psi_l, *phi_l;
-    int w, h, y0, y1;
+    int w, h;
     const sso_trail_kernel *k;
 } trail_job;
 
-static void *trail_rows(void *arg)
+/* Output rows [y0, y1): for each row, tap by tap, one contiguous multiply-add over the valid x. */
+static void trail_rows(void *arg, int64_t y0, int64_t y1)
 {
     const trail_job *j = arg;
     const sso_trail_kernel *k = j->k;
     const int w = j->w;
     const float kap = (float)k->kappa;
-    for (int y = j->y0; y < j->y1; y++) {
+    for (int y = (int)y0; y < (int)y1; y++) {
         float *restrict op = j->psi_l + (size_t)y * w, *restrict of = j->phi_l + (size_t)y * w;
         memset(op, 0, sizeof(float) * (size_t)w);
         memset(of, 0, sizeof(float) * (size_t)w);
@@ -341,7 +342,6 @@ static void *trail_rows(void *arg)
         for (int x = 0; x < w; x++)
             of[x] *= kap;
     }
-    return NULL;
 }
 
 sso_status sso_likelihood_trail(const float *psi, const float *phi, int w, int h,
@@ -351,27 +351,8 @@ sso_status sso_likelihood_trail(const float *psi, const float *phi, int w, int h
     if (!psi || !phi || !k || !psi_l || !phi_l || w <= 0 || h <= 0 || n_threads < 1 || n_threads > 256)
         return sso_fail(SSO_ERR_ARG, "trail likelihood: bad arguments (%d x %d, %d threads)", w, h,
                         n_threads);
-    trail_job jobs[256];
-    pthread_t th[256];
-    int started = 0;
-    sso_status st = SSO_OK;
-    for (int t = 0; t < n_threads; t++) {
-        jobs[t] = (trail_job){psi, phi, psi_l, phi_l, w, h, (int)((int64_t)h * t / n_threads),
-                              (int)((int64_t)h * (t + 1) / n_threads), k};
-        if (t > 0) {
-            if (pthread_create(&th[t], NULL, trail_rows, &jobs[t])) {
-                st = sso_fail(SSO_ERR_INTERNAL, "trail likelihood: could not start worker %d", t);
-                break;
-            }
-            started = t;
-        }
-    }
-    trail_rows(&jobs[0]);
-    for (int t = 1; t <= started; t++)
-        pthread_join(th[t], NULL);
-    if (st) /* the rows of the workers that did not start */
-        for (int t = started + 1; t < n_threads; t++)
-            trail_rows(&jobs[t]);
+    trail_job j = {psi, phi, psi_l, phi_l, w, h, k};
+    sso_parallel_for(n_threads, h, trail_rows, &j);
     return SSO_OK;
 }
 
