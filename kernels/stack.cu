@@ -25,9 +25,11 @@
  * never lost, whatever the device's arithmetic, and the final list is the CPU's.
  *
  * Tiles the coverage skip rules out (no start-pixel run of host/stack.c touches them) are not
- * searched. n_samples counts the searched tiles' on-image pixels x velocities x epochs; the CPU
+ * searched, and only the rows the searched tiles read travel (per epoch, one band); with no tile
+ * to search nothing is uploaded or launched. n_samples counts the searched tiles' on-image pixels x velocities x epochs; the CPU
  * additionally skips (row, velocity) pairs, so the two sample counts differ (the hits do not).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,20 +362,57 @@ extern "C" sso_status sso_k_stack_search_tr(const sso_k_stack_job *j, sso_k_stac
                 samples += tw * th * j->n_vel * ne;
             }
 
-    /* uploads */
-    SSO_TRY(sso_k_scratch(SSO_K_SLOT_STACK + S_PF, 2 * (size_t)ne * np * sizeof(float), &p));
-    d_pf = (float *)p;
-    for (int e = 0; e < ne; e++) {
+    for (int e = 0; e < ne; e++)
         if (!j->psi[e] || !j->phi[e]) {
             st = sso_fail(SSO_ERR_ARG, "stack (cuda): epoch %d has no psi/phi", e);
             goto exit;
         }
-        a.psi[e] = d_pf + (size_t)(2 * e) * np;
-        a.phi[e] = d_pf + (size_t)(2 * e + 1) * np;
-        CUDA_TRY(cudaMemcpyAsync((void *)a.psi[e], j->psi[e], np * sizeof(float),
-                                 cudaMemcpyHostToDevice, s));
-        CUDA_TRY(cudaMemcpyAsync((void *)a.phi[e], j->phi[e], np * sizeof(float),
-                                 cudaMemcpyHostToDevice, s));
+    if (samples == 0) { /* no tile to search (a patch beyond the detectors): no upload either */
+        hits = (sso_k_stack_hit *)malloc(sizeof(sso_k_stack_hit));
+        if (!hits) {
+            st = sso_fail(SSO_ERR_NOMEM, "stack (cuda): hit list");
+            goto exit;
+        }
+        *hits_out = hits;
+        hits = NULL;
+        if (n_samples)
+            *n_samples = 0;
+        if (kernel_s)
+            *kernel_s = 0.0;
+        if (tr)
+            tr->bytes = 0, tr->kernel_ms = 0.0;
+        goto exit;
+    }
+
+    /* uploads: per epoch only the rows the searched tiles read (a tile's shared region spans rows
+     * y0 + oy[e] .. y0 + oy[e] + sh - 1 over the velocity blocks' oy[e]); rows outside that band
+     * are never read, so what the buffer held there does not matter */
+    SSO_TRY(sso_k_scratch(SSO_K_SLOT_STACK + S_PF, 2 * (size_t)ne * np * sizeof(float), &p));
+    d_pf = (float *)p;
+    {
+        int ty_lo = nty, ty_hi = -1;
+        for (int ty = 0; ty < nty; ty++)
+            for (int tx = 0; tx < ntx; tx++)
+                if (tile_on[(size_t)ty * ntx + tx])
+                    ty_lo = ty < ty_lo ? ty : ty_lo, ty_hi = ty > ty_hi ? ty : ty_hi;
+        for (int e = 0; e < ne; e++) {
+            int oy_lo = INT_MAX, oy_hi = INT_MIN;
+            for (int b = 0; b < pl.nblocks; b++) {
+                oy_lo = pl.blocks[b].oy[e] < oy_lo ? pl.blocks[b].oy[e] : oy_lo;
+                oy_hi = pl.blocks[b].oy[e] > oy_hi ? pl.blocks[b].oy[e] : oy_hi;
+            }
+            long long r0 = (long long)ty_lo * TH + oy_lo, r1 = (long long)ty_hi * TH + oy_hi + pl.sh;
+            r0 = r0 < 0 ? 0 : r0, r1 = r1 > h ? h : r1; /* rows [r0, r1) */
+            a.psi[e] = d_pf + (size_t)(2 * e) * np;
+            a.phi[e] = d_pf + (size_t)(2 * e + 1) * np;
+            if (r1 <= r0)
+                continue; /* every read of this epoch falls off the image */
+            const size_t o = (size_t)r0 * w, n = (size_t)(r1 - r0) * w;
+            CUDA_TRY(cudaMemcpyAsync((void *)(a.psi[e] + o), j->psi[e] + o, n * sizeof(float),
+                                     cudaMemcpyHostToDevice, s));
+            CUDA_TRY(cudaMemcpyAsync((void *)(a.phi[e] + o), j->phi[e] + o, n * sizeof(float),
+                                     cudaMemcpyHostToDevice, s));
+        }
     }
     SSO_TRY(sso_k_scratch(SSO_K_SLOT_STACK + S_BLOCKS, (size_t)pl.nblocks * sizeof(vblock), &p));
     d_blocks = (vblock *)p;

@@ -13,6 +13,9 @@
  *    trajectory, same nu, refined start within POS_TOL_PX = 0.01 px (1 mas at 0.1"/px: the
  *    issue's bound; both refine the same pixels in the same double arithmetic, so in practice 0).
  *    With the skip off, n_raw and n_samples must be equal too (both evaluate every trajectory).
+ * 3. Coverage in a band of rows only, after a search that left psi = -1e6 in the device buffer:
+ *    the same candidates (the kernel uploads only the rows its tiles read); no coverage at all:
+ *    no candidate and no device sample.
  * Counts and the first differences are printed on failure. Exits 77 (SKIPPED) without a device.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -274,6 +277,46 @@ static void test_search_noise(void **state)
     scene_free(&s);
 }
 
+/* Coverage in a band of rows only (psi = phi = 0 elsewhere, as beyond a detector's edge): the
+ * device then receives only the rows its searched tiles read (kernels/stack.cu). A search first on
+ * maps of psi = -1e6 (no hit anywhere) leaves that value in the device buffer: if a row the band
+ * should have carried were read stale, a trajectory through it would lose its hit there, and the
+ * lists would differ. Then no coverage at all: no candidate on either, and no device sample. */
+static void test_search_band(void **state)
+{
+    const int w = 300, h = 260, r0 = 80, r1 = 200;
+    scene s, poison;
+    scene_noise(&poison, w, h);
+    for (int e = 0; e < 4; e++)
+        for (int i = 0; i < w * h; i++)
+            poison.psi[e][i] = -1e6f, poison.phi[e][i] = 1.0f;
+    sso_stack_params p;
+    sso_stack_params_default(&p);
+    p.n_threads = 2;
+    p.backend = SSO_BACKEND_CUDA;
+    sso_stack_result *rp = NULL;
+    assert_int_equal(sso_stack_slow((const float *const *)poison.psi, (const float *const *)poison.phi, 4,
+                                    w, h, T4, &p, &rp), SSO_OK);
+    assert_int_equal(sso_stack_result_count(rp), 0);
+    sso_stack_result_free(rp);
+    scene_movers(&s, w, h);
+    for (int e = 0; e < 4; e++)
+        for (int y = 0; y < h; y++)
+            if (y < r0 || y >= r1)
+                for (int x = 0; x < w; x++)
+                    s.psi[e][(size_t)y * w + x] = s.phi[e][(size_t)y * w + x] = 0.0f;
+    compare_search(&s, &p, 0);
+    for (int e = 0; e < 4; e++)
+        memset(s.psi[e], 0, sizeof(float) * w * h), memset(s.phi[e], 0, sizeof(float) * w * h);
+    sso_stack_result *rg = NULL;
+    assert_int_equal(sso_stack_slow((const float *const *)s.psi, (const float *const *)s.phi, 4, w, h, T4,
+                                    &p, &rg), SSO_OK);
+    assert_int_equal(sso_stack_result_count(rg), 0);
+    assert_int_equal(sso_stack_result_stats(rg)->n_samples, 0);
+    sso_stack_result_free(rg);
+    scene_free(&s), scene_free(&poison);
+}
+
 /* SSO_BENCH=1: the search rate at pipeline scale (2048 x 2048 noise psi/phi, 4 epochs, vmax
  * 100 px/h: ~3,800 velocities, nu_min 7: few hits): kernel time by events and wall time with the
  * uploads, in trajectory-epoch samples per second. Prints; asserts only that it ran. */
@@ -326,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_kernel_other_epochs),
         cmocka_unit_test(test_search_movers),
         cmocka_unit_test(test_search_noise),
+        cmocka_unit_test(test_search_band),
     };
     if (getenv("SSO_BENCH")) {
         bench_rate();
