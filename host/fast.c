@@ -52,7 +52,9 @@
  *     (all, when fewer than two), then again with each clipped member placed at its measured end
  *     less half the fitted trail.
  * Threads split the angles of the bank; samples are sorted with a full key, so the output does not
- * depend on the thread count.
+ * depend on the thread count. The epochs' measurements (explaining away is sequential within an
+ * epoch only) run side by side, one epoch per worker with its own copy of the context
+ * (measure_all), their streaks appended in epoch order.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
