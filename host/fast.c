@@ -1472,7 +1472,10 @@ static sso_status search(const float *const d[], const float *const v[], const u
             E->wt[i] = ok ? 1.0f / vv : 0.0f;
             E->dw[i] = ok ? dd / vv : 0.0f;
         }
-        st = sso_likelihood(d[e], v[e], me, w, h, psf, psf_half, SSO_LIKE_AUTO, E->psi, E->phi);
+        /* on the search's backend: the GPU's direct path (the pipeline's 7x7 PSF) is the CPU's
+         * bit for bit (kernels/likelihood.cu) */
+        st = sso_likelihood_on(p->backend, d[e], v[e], me, w, h, psf, psf_half, SSO_LIKE_AUTO, E->psi,
+                               E->phi);
         if (st != SSO_OK)
             goto exit;
     }

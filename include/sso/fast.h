@@ -76,9 +76,10 @@ typedef struct sso_fast_params {
                              * factor, both at consist_k sigma (an asteroid changes by less than
                              * a magnitude within a quartet's 45 min); <= 0: off [2.5] */
     int n_threads;          /* worker threads (angles split between them) [1] */
-    sso_backend backend;    /* where the streak bank runs [cpu]; CUDA: kernels/fast.cu (the same
-                             * raw samples); AUTO: the GPU when present. Measurement, linking
-                             * and the guided stack stay on the CPU. */
+    sso_backend backend;    /* where the point psi/phi and the streak bank run [cpu]; CUDA:
+                             * kernels/likelihood.cu and kernels/fast.cu (the same maps and raw
+                             * samples); AUTO: the GPU when present. Measurement (the epochs on
+                             * the threads), linking and the guided stack stay on the CPU. */
 } sso_fast_params;
 
 void sso_fast_params_default(sso_fast_params *p);
