@@ -143,7 +143,7 @@ void sso_cli_pipeline_usage(FILE *f, const sso_pipeline_config *c)
             "pipeline options (the same in sso run, sso watch and sso bench):\n"
             "  --backend B        cpu, cuda or auto: where prep, psi/phi and the searches run [%s]\n"
             "  --device N         CUDA device to use [%s]\n"
-            "  --threads N        worker threads of the searches, 1..256 [%d]\n"
+            "  --threads N        worker threads of the searches and measurements, 1..256 [%d]\n"
             "  --vmax ARCSEC_H    largest slow-mover rate searched, (0, 100] [%g]\n"
             "  --nu-min SIGMA     detection threshold on the stacked SNR [%g]\n"
             "  --patch-size PX    sky patch side, margins included, <= 16384 [%d]\n"
