@@ -58,7 +58,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -917,23 +916,16 @@ exit:
  * epoch order and the counters summed, so the result does not depend on the thread count, and
  * the tables the workers built move into c's cache for the linking. */
 typedef struct measure_job {
-    ctx *c;
     ctx wc[SSO_FAST_MAX_EPOCHS];
     sso_fast_result r[SSO_FAST_MAX_EPOCHS];
     sso_fast_raw *const *all;
     const size_t *nall;
-    sso_status st[SSO_FAST_MAX_EPOCHS];
-    char err[SSO_FAST_MAX_EPOCHS][256]; /* sso_last_error() of a worker that failed */
 } measure_job;
 
-static void measure_epochs(void *arg, int64_t begin, int64_t end)
+static sso_status measure_epoch(void *arg, int64_t e)
 {
     measure_job *j = arg;
-    for (int64_t e = begin; e < end; e++) {
-        j->st[e] = streaks_epoch(&j->wc[e], (int)e, j->all[e], j->nall[e], &j->r[e]);
-        if (j->st[e])
-            snprintf(j->err[e], sizeof j->err[e], "%s", sso_last_error());
-    }
+    return streaks_epoch(&j->wc[e], (int)e, j->all[e], j->nall[e], &j->r[e]);
 }
 
 static sso_status measure_all(ctx *c, sso_fast_raw *const *all, const size_t *nall,
@@ -942,19 +934,15 @@ static sso_status measure_all(ctx *c, sso_fast_raw *const *all, const size_t *na
     measure_job *j = calloc(1, sizeof *j);
     if (!j)
         return sso_fail(SSO_ERR_NOMEM, "fast: measurement workers");
-    j->c = c, j->all = all, j->nall = nall;
+    j->all = all, j->nall = nall;
     for (int e = 0; e < c->ne; e++) {
         j->wc[e] = *c;
         j->wc[e].mi = NULL, j->wc[e].mv = NULL, j->wc[e].mn = j->wc[e].mcap = 0;
         memset(j->wc[e].tab, 0, sizeof j->wc[e].tab);
     }
-    const int nt = c->p->n_threads < c->ne ? c->p->n_threads : c->ne;
-    sso_parallel_for(nt, c->ne, measure_epochs, j);
-    sso_status st = SSO_OK;
+    sso_status st = sso_parallel_each(c->p->n_threads, c->ne, measure_epoch, j);
     for (int e = 0; e < c->ne; e++) {
         const sso_fast_result *r = &j->r[e];
-        if (!st && j->st[e])
-            st = sso_fail(j->st[e], "%s", j->err[e]);
         for (size_t i = 0; i < r->ns && !st; i++)
             st = push_streak(res, &r->s[i]);
         res->st.n_prescreen_pass += r->st.n_prescreen_pass;

@@ -9,7 +9,7 @@
  *                  are freed before the next one is read: at most one detector is in memory.
  *   phase 2        for a patch: difference -> psi/phi (per epoch) -> stack -> measure the
  *                  candidates in the patch's core; every buffer of the patch is freed after.
- *                  The slow candidates' track fits run on cfg->n_threads (slow_fit_all), their
+ *                  The slow candidates' track fits run on cfg->n_threads (slow_fit_one), their
  *                  alerts are then made in candidate order, so no figure depends on the count.
  *                  The stack runs over >= 3 epochs; with cfg->slow_pairs, a second time per
  *                  velocity bin over the sky only 2 epochs cover (the 2-epoch pass: maps zeroed where 3 or 4 epochs have
@@ -53,7 +53,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,13 +601,12 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
 
 /* The refined track and its photometry of one slow candidate: the slow measurement's costly half
  * (sso_track_refine, ~90 photometry calls: 0.3-2 s a candidate), which reads only the patch's
- * images and so runs on the search's threads, one candidate per worker at a time; measure() then
- * makes the alerts in candidate order on the calling thread, so they do not depend on the count. */
+ * images and so runs on the search's threads, a candidate per worker at a time (costs vary 10x:
+ * sso_parallel_each); measure() then makes the alerts in candidate order on the calling thread,
+ * so they do not depend on the count. */
 typedef struct slow_fit {
     double tr[4];
     sso_track_phot ph;
-    sso_status st;
-    char err[256]; /* sso_last_error() of a worker that failed (thread-local there) */
 } slow_fit;
 
 typedef struct slow_fit_job {
@@ -617,12 +615,11 @@ typedef struct slow_fit_job {
     const sso_stack_cand *c;
     const patch_views *pv;
     slow_fit *fit;
-    int64_t n;
-    _Atomic int64_t next; /* the next candidate to take: costs vary 10x, so no fixed blocks */
 } slow_fit_job;
 
-static void slow_fit_one(const slow_fit_job *j, int64_t i)
+static sso_status slow_fit_one(void *ctx, int64_t i)
 {
+    const slow_fit_job *j = ctx;
     const run_state *r = j->r;
     const sso_stack_cand *c = &j->c[i];
     const patch_views *pv = j->pv;
@@ -632,31 +629,11 @@ static void slow_fit_one(const slow_fit_job *j, int64_t i)
      * maximised over the track from the stack's (sso_track_refine: the stack's per-epoch peaks
      * are pushed apart by that ghost and loose along a trail) */
     f->tr[0] = c->x0_px, f->tr[1] = c->y0_px, f->tr[2] = c->vx_px_h, f->tr[3] = c->vy_px_h;
-    f->st = sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
-                             (const float *const *)pv->diff, (const float *const *)pv->dvar,
-                             (const uint8_t *const *)pv->dmask, NEXP, j->pi->width_px,
-                             j->pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
-                             SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, f->tr, &f->ph);
-    if (f->st)
-        snprintf(f->err, sizeof f->err, "%s", sso_last_error());
-}
-
-static void slow_fit_worker(void *ctx, int64_t begin, int64_t end)
-{
-    (void)begin, (void)end; /* one block per worker; the items come from the shared counter */
-    slow_fit_job *j = ctx;
-    for (int64_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
-        slow_fit_one(j, i);
-}
-
-/* fit[i] for the n candidates c[i], on nt threads. */
-static void slow_fit_all(const run_state *r, const sso_patch_info *pi, const sso_stack_cand *c,
-                         size_t n, const patch_views *pv, int nt, slow_fit *fit)
-{
-    slow_fit_job j = {r, pi, c, pv, fit, (int64_t)n, 0};
-    if (nt > (int)n)
-        nt = (int)n;
-    sso_parallel_for(nt, nt, slow_fit_worker, &j);
+    return sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
+                            (const float *const *)pv->diff, (const float *const *)pv->dvar,
+                            (const uint8_t *const *)pv->dmask, NEXP, j->pi->width_px,
+                            j->pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
+                            SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, f->tr, &f->ph);
 }
 
 /* A re-checked slow candidate (per-epoch psi_e/phi_e at its refined track) as an alert, from its
@@ -665,8 +642,6 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
                           const patch_views *pv, const slow_fit *fit)
 {
     const double scale = r->cfg->patch.scale_arcsec;
-    if (fit->st)
-        return sso_fail(fit->st, "%s", fit->err);
     double tr[4] = {fit->tr[0], fit->tr[1], fit->tr[2], fit->tr[3]};
     const sso_track_phot ph = fit->ph;
     int used[NEXP];
@@ -1607,7 +1582,9 @@ static sso_status process_patch(run_state *r, int k)
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow fits", n_kept);
             goto exit;
         }
-        slow_fit_all(r, &pi, pool.c, n_kept, &pv, nthr, fits);
+        slow_fit_job fj = {r, &pi, pool.c, &pv, fits};
+        if ((st = sso_parallel_each(nthr, (int64_t)n_kept, slow_fit_one, &fj)))
+            goto exit;
         for (size_t i = 0; i < n_kept; i++)
             if ((st = measure(r, &pi, &pool.c[i], &pv, &fits[i])))
                 goto exit;
