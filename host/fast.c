@@ -40,13 +40,19 @@
  *     the same with a delta kernel (a 1-px-wide line); sharp if that fits better by > 2%.
  *   Linking and guided stack: see include/sso/fast.h. The local velocity grid keeps the seed
  *     epoch's position and moves the farthest epoch's by up to +-6 px across and +-6 px (links)
- *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap);
- *     then each epoch's trail is slid along the track and a weighted line through the offsets
- *     updates position and rate (along_refine); then a coordinate search on the positions at the
- *     first and last epochs with the exact models, line searches of a shift of the whole track
- *     along and across it (a ridge the coordinate search does not climb), and the coordinate
- *     search again. A clipped streak's length bounds the rate from below only (its angle is
- *     tested); one clipped at both ends joins no link (no position along the track, no rate);
+ *     or +-30% of the rate (lone streaks, <= 60 px) along, in 0.5 px steps (line sums, cheap).
+ *     A link is tried from its line and from each unclipped member's own centre and length
+ *     (member_seeds: a member cut short or a clipped one placed by a wrong rate puts the line
+ *     tens of px off at the far epochs), the best of the grids kept. Then each epoch's trail is
+ *     slid along the track and a weighted line through the offsets updates position and rate
+ *     (along_refine); then a coordinate search on the positions at the first and last epochs
+ *     with the exact models, line searches of a shift of the whole track along and across it (a
+ *     ridge the coordinate search does not climb), the coordinate search again, scans of the
+ *     ends of the strongest epoch's trail (obj_track_ends: where one trail's length measures the
+ *     rate, a valley the end epochs' coordinates do not follow), and the coordinate search once
+ *     more. A clipped streak's length bounds the rate from below only (its angle is
+ *     tested); one clipped at both ends joins no link and seeds none (no position along the
+ *     track, no rate);
  *     members chosen against the seed that do not move together with each other are dropped (the
  *     one further from the seed); the link's line (link_line) is fitted to the unclipped centres
  *     (all, when fewer than two), then again with each clipped member placed at its measured end
@@ -571,11 +577,11 @@ static void rebase(streak_arg *a, double *pe)
  * range from where a scan ends at its edge (the bank's best sample of a long trail may be a part
  * of it: a 100 px piece of a 275 px trail at SNR 40), across again, re-based; that again (over
  * +-D/4 first) until the length changes by < 1 px, at most 3 times; along +-2 px. */
-static sso_status measure_ends(ctx *c, streak_arg *a, double *pe, double D, double *f)
+static sso_status measure_ends(ctx *c, streak_arg *a, objective fn, double *pe, double D, double *f)
 {
     sso_status st;
     for (int q = 2; q < 4; q++)
-        if ((st = scan1d(c, a, obj_streak, pe, q, 3.0, f)) != SSO_OK)
+        if ((st = scan1d(c, a, fn, pe, q, 3.0, f)) != SSO_OK)
             return st;
     rebase(a, pe);
     for (int it = 0; it < 3; it++) {
@@ -583,7 +589,7 @@ static sso_status measure_ends(ctx *c, streak_arg *a, double *pe, double D, doub
         for (int q = 0; q < 2; q++)
             for (double Dq = it ? fmax(2.0, 0.25 * D) : D; Dq < 4.0 * c->p->len_max_px; Dq *= 2.0) {
                 const double from = pe[q], f_from = *f;
-                if ((st = scan1d(c, a, obj_streak, pe, q, Dq, f)) != SSO_OK)
+                if ((st = scan1d(c, a, fn, pe, q, Dq, f)) != SSO_OK)
                     return st;
                 /* on: the best at the scan's edge, and better (no data beyond an image edge is
                  * flat, where the scan would run on) */
@@ -591,14 +597,14 @@ static sso_status measure_ends(ctx *c, streak_arg *a, double *pe, double D, doub
                     break;
             }
         for (int q = 2; q < 4; q++)
-            if ((st = scan1d(c, a, obj_streak, pe, q, 1.0, f)) != SSO_OK)
+            if ((st = scan1d(c, a, fn, pe, q, 1.0, f)) != SSO_OK)
                 return st;
         rebase(a, pe);
         if (it > 0 && fabs(2.0 * a->hl - len0) < 1.0)
             break;
     }
     for (int q = 0; q < 2; q++)
-        if ((st = scan1d(c, a, obj_streak, pe, q, 2.0, f)) != SSO_OK)
+        if ((st = scan1d(c, a, fn, pe, q, 2.0, f)) != SSO_OK)
             return st;
     return SSO_OK;
 }
@@ -658,6 +664,43 @@ static sso_status obj_track_line(ctx *c, const void *arg, const double *p, doubl
     for (int i = 0; i < 4; i++)
         pp[i] = l->base[i] + p[0] * l->dir[i];
     return obj_track(c, l->ta, pp, f);
+}
+
+/* The track whose trail at epoch a->e has the ends streak_from(a, pe) gives (the motion from the
+ * first end to the second): its rate is that trail's length over the exposure. */
+static void track_of_ends(const ctx *c, const streak_arg *a, const double *pe, double *p)
+{
+    double q[4];
+    streak_from(a, pe, q);
+    const double v = q[2] / c->exptime_h, te = c->t[a->e];
+    p[2] = v * cos(q[3]), p[3] = v * sin(q[3]);
+    p[0] = q[0] - p[2] * te, p[1] = q[1] - p[3] * te;
+}
+
+/* obj_track in the ends of one epoch's trail: where the length of one trail, not the displacement
+ * between epochs, measures the rate (long trails, 2 epochs), moving one end is one coordinate,
+ * where in the end epochs' positions it is a long diagonal valley (lengthening a 2-epoch
+ * mover's trail by 10 px with its other end fixed moves the first epoch -28 px and the last +72). */
+static sso_status obj_track_ends(ctx *c, const void *arg, const double *pe, double *f)
+{
+    double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], a = 0.0, b = 0.0, p[4];
+    track_of_ends(c, arg, pe, p);
+    sso_status st = track_eval(c, p, psi, phi);
+    for (int e = 0; e < c->ne; e++)
+        a += psi[e], b += phi[e];
+    *f = b > 0.0 ? a / sqrt(b) : -1e30;
+    return st;
+}
+
+/* pp (track_arg coordinates about t->q0) of the track q = (x0, y0, vx, vy). */
+static void track_to(const track_arg *t, const double *q, double *pp)
+{
+    const double tt[2] = {t->tf, t->tl};
+    for (int i = 0; i < 2; i++) {
+        const double dx = (q[0] - t->q0[0]) + (q[2] - t->q0[2]) * tt[i];
+        const double dy = (q[1] - t->q0[1]) + (q[3] - t->q0[3]) * tt[i];
+        pp[2 * i] = dx * t->ux + dy * t->uy, pp[2 * i + 1] = -dx * t->uy + dy * t->ux;
+    }
 }
 
 /* ---- bank samples ------------------------------------------------------------------------- */
@@ -838,7 +881,7 @@ static sso_status streaks_epoch(ctx *c, int e, const sso_fast_raw *all, size_t n
         if (f < 0.9 * c->p->nu_epoch)
             continue;
         res->st.n_refined++;
-        if ((st = measure_ends(c, &a, pe, fmax(3.0, len0 / 6.0), &f)) != SSO_OK)
+        if ((st = measure_ends(c, &a, obj_streak, pe, fmax(3.0, len0 / 6.0), &f)) != SSO_OK)
             goto exit;
         stepe[0] = stepe[1] = stepe[2] = stepe[3] = 0.25;
         if ((st = coord_search(c, &a, obj_streak, 4, pe, stepe, 3, &f)) != SSO_OK)
@@ -971,15 +1014,21 @@ static sso_status measure_all(ctx *c, sso_fast_raw *const *all, const size_t *na
 
 /* ---- guided stack --------------------------------------------------------------------------- */
 
+/* The largest |t_e - t| over the epochs [h]. */
+static double far_h(const ctx *c, double t)
+{
+    double m = 0.0;
+    for (int e = 0; e < c->ne; e++)
+        m = fmax(m, fabs(c->t[e] - t));
+    return m;
+}
+
 /* Best track on the local velocity grid about v, keeping the position at time ts fixed: across
  * the motion +-6 px at the farthest epoch in 0.5 px steps, along it +-al_px (>= 6 px). */
 static double grid_best(const ctx *c, double xs, double ys, double ts, double al_px, double *vx,
                         double *vy)
 {
-    double tmax = 0.0;
-    for (int e = 0; e < c->ne; e++)
-        tmax = fmax(tmax, fabs(c->t[e] - ts));
-    const double dv = tmax > 0.0 ? 0.5 / tmax : 0.0, vn = hypot(*vx, *vy);
+    const double tmax = far_h(c, ts), dv = tmax > 0.0 ? 0.5 / tmax : 0.0, vn = hypot(*vx, *vy);
     const double ux = vn > 0.0 ? *vx / vn : 1.0, uy = vn > 0.0 ? *vy / vn : 0.0;
     const int R = 12, Ra = (int)ceil(fmin(fmax(al_px, 6.0), 60.0) / 0.5);
     double best = -1e30, bvx = *vx, bvy = *vy;
@@ -1075,22 +1124,27 @@ static sso_status along_refine(ctx *c, double *xs, double *ys, double ts, double
     return SSO_OK;
 }
 
-/* Guided stack from the track through (xs, ys) at ts with velocity (vx, vy); one or two senses. */
-static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, double ts, double vx,
-                         double vy, int both, int n_linked)
+/* A starting track for the guided stack: through (xs, ys) at ts with velocity (vx, vy); the local
+ * grid moves the farthest epoch by up to +-al px along it. */
+typedef struct seed {
+    double xs, ys, ts, vx, vy, al;
+} seed;
+
+/* Guided stack from the best of n seeds (by the local grid's stacked line-sum SNR), each in one
+ * sense or, with both, in either. */
+static sso_status guided(ctx *c, sso_fast_result *res, const seed *sd, int n, int both,
+                         int n_linked)
 {
     const sso_fast_params *p = c->p;
-    /* a lone streak's rate comes from its length: +-30% along the track (<= 60 px) */
-    double tmax = 0.0;
-    for (int e = 0; e < c->ne; e++)
-        tmax = fmax(tmax, fabs(c->t[e] - ts));
-    const double al = n_linked >= 2 ? 6.0 : 0.3 * hypot(vx, vy) * tmax;
-    double ux = vx, uy = vy, fb = grid_best(c, xs, ys, ts, al, &ux, &uy);
-    if (both) {
-        double wx = -vx, wy = -vy, f2 = grid_best(c, xs, ys, ts, al, &wx, &wy);
-        if (f2 > fb)
-            ux = wx, uy = wy;
-    }
+    double xs = sd[0].xs, ys = sd[0].ys, ts = sd[0].ts, ux = sd[0].vx, uy = sd[0].vy, fb = -1e30;
+    for (int i = 0; i < n; i++)
+        for (int sense = 0; sense < 1 + (both != 0); sense++) {
+            const double sg = sense ? -1.0 : 1.0;
+            double wx = sg * sd[i].vx, wy = sg * sd[i].vy;
+            const double f = grid_best(c, sd[i].xs, sd[i].ys, sd[i].ts, sd[i].al, &wx, &wy);
+            if (f > fb)
+                fb = f, xs = sd[i].xs, ys = sd[i].ys, ts = sd[i].ts, ux = wx, uy = wy;
+        }
     sso_status st = along_refine(c, &xs, &ys, ts, &ux, &uy);
     if (st != SSO_OK)
         return st;
@@ -1127,10 +1181,34 @@ static sso_status guided(ctx *c, sso_fast_result *res, double xs, double ys, dou
     step[0] = step[1] = step[2] = step[3] = 0.25;
     if ((st = coord_search(c, &ta, obj_track, 4, pp, step, 3, &f)) != SSO_OK)
         return st;
+    /* then the ends of the strongest epoch's trail, scanned as a streak's (measure_ends), and the
+     * end epochs' positions once more */
     track_from(&ta, pp, q);
     double psi[SSO_FAST_MAX_EPOCHS], phi[SSO_FAST_MAX_EPOCHS], sa = 0.0, sb = 0.0;
     if ((st = track_eval(c, q, psi, phi)) != SSO_OK)
         return st;
+    int es = -1;
+    for (int e = 0; e < c->ne; e++)
+        if (phi[e] > 0.0 && (es < 0 || psi[e] / sqrt(phi[e]) > psi[es] / sqrt(phi[es])))
+            es = e;
+    const double vq = hypot(q[2], q[3]);
+    if (es >= 0 && vq > 0.0) {
+        streak_arg ea = {es, q[0] + q[2] * c->t[es], q[1] + q[3] * c->t[es],
+                         0.5 * vq * c->exptime_h, q[2] / vq, q[3] / vq};
+        double pe[4] = {0.0, 0.0, 0.0, 0.0}, fe, qe[4];
+        if ((st = measure_ends(c, &ea, obj_track_ends, pe, fmax(2.0, 0.05 * ea.hl), &fe)) !=
+            SSO_OK)
+            return st;
+        if (fe > f) {
+            track_of_ends(c, &ea, pe, qe);
+            track_to(&ta, qe, pp);
+            if ((st = coord_search(c, &ta, obj_track, 4, pp, step, 3, &f)) != SSO_OK)
+                return st;
+            track_from(&ta, pp, q);
+            if ((st = track_eval(c, q, psi, phi)) != SSO_OK)
+                return st;
+        }
+    }
     sso_fast_cand cd;
     memset(&cd, 0, sizeof(cd));
     int used = 0;
@@ -1258,6 +1336,33 @@ static void link_line(const ctx *c, const sso_fast_result *res, const int *membe
     }
 }
 
+/* Seeds of a link besides its line (link_line), one per unclipped member: through the member's
+ * centre at its epoch, at the rate of its own length, in the line's sense. The line rests on the
+ * members' centres, and a member cut short unflagged (a piece of a trail that crossed a brighter
+ * one, explained away first: 170 of 308 px) or clipped (placed from its one end by a rate that is
+ * not yet known) puts it tens of px off at the far epochs, beyond the local grid; a member's own
+ * length, measured to a few px, is not. The grid reaches +-3 px of length at the farthest epoch.
+ * Returns the number written to out. */
+static int member_seeds(const ctx *c, const sso_fast_result *res, const int *member,
+                        const seed *line, seed *out)
+{
+    int n = 0;
+    for (int e = 0; e < c->ne; e++) {
+        if (member[e] < 0)
+            continue;
+        const sso_fast_streak *b = &res->s[member[e]];
+        if (b->clipped || b->len_px < c->p->len_min_px)
+            continue;
+        const double r = b->len_px / c->exptime_h, ct = cos(b->theta_rad), sn = sin(b->theta_rad);
+        const double sg = ct * line->vx + sn * line->vy >= 0.0 ? 1.0 : -1.0;
+        out[n].xs = b->xc_px, out[n].ys = b->yc_px, out[n].ts = c->t[e];
+        out[n].vx = sg * r * ct, out[n].vy = sg * r * sn;
+        out[n].al = fmax(6.0, 3.0 * far_h(c, c->t[e]) / c->exptime_h);
+        n++;
+    }
+    return n;
+}
+
 static sso_status link_and_stack(ctx *c, sso_fast_result *res)
 {
     const size_t ns = res->ns;
@@ -1275,7 +1380,11 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
     for (int pass = 0; pass < 2; pass++) { /* links first, then lone streaks */
         for (size_t oi = 0; oi < ns; oi++) {
             sso_fast_streak *s = &res->s[ord[oi]];
-            if (s->used || s->sharp)
+            /* a streak clipped at both ends seeds no link, as it joins none: its centre is no
+             * position along the track (a trail across a detector's corner, 58 of its 211 px
+             * seen, seeded a link 27 px off and 7.7% slow, which the fit left 2 sigma short) */
+            if (s->used || s->sharp ||
+                (pass == 0 && s->clipped == (SSO_FAST_CLIP1 | SSO_FAST_CLIP2)))
                 continue;
             int member[SSO_FAST_MAX_EPOCHS];
             for (int e = 0; e < c->ne; e++)
@@ -1326,14 +1435,18 @@ static sso_status link_and_stack(ctx *c, sso_fast_result *res)
                 continue;
             res->st.n_seeds++;
             if (nl >= 2) {
-                double ts = c->t[s->epoch], xs = 0.0, ys = 0.0, vx = 0.0, vy = 0.0;
-                link_line(c, res, member, ts, &xs, &ys, &vx, &vy);
+                seed sd[1 + SSO_FAST_MAX_EPOCHS] = {{0.0, 0.0, c->t[s->epoch], 0.0, 0.0, 6.0}};
+                int n_sd = 1;
+                link_line(c, res, member, sd[0].ts, &sd[0].xs, &sd[0].ys, &sd[0].vx, &sd[0].vy);
+                n_sd += member_seeds(c, res, member, &sd[0], sd + 1);
                 res->st.n_links++;
-                st = guided(c, res, xs, ys, ts, vx, vy, 0, nl);
+                st = guided(c, res, sd, n_sd, 0, nl);
             } else {
-                double r = s->len_px / c->exptime_h;
-                st = guided(c, res, s->xc_px, s->yc_px, c->t[s->epoch], r * cos(s->theta_rad),
-                            r * sin(s->theta_rad), 1, 1);
+                /* a lone streak's rate comes from its length: +-30% along the track (<= 60 px) */
+                const double r = s->len_px / c->exptime_h;
+                seed sd = {s->xc_px, s->yc_px, c->t[s->epoch], r * cos(s->theta_rad),
+                           r * sin(s->theta_rad), 0.3 * r * far_h(c, c->t[s->epoch])};
+                st = guided(c, res, &sd, 1, 1, 1);
             }
             if (st != SSO_OK)
                 goto exit;
