@@ -116,6 +116,14 @@ static sso_fast_result *run_m(scene *s, uint8_t *const m[], const sso_fast_param
     return r;
 }
 
+/* Masks the (2 r + 1)^2 px square about (cx, cy) in the w-wide mask m (a cosmic ray's blob). */
+static void mask_box(uint8_t *m, int w, int cx, int cy, int r)
+{
+    for (int y = cy - r; y <= cy + r; y++)
+        for (int x = cx - r; x <= cx + r; x++)
+            m[(size_t)y * w + x] = 1;
+}
+
 static sso_fast_result *run(scene *s, const sso_fast_params *p)
 {
     return run_m(s, NULL, p, INFINITY);
@@ -443,9 +451,7 @@ static void test_gap_edge_piece(void **st)
          * unclipped epochs left to the line fit, as for mover 109 */
         const int bx = (int)lround(x0 + vx * T4[1] + 15.0 * cos(ang)),
                   by = (int)lround(y0 + vy * T4[1] + 15.0 * sin(ang));
-        for (int y = by - 2; y <= by + 2; y++)
-            for (int x = bx - 2; x <= bx + 2; x++)
-                m1[(size_t)y * w + x] = 1;
+        mask_box(m1, w, bx, by, 2);
         uint8_t *m[NE] = {m0, m1, NULL, NULL};
         sso_fast_params p;
         params(&p, 120.0);
@@ -561,9 +567,7 @@ static void test_corner_pair(void **st)
                 m0[(size_t)y * w + x] = x < xe || y >= ye;
         const int bx = (int)lround(x1 + (0.5 * len - 8.0) * ux),
                   by = (int)lround(y1 + (0.5 * len - 8.0) * uy);
-        for (int y = by - 1; y <= by + 1; y++)
-            for (int x = bx - 1; x <= bx + 1; x++)
-                m1[(size_t)y * w + x] = 1;
+        mask_box(m1, w, bx, by, 1);
         uint8_t *m[NE] = {m0, m1, NULL, NULL};
         sso_fast_params p;
         params(&p, 300.0);
