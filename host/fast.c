@@ -149,6 +149,8 @@ void sso_fast_params_default(sso_fast_params *p)
     p->rest_snr_min = 4.5f;
     p->min_epochs = 2;
     p->max_epoch_frac = 0.75f;
+    p->rest_snr_strong = 8.0f;
+    p->rest_strong_sep_px = 5.0;
     p->consist_k = 3.0f;
     p->consist_frac = 0.5f;
     p->dim_ratio_max = 2.5f;
@@ -156,8 +158,22 @@ void sso_fast_params_default(sso_fast_params *p)
     p->backend = SSO_BACKEND_CPU;
 }
 
+/* The largest distance between the positions of epochs e with phi[e] > 0 and SNR >= snr_min;
+ * 0 without positions. */
+static double used_spread_px(const double *psi, const double *phi, const double *x_px,
+                             const double *y_px, int ne, double snr_min)
+{
+    double d = 0.0;
+    for (int e = 0; x_px && y_px && e < ne; e++)
+        for (int f = e + 1; f < ne; f++)
+            if (phi[e] > 0.0 && phi[f] > 0.0 && psi[e] >= snr_min * sqrt(phi[e]) &&
+                psi[f] >= snr_min * sqrt(phi[f]))
+                d = fmax(d, hypot(x_px[e] - x_px[f], y_px[e] - y_px[f]));
+    return d;
+}
+
 int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *phi, int ne,
-                    int *n_epochs)
+                    const double *x_px, const double *y_px, int *n_epochs)
 {
     double sa = 0.0, sb = 0.0, maxpsi = 0.0, snr[SSO_FAST_MAX_EPOCHS];
     int used = 0;
@@ -176,8 +192,21 @@ int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *p
         *n_epochs = used;
     if (!(sb > 0.0) || !(sa > 0.0))
         return 0;
-    const double nu = sa / sqrt(sb), mean = sa / sb;
-    if (nu < p->nu_stack || used < p->min_epochs || maxpsi > p->max_epoch_frac * sa)
+    const double nu = sa / sqrt(sb), mean = sa / sb, rest = sso_fast_rest_nu(psi, phi, ne);
+    if (nu < p->nu_stack || used < p->min_epochs)
+        return 0;
+    /* one epoch's share of sum psi: psi_e = F phi_e, so the share is the epoch's share of the
+     * data on the track, and a trail running into a saturated star's mask in one epoch (a third
+     * of it seen) leaves the other with > 75% at any SNR (ccd seed 2 mover 262: 144 and 67
+     * sigma). Waived where the others, stacked, are a detection in their own right
+     * (rest_snr_strong, a lone streak's seed level; a bright streak's noise partner found by
+     * the guided stack's local grid comes out at ~2-4 sigma) and the epochs lie apart
+     * (rest_strong_sep_px): the rim that the bright-pixel mask leaves of a static galaxy in the
+     * two exposures of a 2-exposure band is a pair of the same kind that does not move (the
+     * movers-free quartet of tests/test_run_clean.sh: 25 and 10 sigma, 0.5 px apart). */
+    if (maxpsi > p->max_epoch_frac * sa &&
+        !(rest >= p->rest_snr_strong &&
+          used_spread_px(psi, phi, x_px, y_px, ne, p->epoch_snr_min) >= p->rest_strong_sep_px))
         return 0;
     /* two epochs only: both must be streaks in their own right (a lone streak and a faint
      * epoch elsewhere is too weak a pair: noise and residuals make such false alerts) */
@@ -187,7 +216,7 @@ int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *p
                 return 0;
     /* not carried by one epoch: the others stacked reach rest_snr_min (a lone streak's guided
      * stack maximises them over its local grid, so noise there comes out at ~2-3 sigma) */
-    if (sso_fast_rest_nu(psi, phi, ne) < p->rest_snr_min) /* NAN (one epoch): not this rule */
+    if (rest < p->rest_snr_min) /* NAN (one epoch): not this rule */
         return 0;
     for (int e = 0; e < ne; e++) {
         if (!(phi[e] > 0.0))
@@ -1221,7 +1250,7 @@ static sso_status guided(ctx *c, sso_fast_result *res, const seed *sd, int n, in
             cd.snr[e] = (float)(psi[e] / sqrt(phi[e]));
         }
     }
-    if (!sso_fast_accept(p, psi, phi, c->ne, &used)) /* also: no signal (sa, sb <= 0) */
+    if (!sso_fast_accept(p, psi, phi, c->ne, cd.x_px, cd.y_px, &used)) /* also: no signal */
         return SSO_OK;
     const double nu = sa / sqrt(sb), mean = sa / sb;
     /* duplicate of an accepted candidate: every epoch on the image within 3 px */

@@ -874,7 +874,7 @@ static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const
         phi[e] = 1.0 / ((double)c->flux_err_e[e] * c->flux_err_e[e]);
         psi[e] = (c->flux_e[e] - lit[e]) * phi[e];
     }
-    return !sso_fast_accept(&r->cfg->fast_params, psi, phi, NEXP, NULL);
+    return !sso_fast_accept(&r->cfg->fast_params, psi, phi, NEXP, c->x_px, c->y_px, NULL);
 }
 
 #define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */
@@ -1183,7 +1183,7 @@ static sso_status cross_patch(run_state *r)
             phi[e] = 1.0 / ((double)ab[m]->flux_err_e * ab[m]->flux_err_e);
             psi[e] = ab[m]->flux_e * phi[e];
         }
-        if (!sso_fast_accept(fp, psi, phi, NEXP, &c.n_epochs))
+        if (!sso_fast_accept(fp, psi, phi, NEXP, c.x_px, c.y_px, &c.n_epochs))
             continue;
         const double sa = psi[a->epoch] + psi[b->epoch], sb = phi[a->epoch] + phi[b->epoch];
         c.nu = (float)(sa / sqrt(sb));

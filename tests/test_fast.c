@@ -14,6 +14,7 @@
  *   - one epoch's streak at SNR 11, noise elsewhere: no candidate (rest_snr_min), 20 seeds;
  *   - a residual blob clipped at both ends on a clipped bright trail's line: not linked;
  *   - a slow mover 2.5 px from a detector edge in 2 epochs: found;
+ *   - a 2-epoch mover whose second trail runs into a star's masked disc (12 of 60 px seen): found;
  *   - a one-epoch 1-px-wide straight track (cosmic ray) of SNR 30: flagged sharp, no candidate;
  *   - two crossing movers: two candidates, each matching one;
  *   - faint: SNR 4 in three epochs and 8 in one: found by the guided stack (positions within
@@ -596,6 +597,57 @@ static void test_corner_pair(void **st)
     assert_true(worst_p < 1.5);
 }
 
+/* A 2-epoch mover (epochs 0 and 2, as in a band two exposures of the same Dec dither cover) whose
+ * epoch-2 trail runs into a saturated star's masked disc (radius 30 px, on the trail's line,
+ * reaching 12 px past its end: 12 of its 60 px seen), SNR 50 where whole, 3 noise seeds. The seen
+ * part is a detection in its own right (SNR ~20), but epoch 0 holds > 75% of sum psi (psi_e =
+ * F phi_e), and max_epoch_frac alone rejected the pair (ccd seed 2 mover 262, a third of its
+ * trail seen). Found with both epochs, positions within 1.5 px. */
+static void test_masked_pair(void **st)
+{
+    (void)st;
+    const int w = 360, h = 200, rad = 30;
+    const double len = 60.0, ang = 0.35, rate = len / EXPT;
+    const double vx = rate * cos(ang), vy = rate * sin(ang), ux = cos(ang), uy = sin(ang);
+    for (int k = 0; k < 3; k++) {
+        scene s;
+        scene_init(&s, w, h, (uint64_t)(91 + k));
+        const double x0 = 60.4 + 0.37 * k, y0 = 60.2, x2 = x0 + vx * (T4[2] - T4[0]),
+                     y2 = y0 + vy * (T4[2] - T4[0]);
+        add_trail(&s, 0, x0, y0, vx, vy, 50.0);
+        add_trail(&s, 2, x2, y2, vx, vy, 50.0);
+        uint8_t *m[NE];
+        for (int e = 0; e < NE; e++)
+            m[e] = calloc((size_t)w * h, 1);
+        for (int e = 1; e < NE; e += 2) /* epochs 1 and 3 do not cover this sky */
+            memset(m[e], 1, (size_t)w * h);
+        const double along = 0.5 * len + 12.0 - rad; /* the disc's centre past the trail's */
+        const double sx = x2 + along * ux, sy = y2 + along * uy;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (hypot(x - sx, y - sy) <= rad)
+                    m[2][(size_t)y * w + x] = 1;
+        sso_fast_params p;
+        params(&p, 200.0);
+        sso_fast_result *r = run_m(&s, m, &p, 20.0);
+        const sso_fast_cand *c = NULL;
+        for (size_t i = 0; i < sso_fast_result_count(r); i++) {
+            const sso_fast_cand *q = sso_fast_result_get(r, i);
+            const double d0 = hypot(q->x_px[0] - x0, q->y_px[0] - y0),
+                         d2 = hypot(q->x_px[2] - x2, q->y_px[2] - y2);
+            printf("  seed %d cand %zu: nu %.1f snr %.1f %.1f, e0 e2 off by %.2f %.2f px\n", k, i,
+                   q->nu, q->snr[0], q->snr[2], d0, d2);
+            if (!c && d0 < 1.5 && d2 < 1.5 && q->snr[0] >= 10.0 && q->snr[2] >= 10.0)
+                c = q;
+        }
+        assert_non_null(c);
+        for (int e = 0; e < NE; e++)
+            free(m[e]);
+        sso_fast_result_free(r);
+        scene_free(&s);
+    }
+}
+
 /* A slow mover 2.5 px from a detector edge, on the detector in epochs 0 and 2 only (the dither puts
  * it in gaps in the others), SNR 80, 0.8"/h (a 1.2 px trail): linked and found with 2 epochs. Its
  * point-like streaks are clipped on the edge side (their length a lower bound of the rate); with
@@ -713,9 +765,9 @@ static void test_accept_rules(void **st)
         if (cases[i].off2)
             *(float *)((char *)&p + cases[i].off2) = 1e6f;
         int n = -1;
-        const int before = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, &n);
+        const int before = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, NULL, NULL, &n);
         *(float *)((char *)&p + cases[i].off) = cases[i].relaxed;
-        const int after = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, NULL);
+        const int after = sso_fast_accept(&p, cases[i].psi, cases[i].phi, NE, NULL, NULL, NULL);
         printf("  %s: %d epochs, accepted %d, relaxed %d\n", cases[i].why, n, before, after);
         assert_int_equal(n, cases[i].n_epochs);
         assert_int_equal(before, 0);
@@ -724,23 +776,39 @@ static void test_accept_rules(void **st)
     sso_fast_params p;
     sso_fast_params_default(&p);
     const double pair8[NE] = {12, 8, 0, 0}, two[NE] = {1, 1, 0, 0};
-    assert_int_equal(sso_fast_accept(&p, pair8, two, NE, NULL), 1);
+    assert_int_equal(sso_fast_accept(&p, pair8, two, NE, NULL, NULL, NULL), 1);
     /* a third epoch with signal (>= epoch_snr_min): no pair, and the rest is 7 / sqrt 2 */
     const double three[NE] = {12, 5, 2, 0}, th_phi[NE] = {1, 1, 1, 0};
-    assert_int_equal(sso_fast_accept(&p, three, th_phi, NE, NULL), 1);
+    assert_int_equal(sso_fast_accept(&p, three, th_phi, NE, NULL, NULL, NULL), 1);
     /* a mover 1 mag fainter in one epoch is not absent: 25 and 10 sigma, and a faint pair's
      * noisy epoch (7, 7, 0.5, 1) */
     const double dim[NE] = {25, 25, 25, 10}, faint[NE] = {7, 7, 0.5, 1}, all4[NE] = {1, 1, 1, 1};
-    assert_int_equal(sso_fast_accept(&p, dim, all4, NE, NULL), 1);
-    assert_int_equal(sso_fast_accept(&p, faint, all4, NE, NULL), 1);
+    assert_int_equal(sso_fast_accept(&p, dim, all4, NE, NULL, NULL, NULL), 1);
+    assert_int_equal(sso_fast_accept(&p, faint, all4, NE, NULL, NULL, NULL), 1);
+    /* one epoch with a ninth of its data (phi / 9): flux 40 in both, SNR 40 and 13.3, epoch 0
+     * holding 90% of sum psi; accepted as the rest reaches rest_snr_strong and the epochs lie
+     * 120 px apart; not without the waiver, nor 1 px apart (a static source's residual), nor
+     * without positions, nor with the seen part at SNR 7.5 (flux 40, phi 0.035) */
+    const double part[NE] = {40, 40.0 / 9.0, 0, 0}, part_phi[NE] = {1, 1.0 / 9.0, 0, 0};
+    const double part7[NE] = {40, 1.4, 0, 0}, part7_phi[NE] = {1, 0.035, 0, 0};
+    const double xf[NE] = {10, 130, 250, 370}, xs[NE] = {10, 11, 12, 13}, y0[NE] = {5, 5, 5, 5};
+    assert_int_equal(sso_fast_accept(&p, part, part_phi, NE, xf, y0, NULL), 1);
+    assert_int_equal(sso_fast_accept(&p, part, part_phi, NE, xs, y0, NULL), 0);
+    assert_int_equal(sso_fast_accept(&p, part, part_phi, NE, NULL, NULL, NULL), 0);
+    assert_int_equal(sso_fast_accept(&p, part7, part7_phi, NE, xf, y0, NULL), 0);
+    p.rest_snr_strong = 1e6f;
+    assert_int_equal(sso_fast_accept(&p, part, part_phi, NE, xf, y0, NULL), 0);
+    p.rest_snr_strong = 0.0f, p.max_epoch_frac = 1.0f;
+    assert_int_equal(sso_fast_accept(&p, part7, part7_phi, NE, xs, y0, NULL), 1);
+    sso_fast_params_default(&p);
     /* one epoch with data: min_epochs */
     const double lone[NE] = {20, 0, 0, 0}, lone_phi[NE] = {1, 0, 0, 0};
     int n = -1;
-    assert_int_equal(sso_fast_accept(&p, lone, lone_phi, NE, &n), 0);
+    assert_int_equal(sso_fast_accept(&p, lone, lone_phi, NE, NULL, NULL, &n), 0);
     assert_int_equal(n, 1);
     /* nothing to accept */
-    assert_int_equal(sso_fast_accept(&p, pair8, two, 0, &n), 0);
-    assert_int_equal(sso_fast_accept(NULL, pair8, two, NE, NULL), 0);
+    assert_int_equal(sso_fast_accept(&p, pair8, two, 0, NULL, NULL, &n), 0);
+    assert_int_equal(sso_fast_accept(NULL, pair8, two, NE, NULL, NULL, NULL), 0);
 }
 
 /* The pair rule in the search: a trail at SNR 12 in epoch 0 and the same mover at 4.5 in epoch 1
@@ -1100,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_lone_epoch),
         cmocka_unit_test(test_clipped_blob), cmocka_unit_test(test_edge_slow),
         cmocka_unit_test(test_corner_pair),
+        cmocka_unit_test(test_masked_pair),
         cmocka_unit_test(test_cosmic_track),
         cmocka_unit_test(test_crossing),     cmocka_unit_test(test_faint),
         cmocka_unit_test(test_noise),        cmocka_unit_test(test_embedded),

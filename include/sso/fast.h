@@ -29,11 +29,12 @@
  *    refined on a local velocity grid and then by coordinate search maximising the stacked SNR of
  *    the exact trail templates, sum psi / sqrt(sum phi) over the epochs. Accepted when that is
  *    >= nu_stack with >= min_epochs epochs at per-epoch SNR >= epoch_snr_min, no epoch carrying
- *    more than max_epoch_frac of sum psi, per-epoch fluxes consistent (as sso/stack.h), and, with
+ *    more than max_epoch_frac of sum psi (unless the others reach rest_snr_strong and the epochs
+ *    lie rest_strong_sep_px apart), per-epoch fluxes consistent (as sso/stack.h), and, with
  *    exactly 2 contributing epochs, both at SNR >= pair_snr_min; the epochs other than the
- *    strongest, stacked, at >= rest_snr_min (not carried by one epoch); no epoch with data
- *    absent (dimmer than the brightest by more than dim_ratio_max). Slow movers (point-like trails)
- *    seed lone streaks too and are kept: the shift-and-stack needs 3 epochs, this search 2 (on
+ *    strongest, stacked, at >= rest_snr_min (not carried by one epoch); no epoch with data absent
+ *    (dimmer than the brightest by more than dim_ratio_max). Slow movers (point-like trails) seed
+ *    lone streaks too and are kept: the shift-and-stack needs 3 epochs, this search 2 (on
  *    --preset ccd seed 1, 11 slow movers were found only so).
  * Output sorted by stacked SNR (descending); deterministic for any thread count.
  */
@@ -70,6 +71,11 @@ typedef struct sso_fast_params {
     float rest_snr_min;     /* the epochs other than the strongest, stacked, need >= this [4.5] */
     int min_epochs;         /* contributing epochs required [2] */
     float max_epoch_frac;   /* largest share of sum psi one epoch may carry [0.75] */
+    float rest_snr_strong;  /* max_epoch_frac is waived where the epochs other than the strongest,
+                             * stacked, reach this: a partly masked epoch (a trail running into
+                             * a star's mask) has a small share of sum psi at any SNR [8] */
+    double rest_strong_sep_px; /* ... and the epochs' positions lie >= this apart: a static
+                             * source's residual stays put [5 px, ~3 FWHM] */
     float consist_k;        /* per-epoch flux consistency [3 sigma] */
     float consist_frac;     /* plus this fraction of the mean flux [0.5] */
     float dim_ratio_max;    /* no epoch with data dimmer than the brightest by more than this
@@ -85,14 +91,17 @@ typedef struct sso_fast_params {
 void sso_fast_params_default(sso_fast_params *p);
 
 /* The acceptance of a track from its per-epoch exact psi and phi (ne epochs; phi <= 0: no data,
- * left out), the rules above: stacked SNR >= nu_stack, >= min_epochs epochs at SNR >= epoch_snr_min,
- * no epoch above max_epoch_frac of sum psi, exactly 2 such epochs both >= pair_snr_min, the others
- * than the strongest at >= rest_snr_min, fluxes consistent, none absent. 1: accepted; *n_epochs (may be NULL):
- * the epochs at >= epoch_snr_min. One function for the search's guided stack and for the
- * pipeline's re-check of a candidate of which a stronger alert explains some epochs (host/pipeline.c),
- * so that the epochs left pass what a candidate of those epochs alone would have to. */
+ * left out) and positions x_px, y_px (NULL: unknown, the waiver below does not apply), the rules
+ * above: stacked SNR >= nu_stack, >= min_epochs epochs at SNR >= epoch_snr_min, no epoch above
+ * max_epoch_frac of sum psi (waived where the others reach rest_snr_strong and the epochs at >=
+ * epoch_snr_min lie >= rest_strong_sep_px apart), exactly 2 such epochs both >= pair_snr_min, the
+ * others than the strongest at >= rest_snr_min, fluxes consistent, none absent. 1: accepted;
+ * *n_epochs (may be NULL): the epochs at >= epoch_snr_min. One function for the search's guided
+ * stack and for the pipeline's re-check of a candidate of which a stronger alert explains some
+ * epochs (host/pipeline.c), so that the epochs left pass what a candidate of those epochs alone
+ * would have to. */
 int sso_fast_accept(const sso_fast_params *p, const double *psi, const double *phi, int ne,
-                    int *n_epochs);
+                    const double *x_px, const double *y_px, int *n_epochs);
 
 #define SSO_FAST_CLIP1 1
 #define SSO_FAST_CLIP2 2
