@@ -125,6 +125,24 @@ static void mask_box(uint8_t *m, int w, int cx, int cy, int r)
             m[(size_t)y * w + x] = 1;
 }
 
+/* The first candidate of r whose epochs ea and eb lie within tol_px of (xa, ya) and (xb, yb), both
+ * at SNR >= snr_min; NULL: none. Every candidate is printed with its offsets at those epochs. */
+static const sso_fast_cand *pair_cand(const sso_fast_result *r, int ea, double xa, double ya,
+                                      int eb, double xb, double yb, double tol_px, double snr_min)
+{
+    const sso_fast_cand *c = NULL;
+    for (size_t i = 0; i < sso_fast_result_count(r); i++) {
+        const sso_fast_cand *q = sso_fast_result_get(r, i);
+        const double da = hypot(q->x_px[ea] - xa, q->y_px[ea] - ya),
+                     db = hypot(q->x_px[eb] - xb, q->y_px[eb] - yb);
+        printf("  cand %zu: nu %.1f v %.1f %.1f nl %d, snr e%d %.1f e%d %.1f, off by %.2f %.2f px\n",
+               i, q->nu, q->vx_px_h, q->vy_px_h, q->n_linked, ea, q->snr[ea], eb, q->snr[eb], da, db);
+        if (!c && da < tol_px && db < tol_px && q->snr[ea] >= snr_min && q->snr[eb] >= snr_min)
+            c = q;
+    }
+    return c;
+}
+
 static sso_fast_result *run(scene *s, const sso_fast_params *p)
 {
     return run_m(s, NULL, p, INFINITY);
@@ -573,17 +591,9 @@ static void test_corner_pair(void **st)
         sso_fast_params p;
         params(&p, 300.0);
         sso_fast_result *r = run_m(&s, m, &p, 20.0);
-        const sso_fast_cand *c = NULL;
-        for (size_t i = 0; i < sso_fast_result_count(r); i++) {
-            const sso_fast_cand *q = sso_fast_result_get(r, i);
-            const double d0 = hypot(q->x_px[0] - x0, q->y_px[0] - y0),
-                         d1 = hypot(q->x_px[1] - x1, q->y_px[1] - y1);
-            printf("  cand %zu: nu %.1f v %.1f %.1f (truth %.1f %.1f) nl %d, e0 e1 off by %.2f "
-                   "%.2f px\n", i, q->nu, q->vx_px_h, q->vy_px_h, vx, vy, q->n_linked, d0, d1);
-            if (!c && d0 < 40.0 && d1 < 40.0)
-                c = q;
-        }
-                assert_non_null(c);
+        printf("  seed %d: truth v %.1f %.1f px/h\n", k, vx, vy);
+        const sso_fast_cand *c = pair_cand(r, 0, x0, y0, 1, x1, y1, 40.0, -INFINITY);
+        assert_non_null(c);
         const double dv = hypot(c->vx_px_h - vx, c->vy_px_h - vy) / rate;
         const double dp = fmax(hypot(c->x_px[0] - x0, c->y_px[0] - y0),
                                hypot(c->x_px[1] - x1, c->y_px[1] - y1));
@@ -630,17 +640,8 @@ static void test_masked_pair(void **st)
         sso_fast_params p;
         params(&p, 200.0);
         sso_fast_result *r = run_m(&s, m, &p, 20.0);
-        const sso_fast_cand *c = NULL;
-        for (size_t i = 0; i < sso_fast_result_count(r); i++) {
-            const sso_fast_cand *q = sso_fast_result_get(r, i);
-            const double d0 = hypot(q->x_px[0] - x0, q->y_px[0] - y0),
-                         d2 = hypot(q->x_px[2] - x2, q->y_px[2] - y2);
-            printf("  seed %d cand %zu: nu %.1f snr %.1f %.1f, e0 e2 off by %.2f %.2f px\n", k, i,
-                   q->nu, q->snr[0], q->snr[2], d0, d2);
-            if (!c && d0 < 1.5 && d2 < 1.5 && q->snr[0] >= 10.0 && q->snr[2] >= 10.0)
-                c = q;
-        }
-        assert_non_null(c);
+        printf("  seed %d:\n", k);
+        assert_non_null(pair_cand(r, 0, x0, y0, 2, x2, y2, 1.5, 10.0));
         for (int e = 0; e < NE; e++)
             free(m[e]);
         sso_fast_result_free(r);
