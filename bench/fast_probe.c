@@ -9,11 +9,14 @@
  *   sso_fast_probe DIR PATCH X0 Y0 W H [LMAX_PX]
  *
  * reads DIR/{diff,dvar,dmask}-p<PATCH>-e<0..3>.fits, the epoch times (SSO_T_H), the exposure time
- * (SSO_EXPH) and the kernel (img-p<PATCH>-e0.fits, HDU 2); X0, Y0: the cut-out's first pixel (1-based). */
+ * (SSO_EXPH) and the kernel (img-p<PATCH>-e0.fits, HDU 2); X0, Y0: the cut-out's first pixel (1-based).
+ * SSO_PROBE_SET="nu_epoch=4.5 bin_len_px=0 ..." overrides thresholds of sso_fast_params (the names
+ * in main), to see what a change to the defaults would find before a full run. */
 #include <fitsio.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sso/fast.h"
 
@@ -104,6 +107,34 @@ int main(int argc, char **argv)
     p.n_threads = 2;
     if (argc > 7)
         p.len_max_px = atof(argv[7]);
+    /* SSO_PROBE_SET="name=value ...": overrides of the search's thresholds, to try a change
+     * on a dump before it goes into the defaults */
+    const char *set = getenv("SSO_PROBE_SET");
+    while (set && *set) {
+        char name[64];
+        double val;
+        int used = 0;
+        if (sscanf(set, " %63[a-z_]=%lf%n", name, &val, &used) != 2)
+            break;
+        set += used;
+        if (!strcmp(name, "nu_epoch"))
+            p.nu_epoch = (float)val;
+        else if (!strcmp(name, "seed_snr"))
+            p.seed_snr = (float)val;
+        else if (!strcmp(name, "nu_stack"))
+            p.nu_stack = (float)val;
+        else if (!strcmp(name, "rest_snr_min"))
+            p.rest_snr_min = (float)val;
+        else if (!strcmp(name, "pair_snr_min"))
+            p.pair_snr_min = (float)val;
+        else if (!strcmp(name, "bin_len_px"))
+            p.bin_len_px = val;
+        else {
+            fprintf(stderr, "fast_probe: SSO_PROBE_SET: unknown %s\n", name);
+            return 2;
+        }
+        fprintf(stderr, "fast_probe: %s = %g\n", name, val);
+    }
     sso_fast_result *res = NULL;
     sso_status s = sso_fast_search((const float *const *)d, (const float *const *)v,
                                    (const uint8_t *const *)m, NE, (int)w, (int)h, t_h, exp_h, psf,
