@@ -9,8 +9,9 @@
  *     bank computes those line sums for every length and angle from a segment pyramid in
  *     O(Npx log Lmax) and returns the MAD-calibrated local maxima above nu_epoch (raw samples).
  *     Cost cuts: the search runs on the bounding box of the valid pixels (sso_fast_search), the
- *     bank of each epoch on that epoch's own box (bank_epoch), and lengths >= bin_len_px on
- *     2 x 2 binned psi/phi (a quarter of the pixels, ~7-11% less bank SNR).
+ *     bank of each epoch on that epoch's own box (bank_epoch), and, if bin_len_px > 0 (off by
+ *     default), lengths >= bin_len_px on 2 x 2 binned psi/phi (a quarter of the pixels, ~7-11%
+ *     less bank SNR: a faint long trail missed the threshold).
  *   Prescreen (per epoch, samples by SNR): the sample's line sum again, on a residual psi from
  *     which the streaks kept so far are subtracted (their model correlated with the kernel), must
  *     keep 0.7 nu_epoch: a bright streak, star residual or cosmic ray puts samples in every length
@@ -139,7 +140,7 @@ void sso_fast_params_default(sso_fast_params *p)
     p->len_max_px = 470.0;
     p->len_factor = 1.3;
     p->ang_k = 1.5;
-    p->bin_len_px = 32.0;
+    p->bin_len_px = 0.0;
     p->fwhm_px = 0.0;
     p->nu_epoch = 5.0f;
     p->seed_snr = 8.0f;

@@ -58,8 +58,10 @@ typedef struct sso_fast_params {
     double len_factor;      /* geometric spacing of the length bank [1.3] */
     double ang_k;           /* angle spacing = ang_k * FWHM / L [1.5: far end within 0.6 px] */
     double bin_len_px;      /* lengths >= this are searched on 2 x 2 binned psi/phi (a quarter of
-                             * the pixels, 7-11% less bank SNR, thresholded at 0.9 nu_epoch;
-                             * bench/results/fast-search-*.md); 0: none [32] */
+                             * the pixels, 7-11% less bank SNR: bench/results/fast-search-*.md);
+                             * 0: every length at full resolution [0: ~15% more fast-search
+                             * time, the faint fast movers' 50% point 8.85 -> 7.10 in per-epoch
+                             * SNR; bench/results/fast-bank-full-res-2026-11-23.md] */
     double fwhm_px;         /* PSF FWHM; 0 estimates it from the kernel's sum of squares [0] */
     float nu_epoch;         /* per-epoch streak threshold [5] */
     float seed_snr;         /* a lone (unlinked) streak seeds a guided stack above this [8] */
