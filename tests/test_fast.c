@@ -143,6 +143,23 @@ static const sso_fast_cand *pair_cand(const sso_fast_result *r, int ea, double x
     return c;
 }
 
+/* A 2-epoch mover, as in a band that only two exposures cover: a noise scene (seed) with trails of
+ * SNR snr at epochs ea (centre xa, ya) and eb (*xb, *yb: where the motion (vx, vy) puts it), and
+ * masks m[NE] (calloc'd, the caller frees) covering the other epochs whole. */
+static void pair_scene(scene *s, int w, int h, uint64_t seed, int ea, double xa, double ya, int eb,
+                       double vx, double vy, double snr, uint8_t *m[NE], double *xb, double *yb)
+{
+    scene_init(s, w, h, seed);
+    *xb = xa + vx * (T4[eb] - T4[ea]), *yb = ya + vy * (T4[eb] - T4[ea]);
+    add_trail(s, ea, xa, ya, vx, vy, snr);
+    add_trail(s, eb, *xb, *yb, vx, vy, snr);
+    for (int e = 0; e < NE; e++) {
+        m[e] = calloc((size_t)w * h, 1);
+        if (e != ea && e != eb) /* the other epochs do not cover this sky */
+            memset(m[e], 1, (size_t)w * h);
+    }
+}
+
 static sso_fast_result *run(scene *s, const sso_fast_params *p)
 {
     return run_m(s, NULL, p, INFINITY);
@@ -621,16 +638,10 @@ static void test_masked_pair(void **st)
     const double vx = rate * cos(ang), vy = rate * sin(ang), ux = cos(ang), uy = sin(ang);
     for (int k = 0; k < 3; k++) {
         scene s;
-        scene_init(&s, w, h, (uint64_t)(91 + k));
-        const double x0 = 60.4 + 0.37 * k, y0 = 60.2, x2 = x0 + vx * (T4[2] - T4[0]),
-                     y2 = y0 + vy * (T4[2] - T4[0]);
-        add_trail(&s, 0, x0, y0, vx, vy, 50.0);
-        add_trail(&s, 2, x2, y2, vx, vy, 50.0);
         uint8_t *m[NE];
-        for (int e = 0; e < NE; e++)
-            m[e] = calloc((size_t)w * h, 1);
-        for (int e = 1; e < NE; e += 2) /* epochs 1 and 3 do not cover this sky */
-            memset(m[e], 1, (size_t)w * h);
+        const double x0 = 60.4 + 0.37 * k, y0 = 60.2;
+        double x2, y2;
+        pair_scene(&s, w, h, (uint64_t)(91 + k), 0, x0, y0, 2, vx, vy, 50.0, m, &x2, &y2);
         const double along = 0.5 * len + 12.0 - rad; /* the disc's centre past the trail's */
         const double sx = x2 + along * ux, sy = y2 + along * uy;
         for (int y = 0; y < h; y++)
@@ -668,16 +679,10 @@ static void test_faint_pair(void **st)
     int over = 0;
     for (int k = 0; k < n; k++) {
         scene s;
-        scene_init(&s, w, h, (uint64_t)(301 + k));
-        const double x1 = 170.3 + 0.29 * k, y1 = 120.6 + 0.41 * k, x3 = x1 + vx * (T4[3] - T4[1]),
-                     y3 = y1 + vy * (T4[3] - T4[1]);
-        add_trail(&s, 1, x1, y1, vx, vy, 9.5);
-        add_trail(&s, 3, x3, y3, vx, vy, 9.5);
         uint8_t *m[NE];
-        for (int e = 0; e < NE; e++)
-            m[e] = calloc((size_t)w * h, 1);
-        for (int e = 0; e < NE; e += 2) /* epochs 0 and 2 do not cover this sky */
-            memset(m[e], 1, (size_t)w * h);
+        const double x1 = 170.3 + 0.29 * k, y1 = 120.6 + 0.41 * k;
+        double x3, y3;
+        pair_scene(&s, w, h, (uint64_t)(301 + k), 1, x1, y1, 3, vx, vy, 9.5, m, &x3, &y3);
         sso_fast_params p;
         params(&p, 200.0);
         sso_fast_result *r = run_m(&s, m, &p, INFINITY);
