@@ -114,8 +114,12 @@ int main(int argc, char **argv)
         char name[64];
         double val;
         int used = 0;
-        if (sscanf(set, " %63[a-z_]=%lf%n", name, &val, &used) != 2)
-            break;
+        if (sscanf(set, " %63[a-z_]=%lf%n", name, &val, &used) != 2) {
+            if (strspn(set, " \t") == strlen(set))
+                break; /* trailing blanks */
+            fprintf(stderr, "fast_probe: SSO_PROBE_SET: cannot read \"%s\" (name=value ...)\n", set);
+            return 2;
+        }
         set += used;
         if (!strcmp(name, "nu_epoch"))
             p.nu_epoch = (float)val;

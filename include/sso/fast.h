@@ -59,8 +59,8 @@ typedef struct sso_fast_params {
     double ang_k;           /* angle spacing = ang_k * FWHM / L [1.5: far end within 0.6 px] */
     double bin_len_px;      /* lengths >= this are searched on 2 x 2 binned psi/phi (a quarter of
                              * the pixels, 7-11% less bank SNR: bench/results/fast-search-*.md);
-                             * 0: every length at full resolution [0: ~15% more fast-search
-                             * time, the faint fast movers' 50% point 8.85 -> 7.10 in per-epoch
+                             * 0: every length at full resolution [0: ~1.65x the fast search's
+                             * CPU, the faint fast movers' 50% point 8.85 -> 7.10 in per-epoch
                              * SNR; bench/results/fast-bank-full-res-2026-11-23.md] */
     double fwhm_px;         /* PSF FWHM; 0 estimates it from the kernel's sum of squares [0] */
     float nu_epoch;         /* per-epoch streak threshold [5] */
