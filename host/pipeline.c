@@ -879,6 +879,25 @@ static int short_of_acceptance(const run_state *r, const sso_fast_cand *c, const
 
 #define SSO_FAST_MAX_REPLACED 4 /* slow alerts one fast alert may replace */
 
+/* The slope error [px/h] of a straight line x(t) fitted by weighted least squares to n positions at
+ * times t_h with errors sig_px: 1 / sqrt(sum w (t - t_w)^2), w = 1 / sig^2, t_w the weighted mean
+ * time. NaN with fewer than 2 usable points or no spread in time. */
+static double slope_sigma(const double *t_h, const double *sig_px, int n)
+{
+    double sw = 0.0, swt = 0.0;
+    for (int i = 0; i < n; i++)
+        if (sig_px[i] > 0.0 && isfinite(sig_px[i]))
+            sw += 1.0 / (sig_px[i] * sig_px[i]), swt += t_h[i] / (sig_px[i] * sig_px[i]);
+    if (!(sw > 0.0))
+        return NAN;
+    const double tw = swt / sw;
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        if (sig_px[i] > 0.0 && isfinite(sig_px[i]))
+            s += (t_h[i] - tw) * (t_h[i] - tw) / (sig_px[i] * sig_px[i]);
+    return s > 0.0 ? 1.0 / sqrt(s) : NAN;
+}
+
 /* A fast-search candidate as a class "fast" alert (or nothing, if a slow alert of this patch,
  * those from index first_slow on, already holds it, and it is within the slow search's speeds; or
  * if a fast alert holds it; slow alerts at the grid's edge that it holds give way to it). Per-epoch fluxes are the exact trail-template
@@ -891,7 +910,7 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     const float snr_min = r->cfg->fast_params.epoch_snr_min;
     sso_alert a;
     sso_alert_init(&a);
-    double ra[NEXP], dec[NEXP], mjd[NEXP];
+    double ra[NEXP], dec[NEXP], mjd[NEXP], t_h[NEXP], sig_along[NEXP], sig_across[NEXP];
     int ne = 0;
     for (int e = 0; e < NEXP; e++) {
         if (!(c->snr[e] >= snr_min) || !isfinite(c->x_px[e]))
@@ -906,8 +925,10 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
         o->ra_deg = ra[ne], o->dec_deg = dec[ne];
         o->snr = c->snr[e];
         o->exp_s = r->exp[e].exptime_s;
-        const double sig_px = hypot(SQRT2 * (PSF_FWHM_PX / 2.3548) / c->snr[e], c->len_px / (2.0 * c->snr[e]));
+        const double sig_psf = SQRT2 * (PSF_FWHM_PX / 2.3548) / c->snr[e];
+        const double sig_px = hypot(sig_psf, c->len_px / (2.0 * c->snr[e]));
         o->rms_ra_arcsec = o->rms_dec_arcsec = sig_px * scale;
+        t_h[ne] = r->t_h[e], sig_along[ne] = sig_px, sig_across[ne] = sig_psf;
         obs_on_detector(r, e, o, c->flux_e[e], c->flux_err_e[e]);
         ne++;
     }
@@ -1002,8 +1023,14 @@ static sso_status measure_fast(run_state *r, const sso_patch_info *pi, const sso
     a.cls = SSO_ALERT_FAST;
     a.score = c->nu;
     set_motion(&a, c->vx_px_h, c->vy_px_h, scale);
-    a.rate_sigma_arcsec_h = NAN;
-    a.pa_sigma_deg = NAN;
+    /* the rate's error from the epochs' errors along the trail (which hold its L / (2 SNR)), the
+     * direction's from those across it (the PSF's alone), each as a weighted line's slope; the
+     * trails' lengths, which the track fit also uses, are left out, so this errs large (checked
+     * against the truth in bench/results/fast-bank-full-res-2026-11-23.md) */
+    const double sv_along = slope_sigma(t_h, sig_along, ne), sv_across = slope_sigma(t_h, sig_across, ne);
+    a.rate_sigma_arcsec_h = sv_along * scale;
+    a.pa_sigma_deg = v_px_h > 0.0 && isfinite(sv_across) ? fmin(180.0, sv_across / v_px_h * 180.0 / PI)
+                                                         : NAN;
     a.has_trail = 1;
     a.trail_length_arcsec = c->len_px * scale;
     a.trail_angle_deg = a.pa_deg;

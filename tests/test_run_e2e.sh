@@ -11,7 +11,7 @@
 #   - no duplicates, at most 1 false alert (measured: 0 on this seed);
 #   - per-epoch position error rms < 0.05" at SNR >= 20 (measured 0.02"), rate error median < 5%;
 #   - the run's outputs exist; every line of alerts.jsonl is valid against the JSON Schema in
-#     schema/ (python3-jsonschema) and is parsed by sso score;
+#     schema/ (python3-jsonschema), states rateUnc and paUnc, and is parsed by sso score;
 #   - every alert's cutout FITS exists with 4 DIFF images of 32x32, and the epochs at SNR >= 20
 #     show flux at their centre.
 # The movers-free quartet is tests/test_run_clean.sh.
@@ -36,9 +36,14 @@ import jsonschema  # python3-jsonschema (make deps installs it)
 v = jsonschema.Draft202012Validator(json.load(open(sys.argv[2])))
 n = 0
 for line in open(sys.argv[1]):
-    v.validate(json.loads(line))
+    a = json.loads(line)
+    v.validate(a)
+    # both classes state their motion's errors (fast alerts' were null before session 20)
+    m = a["motion"]
+    assert m["rateUnc"] is not None and m["rateUnc"] > 0, f"{a['alert_id']} ({a['class']}): rateUnc {m['rateUnc']}"
+    assert m["paUnc"] is not None and m["paUnc"] > 0, f"{a['alert_id']} ({a['class']}): paUnc {m['paUnc']}"
     n += 1
-print(f"{n} alerts valid against the schema")
+print(f"{n} alerts valid against the schema, each with rateUnc and paUnc")
 PY
 "$SSO_PYTHON" - "$d/q/truth.csv" "$d/out/alerts.jsonl" "$d/score.json" <<'PY'
 import csv, json, math, sys
