@@ -90,6 +90,19 @@ static int unit_template(const float *p, const uint8_t *m, const float *vk, int 
     return 1;
 }
 
+/* Epoch e's unit template at pixel g as sso_difference_patch applied it: where the static-sky gate
+ * left the epoch's own image (its contract: dvar = var, bitwise), nothing was subtracted, so 0;
+ * elsewhere unit_template. Returns 0 where no template exists. */
+static int applied_template(const float *p, const uint8_t *m, const float *vk, int n, int e,
+                            double Fs, float dvar_e, float *t)
+{
+    if (dvar_e == vk[e]) {
+        *t = 0.0f;
+        return 1;
+    }
+    return unit_template(p, m, vk, n, e, Fs, t);
+}
+
 static void clear_out(sso_track_phot *out, int n)
 {
     out->n_epochs = n;
@@ -173,7 +186,7 @@ sso_status sso_track_photometry(const float *const var[], const uint8_t *const m
                     const double dv = dvar[e][g];
                     float t;
                     if (dmask[e][g] || !(dv > 0.0) || !isfinite(dv) ||
-                        !unit_template(p, m, vk, n_epochs, e, Fs, &t))
+                        !applied_template(p, m, vk, n_epochs, e, Fs, dvar[e][g], &t))
                         continue;
                     const double mm = (double)p[e] - t;
                     smm += mm * mm / dv;
@@ -212,7 +225,7 @@ sso_status sso_track_photometry(const float *const var[], const uint8_t *const m
                 for (int k = 0; k < n_epochs; k++)
                     p[k] = prof[(size_t)k * nb + b], m[k] = mask[k][g], vk[k] = var[k][g];
                 float t;
-                if (!unit_template(p, m, vk, n_epochs, e, Fs, &t))
+                if (!applied_template(p, m, vk, n_epochs, e, Fs, dvar[e][g], &t))
                     continue;
                 spp += (double)p[e] * p[e] / dv;
                 sdp += diff[e][g] * (double)p[e] / dv;
@@ -231,6 +244,90 @@ sso_status sso_track_photometry(const float *const var[], const uint8_t *const m
 exit:
     free(prof);
     return st;
+}
+
+/* ---- the static sky under a track (sso_track_static_z) ------------------------------------------ */
+
+sso_status sso_track_static_z(const float *const img[], const float *const var[],
+                              const uint8_t *const mask[], int n_epochs, int w, int h,
+                              const double *t_h, double exptime_h, const double track[4],
+                              double flux_e, const sso_sim_psf *psf, const float *K, int half,
+                              double *z)
+{
+    if (!img || !var || !mask || !t_h || !track || !psf || !K || !z || n_epochs < 2 ||
+        n_epochs > SSO_PHOT_MAX_EPOCHS || w <= 0 || h <= 0 || half < 0 || half > 15 ||
+        !isfinite(flux_e) || !(exptime_h >= 0.0))
+        return sso_fail(SSO_ERR_ARG, "track static sky: bad arguments");
+    for (int e = 0; e < n_epochs; e++)
+        if (!img[e] || !var[e] || !mask[e] || !isfinite(t_h[e]))
+            return sso_fail(SSO_ERR_ARG, "track static sky: epoch %d missing or bad time", e);
+    *z = NAN;
+    const double R = SSO_PHOT_STAMP_R_PX, RS2 = SSO_PHOT_STATIC_R_PX * SSO_PHOT_STATIC_R_PX;
+    double ax[SSO_PHOT_MAX_EPOCHS], ay[SSO_PHOT_MAX_EPOCHS];
+    double bx[SSO_PHOT_MAX_EPOCHS], by[SSO_PHOT_MAX_EPOCHS];
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int e = 0; e < n_epochs; e++) {
+        const double ta = t_h[e] - 0.5 * exptime_h, tb = t_h[e] + 0.5 * exptime_h;
+        ax[e] = track[0] + track[2] * ta, ay[e] = track[1] + track[3] * ta;
+        bx[e] = track[0] + track[2] * tb, by[e] = track[1] + track[3] * tb;
+        xlo = fmin(xlo, fmin(ax[e], bx[e])), xhi = fmax(xhi, fmax(ax[e], bx[e]));
+        ylo = fmin(ylo, fmin(ay[e], by[e])), yhi = fmax(yhi, fmax(ay[e], by[e]));
+    }
+    if (!isfinite(xlo + xhi + ylo + yhi) || xhi - xlo > 1e5 || yhi - ylo > 1e5)
+        return sso_fail(SSO_ERR_ARG, "track static sky: non-finite or absurd track");
+    /* the box: the stamp plus the filter's reach, clipped to the patch */
+    const double pad = R + half + RENDER_MARGIN_PX + 1.0;
+    if (xhi + pad < 0 || xlo - pad > w - 1 || yhi + pad < 0 || ylo - pad > h - 1)
+        return SSO_OK;
+    const int i0 = (int)fmax(0.0, floor(xlo - pad)), i1 = (int)fmin(w - 1.0, ceil(xhi + pad));
+    const int j0 = (int)fmax(0.0, floor(ylo - pad)), j1 = (int)fmin(h - 1.0, ceil(yhi + pad));
+    const int bw = i1 - i0 + 1, bh = j1 - j0 + 1;
+    const size_t nb = (size_t)bw * (size_t)bh;
+    float *prof = calloc(nb * (size_t)(n_epochs + 2), sizeof *prof);
+    if (!prof)
+        return sso_fail(SSO_ERR_NOMEM, "track static sky: %d x %d px box", bw, bh);
+    float *num = prof + nb * (size_t)n_epochs, *den = num + nb;
+    const int rr = (int)ceil(R + half + RENDER_MARGIN_PX);
+    for (int e = 0; e < n_epochs; e++)
+        sso_sim_psf_add_trail(psf, prof + (size_t)e * nb, bw, bh, ax[e] - i0, ay[e] - j0,
+                              bx[e] - i0, by[e] - j0, 1.0, rr, 0.0f);
+    /* the 4 epochs less the mover, combined as the difference stage's gate combines them */
+    for (int j = 0; j < bh; j++)
+        for (int i = 0; i < bw; i++) {
+            const size_t b = (size_t)j * bw + i, g = (size_t)(j + j0) * w + (size_t)(i + i0);
+            float im[SSO_PHOT_MAX_EPOCHS] = {0}, vv[SSO_PHOT_MAX_EPOCHS] = {0};
+            uint8_t mm[SSO_PHOT_MAX_EPOCHS] = {1, 1, 1, 1};
+            for (int e = 0; e < n_epochs; e++)
+                im[e] = img[e][g] - (float)(flux_e * prof[(size_t)e * nb + b]), vv[e] = var[e][g],
+                mm[e] = mask[e][g];
+            sso_diff_gate_terms(im, vv, mm, &num[b], &den[b]);
+        }
+    /* its matched-filter significance at every pixel within SSO_PHOT_STATIC_R_PX of any epoch's
+     * segment */
+    double zmax = -INFINITY;
+    for (int j = 0; j < bh; j++)
+        for (int i = 0; i < bw; i++) {
+            int near = 0;
+            for (int e = 0; e < n_epochs && !near; e++)
+                near = sso_phot_seg_dist2(i + i0, j + j0, ax[e], ay[e], bx[e], by[e]) <= RS2;
+            if (!near)
+                continue;
+            double ps = 0.0, ph = 0.0;
+            for (int dy = -half; dy <= half; dy++)
+                for (int dx = -half; dx <= half; dx++) {
+                    const int ii = i + dx, jj = j + dy;
+                    if (ii < 0 || ii >= bw || jj < 0 || jj >= bh)
+                        continue;
+                    const double k = K[(dy + half) * (2 * half + 1) + dx + half];
+                    ps += k * num[(size_t)jj * bw + ii], ph += k * k * den[(size_t)jj * bw + ii];
+                }
+            if (ph > 0.0)
+                zmax = fmax(zmax, ps / sqrt(ph));
+        }
+    if (isfinite(zmax))
+        *z = zmax;
+    free(prof);
+    return SSO_OK;
 }
 
 /* ---- track refinement (sso_track_refine) ------------------------------------------------------ */
@@ -316,5 +413,32 @@ sso_status sso_track_refine(const float *const var[], const uint8_t *const mask[
             f0 = fb;
         }
     memcpy(track, best, sizeof best);
+    return SSO_OK;
+}
+
+sso_status sso_track_refine_direct(const float *const img[], const float *const var[],
+                                   const uint8_t *const mask[], int n_epochs, int w, int h,
+                                   const double *t_h, double exptime_h, const sso_sim_psf *psf,
+                                   double step_px, int rounds, const float *K, int half,
+                                   double z_max, double track[4], sso_track_phot *out,
+                                   double *z, int *taken)
+{
+    if (!track || !out || !z || !taken)
+        return sso_fail(SSO_ERR_ARG, "track refine direct: NULL argument");
+    *taken = 0, *z = NAN;
+    double tr[4] = {track[0], track[1], track[2], track[3]};
+    sso_track_phot ph;
+    /* the images as the differences: dvar == var, so no template anywhere */
+    sso_status st = sso_track_refine(var, mask, img, var, mask, n_epochs, w, h, t_h, exptime_h,
+                                     psf, step_px, rounds, tr, &ph);
+    if (st || !isfinite(ph.flux_e))
+        return st;
+    if ((st = sso_track_static_z(img, var, mask, n_epochs, w, h, t_h, exptime_h, tr, ph.flux_e, psf,
+                                 K, half, z)))
+        return st;
+    if (*z < fmax(z_max, SSO_PHOT_STATIC_FRAC * ph.snr)) {
+        memcpy(track, tr, sizeof tr);
+        *out = ph, *taken = 1;
+    }
     return SSO_OK;
 }

@@ -191,6 +191,7 @@ void sso_pipeline_config_default(sso_pipeline_config *c)
     c->slow_pair_snr_min = 5.0f;
     c->static_gate = 1;
     c->static_gate_snr = SSO_DIFF_GATE_SNR;
+    c->slow_direct_fit = 1;
     c->cutout_dir = NULL;
     c->cutout_ref = "cutouts/";
     sso_fast_params_default(&c->fast_params);
@@ -247,7 +248,7 @@ static void patch_epoch_free(patch_buf *b, int e)
 }
 
 /* Bytes now held in the patches' resampled epochs (var is held from allocation to the search's
- * end; img is freed earlier), and the peak of it in the stats. */
+ * end; img is freed after the slow measurement), and the peak of it in the stats. */
 static void note_patch_bytes(run_state *r)
 {
     size_t held = 0;
@@ -438,9 +439,10 @@ static int find_detector(const run_state *r, int e, double ra, double dec, doubl
  * percent. */
 
 /* The images of a patch that measurement needs: psi/phi (detection), the difference images and,
- * from before differencing, each epoch's variance and mask (track photometry models the template). */
+ * from before differencing, each epoch's variance and mask (track photometry models the template)
+ * and its image (NULL without slow_direct_fit: the slow fit on the images themselves). */
 typedef struct patch_views {
-    float *const *psi, *const *phi, *const *diff, *const *dvar, *const *var;
+    float *const *psi, *const *phi, *const *diff, *const *dvar, *const *var, *const *img;
     uint8_t *const *dmask, *const *mask;
 } patch_views;
 
@@ -607,6 +609,7 @@ static int recheck(const run_state *r, const sso_patch_info *pi, const sso_stack
 typedef struct slow_fit {
     double tr[4];
     sso_track_phot ph;
+    int direct; /* fitted on the images (cfg slow_direct_fit), not the differences */
 } slow_fit;
 
 typedef struct slow_fit_job {
@@ -627,13 +630,25 @@ static sso_status slow_fit_one(void *ctx, int64_t i)
     /* the track and fluxes: the trailed-PSF track photometry on the differences, which models the
      * mover's own light in the median template (slow movers overlap themselves between epochs),
      * maximised over the track from the stack's (sso_track_refine: the stack's per-epoch peaks
-     * are pushed apart by that ghost and loose along a trail) */
+     * are pushed apart by that ghost and loose along a trail); then, with slow_direct_fit, again
+     * on the images, kept where the static sky under it is empty */
     f->tr[0] = c->x0_px, f->tr[1] = c->y0_px, f->tr[2] = c->vx_px_h, f->tr[3] = c->vy_px_h;
-    return sso_track_refine((const float *const *)pv->var, (const uint8_t *const *)pv->mask,
-                            (const float *const *)pv->diff, (const float *const *)pv->dvar,
-                            (const uint8_t *const *)pv->dmask, NEXP, j->pi->width_px,
-                            j->pi->height_px, r->t_h, r->exp[0].exptime_s / 3600.0, r->psf,
-                            SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, f->tr, &f->ph);
+    f->direct = 0;
+    const int w = j->pi->width_px, h = j->pi->height_px;
+    const double exp_h = r->exp[0].exptime_s / 3600.0;
+    const float *const *var = (const float *const *)pv->var;
+    const uint8_t *const *mask = (const uint8_t *const *)pv->mask;
+    sso_status st = sso_track_refine(var, mask, (const float *const *)pv->diff,
+                                     (const float *const *)pv->dvar,
+                                     (const uint8_t *const *)pv->dmask, NEXP, w, h, r->t_h, exp_h,
+                                     r->psf, SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS, f->tr, &f->ph);
+    if (st || !r->cfg->slow_direct_fit || !isfinite(f->ph.flux_e))
+        return st;
+    double z;
+    return sso_track_refine_direct((const float *const *)pv->img, var, mask, NEXP, w, h, r->t_h,
+                                   exp_h, r->psf, SLOW_REFINE_STEP_PX, SLOW_REFINE_ROUNDS,
+                                   r->tmpl, r->cfg->psf_half_px, r->cfg->static_gate_snr, f->tr,
+                                   &f->ph, &z, &f->direct);
 }
 
 /* A re-checked slow candidate (per-epoch psi_e/phi_e at its refined track) as an alert, from its
@@ -651,6 +666,7 @@ static sso_status measure(run_state *r, const sso_patch_info *pi, const sso_stac
         r->st->n_slow_one_epoch++;
         return SSO_OK;
     }
+    r->st->n_slow_direct += fit->direct;
     sso_alert a;
     sso_alert_init(&a);
     double ra0 = NAN, dec0 = NAN, sig_sum = 0.0;
@@ -1491,8 +1507,10 @@ static sso_status process_patch(run_state *r, int k)
             debug_dump(r, &pi, "dmask", k, e, mf, w, h);
             free(mf);
         }
-        free(b->img[e]); /* var and mask stay for the track photometry */
-        b->img[e] = NULL;
+        if (!r->cfg->slow_direct_fit) { /* var and mask stay for the track photometry */
+            free(b->img[e]);
+            b->img[e] = NULL;
+        }
     }
     double t1 = now_s();
     r->st->difference_s += t1 - t0;
@@ -1604,7 +1622,7 @@ static sso_status process_patch(run_state *r, int k)
                               &r->cfg->stack, &n_kept)))
         goto exit;
     if (n_kept) {
-        const patch_views pv = {psi, phi, diff, dvar, b->var, dmask, b->mask};
+        const patch_views pv = {psi, phi, diff, dvar, b->var, b->img, dmask, b->mask};
         if (!(fits = malloc(n_kept * sizeof *fits))) {
             st = sso_fail(SSO_ERR_NOMEM, "pipeline: %zu slow fits", n_kept);
             goto exit;
@@ -1615,6 +1633,10 @@ static sso_status process_patch(run_state *r, int k)
         for (size_t i = 0; i < n_kept; i++)
             if ((st = measure(r, &pi, &pool.c[i], &pv, &fits[i])))
                 goto exit;
+    }
+    for (int e = 0; e < NEXP; e++) { /* the slow measurement's images: not needed further */
+        free(b->img[e]);
+        b->img[e] = NULL;
     }
     double t4 = now_s();
     r->st->measure_s += t4 - t3;

@@ -42,7 +42,8 @@ cmp -s "$T/block-run" "$T/block-watch" || fail "run and watch --help differ: $(d
 cmp -s "$T/block-run" "$T/block-bench" || fail "run and bench --help differ: $(diff "$T/block-run" "$T/block-bench")"
 
 good=(--backend cpu --device 0 --threads 3 --vmax 2.5 --nu-min 6 --patch-size 1024 --no-cosmics
-      --no-trail-bins --no-streak-veto --l2o-z 2.5 --fast --no-fast --fast-lmax 300)
+      --no-trail-bins --no-streak-veto --l2o-z 2.5 --no-static-gate --no-direct-fit --fast --no-fast
+      --fast-lmax 300)
 for c in run watch bench; do
     rc=0; "$SSO_BIN" $(pre $c) "${good[@]}" $(tail_bad $c) > "$T/out" 2> "$T/err" || rc=$?
     last=$(tail_bad $c | cut -d' ' -f1)

@@ -282,12 +282,13 @@ int sso_cmd_run(int argc, char **argv)
                 ps.stack_s > 0 ? ps.n_stack_samples / ps.stack_s : 0.0, ps.measure_s, ps.fast_s);
         fprintf(stderr,
                 "sso run: slow candidates %lld, rejected on their refined track %lld, one epoch's "
-                "source %lld, 2-epoch pass candidates kept %lld, epochs dropped by the streak veto "
-                "%lld; slow alerts (grid edge, 2-epoch) replaced by fast ones %lld, fast alerts "
+                "source %lld, fitted on the images %lld, 2-epoch pass candidates kept %lld, epochs "
+                "dropped by the streak veto %lld; slow alerts (grid edge, 2-epoch) replaced by fast ones %lld, fast alerts "
                 "replaced by a better fit of the same mover %lld, fast candidates explained by a "
                 "stronger alert or a mask's edge %lld (mask's edge: %lld), fast alerts linked across "
                 "patches %lld\n",
-                ps.n_candidates, ps.n_rejected_refined, ps.n_slow_one_epoch, ps.n_pair_candidates,
+                ps.n_candidates, ps.n_rejected_refined, ps.n_slow_one_epoch, ps.n_slow_direct,
+                ps.n_pair_candidates,
                 ps.n_vetoed_epochs, ps.n_replaced_slow, ps.n_fast_duplicates, ps.n_fast_explained,
                 ps.n_fast_mask_edge, ps.n_fast_cross_patch);
         fprintf(stderr, "sso run: wrote %s/alerts.jsonl and %s/regions-*.reg\n", out, out);

@@ -68,6 +68,8 @@ int sso_cli_pipeline_opt(const char *cmd, int argc, char **argv, int *i, sso_pip
         return cfg->slow_pairs = 0, 1;
     if (!strcmp(a, "--no-static-gate"))
         return cfg->static_gate = 0, 1;
+    if (!strcmp(a, "--no-direct-fit"))
+        return cfg->slow_direct_fit = 0, 1;
     if (!strcmp(a, "--fast"))
         return cfg->fast = 1, 1;
     if (!strcmp(a, "--no-fast"))
@@ -164,6 +166,9 @@ void sso_cli_pipeline_usage(FILE *f, const sso_pipeline_config *c)
             "                     mover ~17%% of its SNR on empty sky)%s\n"
             "  --gate-snr SIGMA   the static sky counts as a source above this, matched-filtered\n"
             "                     over the 4 exposures [%g]\n"
+            "  --no-direct-fit    fit slow movers on the differences only (by default the images\n"
+            "                     themselves, where the static sky under the track is empty: a\n"
+            "                     mover slower than ~1\"/h overlaps its own template)%s\n"
             "  --fast, --no-fast  also search fast movers (streaks), or not [%s]\n"
             "  --fast-lmax PX     longest trail searched, 16..2000 [%g px: 300\"/h in a VIS exposure]\n",
             sso_backend_name(c->backend), dev,
@@ -171,6 +176,6 @@ void sso_cli_pipeline_usage(FILE *f, const sso_pipeline_config *c)
             c->patch.size_px, c->cosmics ? "" : " [set]", c->trail_bins ? "" : " [set]",
             c->streak_veto ? "" : " [set]", (double)c->stack.l2o_z, c->slow_pairs ? "on" : "off",
             (double)c->slow_pair_snr_min, c->static_gate ? "" : " [set]", (double)c->static_gate_snr,
-            c->fast ? "on" : "off",
+            c->slow_direct_fit ? "" : " [set]", c->fast ? "on" : "off",
             c->fast_params.len_max_px);
 }

@@ -77,6 +77,14 @@ typedef struct sso_pipeline_config {
                                  * static sky is a source (sso/difference.h, the gate with the
                                  * matched filter): elsewhere the template's noise is left out [1] */
     float static_gate_snr;      /* the gate's threshold on the filtered 4-epoch sky [3.5] */
+    int slow_direct_fit;        /* a slow alert's track and fluxes, once fitted on the
+                                 * differences, are fitted again on the images themselves and
+                                 * that fit kept where the static sky under it, the mover taken
+                                 * out, is empty (sso_track_refine_direct with static_gate_snr):
+                                 * no self-subtraction ghost (at < 1"/h a 2-epoch mover's
+                                 * difference fixes only flux x displacement) and no bright-
+                                 * template mask on the mover's own core. Holds each patch's 4
+                                 * images until the slow measurement ends [1] */
     const char *cutout_dir;     /* with a folder (existing): per alert a FITS of 32 x 32 px
                                  * difference-image cutouts, one image HDU per epoch, written as
                                  * <cutout_dir>/<alert_id>.fits; NULL: none [NULL] */
@@ -105,6 +113,7 @@ typedef struct sso_pipeline_stats {
     long long n_slow_one_epoch; /* faint slow candidates whose brightest epoch the others do not
                                  * confirm in the track photometry (sso_track_phot_peak_z) */
     long long n_vetoed_epochs;  /* slow-candidate epochs dropped by the streak veto */
+    long long n_slow_direct;    /* slow alerts fitted on the images (slow_direct_fit) */
     long long n_pair_candidates; /* 2-epoch pass candidates that passed the re-check, the coverage
                                   * and the static-source tests (before merging with the others) */
     long long n_replaced_slow;  /* slow alerts replaced by a fast alert of the same mover: at the
