@@ -103,6 +103,35 @@ static int applied_template(const float *p, const uint8_t *m, const float *vk, i
     return unit_template(p, m, vk, n, e, Fs, t);
 }
 
+/* A track's trail segments (epoch e from (ax, ay) to (bx, by), over its exposure) and the box of
+ * pixels within pad of any of them, clipped to the w x h patch (columns i0.., rows j0.., bw x bh).
+ * Returns 0 when the box misses the patch or the track is absurdly long (> 1e5 px). */
+typedef struct track_box {
+    double ax[SSO_PHOT_MAX_EPOCHS], ay[SSO_PHOT_MAX_EPOCHS];
+    double bx[SSO_PHOT_MAX_EPOCHS], by[SSO_PHOT_MAX_EPOCHS];
+    int i0, j0, bw, bh;
+} track_box;
+
+static int track_box_of(double x0, double y0, double vx, double vy, const double *t_h, int n,
+                        double exptime_h, double pad, int w, int h, track_box *b)
+{
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int e = 0; e < n; e++) {
+        const double ta = t_h[e] - 0.5 * exptime_h, tb = t_h[e] + 0.5 * exptime_h;
+        b->ax[e] = x0 + vx * ta, b->ay[e] = y0 + vy * ta;
+        b->bx[e] = x0 + vx * tb, b->by[e] = y0 + vy * tb;
+        xlo = fmin(xlo, fmin(b->ax[e], b->bx[e])), xhi = fmax(xhi, fmax(b->ax[e], b->bx[e]));
+        ylo = fmin(ylo, fmin(b->ay[e], b->by[e])), yhi = fmax(yhi, fmax(b->ay[e], b->by[e]));
+    }
+    if (xhi + pad < 0 || xlo - pad > w - 1 || yhi + pad < 0 || ylo - pad > h - 1 ||
+        xhi - xlo > 1e5 || yhi - ylo > 1e5)
+        return 0;
+    b->i0 = (int)fmax(0.0, floor(xlo - pad)), b->j0 = (int)fmax(0.0, floor(ylo - pad));
+    b->bw = (int)fmin(w - 1.0, ceil(xhi + pad)) - b->i0 + 1;
+    b->bh = (int)fmin(h - 1.0, ceil(yhi + pad)) - b->j0 + 1;
+    return 1;
+}
+
 static void clear_out(sso_track_phot *out, int n)
 {
     out->n_epochs = n;
@@ -134,23 +163,12 @@ sso_status sso_track_photometry(const float *const var[], const uint8_t *const m
 
     /* Trail segments and the box around them. */
     const double R = SSO_PHOT_STAMP_R_PX, R2 = R * R;
-    double ax[SSO_PHOT_MAX_EPOCHS], ay[SSO_PHOT_MAX_EPOCHS];
-    double bx[SSO_PHOT_MAX_EPOCHS], by[SSO_PHOT_MAX_EPOCHS];
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-    for (int e = 0; e < n_epochs; e++) {
-        const double ta = t_h[e] - 0.5 * exptime_h, tb = t_h[e] + 0.5 * exptime_h;
-        ax[e] = x0_px + vx_px_h * ta, ay[e] = y0_px + vy_px_h * ta;
-        bx[e] = x0_px + vx_px_h * tb, by[e] = y0_px + vy_px_h * tb;
-        xlo = fmin(xlo, fmin(ax[e], bx[e])), xhi = fmax(xhi, fmax(ax[e], bx[e]));
-        ylo = fmin(ylo, fmin(ay[e], by[e])), yhi = fmax(yhi, fmax(ay[e], by[e]));
-    }
-    const double pad = R + RENDER_MARGIN_PX + 1.0;
-    if (xhi + pad < 0 || xlo - pad > w - 1 || yhi + pad < 0 || ylo - pad > h - 1 ||
-        xhi - xlo > 1e5 || yhi - ylo > 1e5)
+    track_box tb;
+    if (!track_box_of(x0_px, y0_px, vx_px_h, vy_px_h, t_h, n_epochs, exptime_h,
+                      R + RENDER_MARGIN_PX + 1.0, w, h, &tb))
         return SSO_OK; /* off the patch (or absurdly long): nothing to measure */
-    const int i0 = (int)fmax(0.0, floor(xlo - pad)), i1 = (int)fmin(w - 1.0, ceil(xhi + pad));
-    const int j0 = (int)fmax(0.0, floor(ylo - pad)), j1 = (int)fmin(h - 1.0, ceil(yhi + pad));
-    const int bw = i1 - i0 + 1, bh = j1 - j0 + 1;
+    const double *ax = tb.ax, *ay = tb.ay, *bx = tb.bx, *by = tb.by;
+    const int i0 = tb.i0, j0 = tb.j0, bw = tb.bw, bh = tb.bh;
     const size_t nb = (size_t)bw * (size_t)bh;
 
     sso_status st = SSO_OK;
@@ -256,32 +274,20 @@ sso_status sso_track_static_z(const float *const img[], const float *const var[]
 {
     if (!img || !var || !mask || !t_h || !track || !psf || !K || !z || n_epochs < 2 ||
         n_epochs > SSO_PHOT_MAX_EPOCHS || w <= 0 || h <= 0 || half < 0 || half > 15 ||
-        !isfinite(flux_e) || !(exptime_h >= 0.0))
+        !isfinite(flux_e) || !(exptime_h >= 0.0) || !isfinite(track[0]) || !isfinite(track[1]) ||
+        !isfinite(track[2]) || !isfinite(track[3]))
         return sso_fail(SSO_ERR_ARG, "track static sky: bad arguments");
     for (int e = 0; e < n_epochs; e++)
         if (!img[e] || !var[e] || !mask[e] || !isfinite(t_h[e]))
             return sso_fail(SSO_ERR_ARG, "track static sky: epoch %d missing or bad time", e);
     *z = NAN;
     const double R = SSO_PHOT_STAMP_R_PX, RS2 = SSO_PHOT_STATIC_R_PX * SSO_PHOT_STATIC_R_PX;
-    double ax[SSO_PHOT_MAX_EPOCHS], ay[SSO_PHOT_MAX_EPOCHS];
-    double bx[SSO_PHOT_MAX_EPOCHS], by[SSO_PHOT_MAX_EPOCHS];
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-    for (int e = 0; e < n_epochs; e++) {
-        const double ta = t_h[e] - 0.5 * exptime_h, tb = t_h[e] + 0.5 * exptime_h;
-        ax[e] = track[0] + track[2] * ta, ay[e] = track[1] + track[3] * ta;
-        bx[e] = track[0] + track[2] * tb, by[e] = track[1] + track[3] * tb;
-        xlo = fmin(xlo, fmin(ax[e], bx[e])), xhi = fmax(xhi, fmax(ax[e], bx[e]));
-        ylo = fmin(ylo, fmin(ay[e], by[e])), yhi = fmax(yhi, fmax(ay[e], by[e]));
-    }
-    if (!isfinite(xlo + xhi + ylo + yhi) || xhi - xlo > 1e5 || yhi - ylo > 1e5)
-        return sso_fail(SSO_ERR_ARG, "track static sky: non-finite or absurd track");
-    /* the box: the stamp plus the filter's reach, clipped to the patch */
-    const double pad = R + half + RENDER_MARGIN_PX + 1.0;
-    if (xhi + pad < 0 || xlo - pad > w - 1 || yhi + pad < 0 || ylo - pad > h - 1)
+    track_box tb; /* the stamp plus the filter's reach */
+    if (!track_box_of(track[0], track[1], track[2], track[3], t_h, n_epochs, exptime_h,
+                      R + half + RENDER_MARGIN_PX + 1.0, w, h, &tb))
         return SSO_OK;
-    const int i0 = (int)fmax(0.0, floor(xlo - pad)), i1 = (int)fmin(w - 1.0, ceil(xhi + pad));
-    const int j0 = (int)fmax(0.0, floor(ylo - pad)), j1 = (int)fmin(h - 1.0, ceil(yhi + pad));
-    const int bw = i1 - i0 + 1, bh = j1 - j0 + 1;
+    const double *ax = tb.ax, *ay = tb.ay, *bx = tb.bx, *by = tb.by;
+    const int i0 = tb.i0, j0 = tb.j0, bw = tb.bw, bh = tb.bh;
     const size_t nb = (size_t)bw * (size_t)bh;
     float *prof = calloc(nb * (size_t)(n_epochs + 2), sizeof *prof);
     if (!prof)
