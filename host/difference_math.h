@@ -103,12 +103,13 @@ SSO_HD static inline void sso_diff_gate_terms(const float img[4], const float va
     *den = b;
 }
 
-/* Whether the static sky at pixel (x, y) of a w x h plane is a source: the matched filter K
- * ((2 half + 1)^2 weights, row-major) on the combined image, sum K num / sqrt(sum K^2 den), above
- * snr_min. Pixels off the plane count as no data. Accumulated in double in one fixed order, so that
- * the CPU and the GPU (built without FMA contraction for this) decide alike. */
-SSO_HD static inline int sso_diff_gate_static(const float *num, const float *den, int w, int h, int x,
-                                              int y, const float *K, int half, float snr_min)
+/* The matched filter K ((2 half + 1)^2 weights, row-major) at pixel (x, y) of a w x h plane of the
+ * combined image: *ps = sum K num, *ph = sum K^2 den (its significance is ps / sqrt(ph)). Pixels
+ * off the plane count as no data. Accumulated in double in one fixed order, so that the CPU and the
+ * GPU (built without FMA contraction for this) decide alike. */
+SSO_HD static inline void sso_diff_gate_sums(const float *num, const float *den, int w, int h, int x,
+                                             int y, const float *K, int half, double *ps_out,
+                                             double *ph_out)
 {
     double ps = 0.0, ph = 0.0;
     for (int dy = -half; dy <= half; dy++) {
@@ -125,6 +126,16 @@ SSO_HD static inline int sso_diff_gate_static(const float *num, const float *den
             ph += k * k * (double)den[i];
         }
     }
+    *ps_out = ps, *ph_out = ph;
+}
+
+/* Whether the static sky at pixel (x, y) of a w x h plane is a source: its matched-filter
+ * significance (sso_diff_gate_sums) above snr_min. */
+SSO_HD static inline int sso_diff_gate_static(const float *num, const float *den, int w, int h, int x,
+                                              int y, const float *K, int half, float snr_min)
+{
+    double ps, ph;
+    sso_diff_gate_sums(num, den, w, h, x, y, K, half, &ps, &ph);
     return ph > 0.0 && ps > (double)snr_min * sqrt(ph);
 }
 

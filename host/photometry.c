@@ -17,6 +17,7 @@
 #include "host/photometry_math.h"
 #include "host/status_internal.h"
 #include "sim/psf.h"
+#include "sso/difference.h"
 
 /* Profiles are rendered this far beyond the stamp radius, so that the templates T_e at stamp pixels
  * include the other epochs' wings out to where they are ~1e-5 of the flux per pixel. */
@@ -273,7 +274,7 @@ sso_status sso_track_static_z(const float *const img[], const float *const var[]
                               double *z)
 {
     if (!img || !var || !mask || !t_h || !track || !psf || !K || !z || n_epochs < 2 ||
-        n_epochs > SSO_PHOT_MAX_EPOCHS || w <= 0 || h <= 0 || half < 0 || half > 15 ||
+        n_epochs > SSO_PHOT_MAX_EPOCHS || w <= 0 || h <= 0 || half < 0 || half > SSO_DIFF_GATE_MAX_HALF ||
         !isfinite(flux_e) || !(exptime_h >= 0.0) || !isfinite(track[0]) || !isfinite(track[1]) ||
         !isfinite(track[2]) || !isfinite(track[3]))
         return sso_fail(SSO_ERR_ARG, "track static sky: bad arguments");
@@ -318,15 +319,8 @@ sso_status sso_track_static_z(const float *const img[], const float *const var[]
                 near = sso_phot_seg_dist2(i + i0, j + j0, ax[e], ay[e], bx[e], by[e]) <= RS2;
             if (!near)
                 continue;
-            double ps = 0.0, ph = 0.0;
-            for (int dy = -half; dy <= half; dy++)
-                for (int dx = -half; dx <= half; dx++) {
-                    const int ii = i + dx, jj = j + dy;
-                    if (ii < 0 || ii >= bw || jj < 0 || jj >= bh)
-                        continue;
-                    const double k = K[(dy + half) * (2 * half + 1) + dx + half];
-                    ps += k * num[(size_t)jj * bw + ii], ph += k * k * den[(size_t)jj * bw + ii];
-                }
+            double ps, ph;
+            sso_diff_gate_sums(num, den, bw, bh, i, j, K, half, &ps, &ph);
             if (ph > 0.0)
                 zmax = fmax(zmax, ps / sqrt(ph));
         }

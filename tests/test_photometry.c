@@ -183,14 +183,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* After a test that changed the scenes' globals, pass or fail. */
-static int reset_scene(void **state)
-{
-    (void)state;
-    g_dcfg = NULL, g_no_stars = 0;
-    return 0;
-}
-
 static void test_noise_free_exact(void **state)
 {
     (void)state;
@@ -351,6 +343,34 @@ static void test_refine(void **state)
     scene_free(&s);
 }
 
+/* The gate's kernel as the pipeline makes it (the ePSF on 7 x 7 px), and its configuration. */
+static float g_gate_k[49];
+static sso_difference_config g_gate_dc;
+
+/* on: the scenes from here on without stars and differenced with the pipeline's static-sky gate;
+ * off: as before (reset_scene) */
+static void gated_scenes(int on)
+{
+    if (!on) {
+        g_dcfg = NULL, g_no_stars = 0;
+        return;
+    }
+    for (int dy = -3; dy <= 3; dy++)
+        for (int dx = -3; dx <= 3; dx++)
+            g_gate_k[(dy + 3) * 7 + dx + 3] = (float)sso_sim_psf_eval(g_psf, dx, dy);
+    sso_difference_config_default(&g_gate_dc);
+    g_gate_dc.gate_kernel = g_gate_k, g_gate_dc.gate_half = 3;
+    g_dcfg = &g_gate_dc, g_no_stars = 1;
+}
+
+/* After a test that changed the scenes' globals, pass or fail. */
+static int reset_scene(void **state)
+{
+    (void)state;
+    gated_scenes(0);
+    return 0;
+}
+
 /* With the pipeline's static-sky gate (sso_difference_config.gate_kernel: the 7 x 7 ePSF, 3.5
  * sigma, grown 2 px) the template is subtracted only where the 4-epoch sky is a source: here
  * (no stars) only where a slow mover overlaps itself across the epochs enough to gate itself (its
@@ -363,15 +383,8 @@ static void test_refine(void **state)
 static void test_gated(void **state)
 {
     (void)state;
-    const int half = 3, n = 2 * half + 1, nseed = 12;
-    float K[49];
-    for (int dy = -half; dy <= half; dy++)
-        for (int dx = -half; dx <= half; dx++)
-            K[(dy + half) * n + dx + half] = (float)sso_sim_psf_eval(g_psf, dx, dy);
-    sso_difference_config dc;
-    sso_difference_config_default(&dc);
-    dc.gate_kernel = K, dc.gate_half = half;
-    g_dcfg = &dc, g_no_stars = 1;
+    const int nseed = 12;
+    gated_scenes(1);
     scene s;
     scene_alloc(&s);
     const double fluxes[2] = {2000.0, 150.0};
@@ -414,16 +427,8 @@ static void test_gated(void **state)
             if (RATES_PX_H[r] == 10.0 && f == 0)
                 assert_true(fabs(sum_rate / nseed) < 0.02);
         }
-    g_dcfg = NULL, g_no_stars = 0;
+    gated_scenes(0);
     scene_free(&s);
-}
-
-/* The gate's kernel as the pipeline makes it: the ePSF on 7 x 7 px. */
-static void gate_kernel(float K[49])
-{
-    for (int dy = -3; dy <= 3; dy++)
-        for (int dx = -3; dx <= 3; dx++)
-            K[(dy + 3) * 7 + dx + 3] = (float)sso_sim_psf_eval(g_psf, dx, dy);
 }
 
 /* Fitting on the images themselves (sso_track_refine_direct) against fitting on the differences,
@@ -440,12 +445,7 @@ static void gate_kernel(float K[49])
 static void test_direct(void **state)
 {
     (void)state;
-    float K[49];
-    gate_kernel(K);
-    sso_difference_config dc;
-    sso_difference_config_default(&dc);
-    dc.gate_kernel = K, dc.gate_half = 3;
-    g_dcfg = &dc, g_no_stars = 1;
+    gated_scenes(1);
     scene s;
     scene_alloc(&s);
     const struct { double rate_px_h, flux; int n_cov; } cases[3] = {
@@ -483,7 +483,7 @@ static void test_direct(void **state)
             int taken;
             pi = pd;
             assert_int_equal(sso_track_refine_direct(im, w.v, w.m, NE, W, H, T_H, EXPTIME_H, g_psf,
-                                                     0.5, 5, K, 3, 3.5, ti, &pi, &z, &taken),
+                                                     0.5, 5, g_gate_k, 3, 3.5, ti, &pi, &z, &taken),
                              SSO_OK);
             clean += taken;
             const double ed = (hypot(td[2], td[3]) - rate) / rate;
@@ -522,7 +522,7 @@ static void test_direct(void **state)
         sso_track_phot ph;
         int taken;
         assert_int_equal(sso_track_refine_direct(im, w.v, w.m, NE, W, H, T_H, EXPTIME_H, g_psf,
-                                                 0.5, 5, K, 3, 3.5, tr, &ph, &z, &taken), SSO_OK);
+                                                 0.5, 5, g_gate_k, 3, 3.5, tr, &ph, &z, &taken), SSO_OK);
         printf("direct: %s, %.1f\"/h: z %.1f after the images' fit\n",
                k < 2 ? "a static source of 300 e- under the track" : "the bright star beside it",
                hypot(s.vx, s.vy) / 10.0, z);
@@ -532,12 +532,12 @@ static void test_direct(void **state)
     const float *im[NE] = {s.img[0], s.img[1], s.img[2], s.img[3]};
     views w;
     views_of(&s, 0, &w);
-    assert_int_equal(sso_track_static_z(im, w.v, w.m, NE, W, H, T_H, EXPTIME_H, tr, 1.0, g_psf, K, 3,
+    assert_int_equal(sso_track_static_z(im, w.v, w.m, NE, W, H, T_H, EXPTIME_H, tr, 1.0, g_psf, g_gate_k, 3,
                                         &z), SSO_OK);
     assert_true(isnan(z)); /* off the patch */
     assert_int_equal(sso_track_static_z(im, w.v, w.m, NE, W, H, T_H, EXPTIME_H, tr, 1.0, g_psf, NULL,
                                         3, &z), SSO_ERR_ARG);
-    g_dcfg = NULL, g_no_stars = 0;
+    gated_scenes(0);
     scene_free(&s);
 }
 
